@@ -1,0 +1,41 @@
+//! Names users and the two binaries rely on. Changing one of these is a breaking change.
+
+/// `REMOTE_<KEY>=value` becomes `key = value` in the `[remote]` section of the rclone config.
+pub const REMOTE_ENV_PREFIX: &str = "REMOTE_";
+/// `ENCRYPTED_<KEY>=value` becomes `key = value` in the `[remote_encrypted]` (crypt) section.
+pub const ENCRYPTED_ENV_PREFIX: &str = "ENCRYPTED_";
+
+/// Name of the rclone remote built from `REMOTE_*`.
+pub const REMOTE_NAME: &str = "remote";
+/// Name of the rclone crypt remote built from `ENCRYPTED_*`, layered over [`REMOTE_NAME`].
+pub const ENCRYPTED_REMOTE_NAME: &str = "remote_encrypted";
+
+/// The crypt password, rclone-obscured (as rclone's own config stores it).
+pub const ENV_ENCRYPTED_PASSWORD: &str = "ENCRYPTED_PASSWORD";
+/// The crypt salt ("password2" in rclone), rclone-obscured.
+pub const ENV_ENCRYPTED_PASSWORD2: &str = "ENCRYPTED_PASSWORD2";
+/// The crypt password in plain text; the agent obscures it itself.
+pub const ENV_ENCRYPTED_PASSWORD_PLAIN: &str = "ENCRYPTED_PASSWORD_PLAIN";
+/// The crypt salt in plain text; the agent obscures it itself.
+pub const ENV_ENCRYPTED_PASSWORD2_PLAIN: &str = "ENCRYPTED_PASSWORD2_PLAIN";
+/// What the crypt remote wraps. Unset: `remote:<the -s/-d remote path>`.
+pub const ENV_ENCRYPTED_REMOTE: &str = "ENCRYPTED_REMOTE";
+
+/// Label a Pod carries to opt in to the admission webhook.
+pub const POD_OPT_IN_LABEL: &str = "riotkit.org/volume-syncing-controller";
+/// Pod annotation overriding `syncOptions.permissions.uid`.
+pub const POD_UID_ANNOTATION: &str = "riotkit.org/volume-user-id";
+/// Pod annotation overriding `syncOptions.permissions.gid`.
+pub const POD_GID_ANNOTATION: &str = "riotkit.org/volume-group-id";
+
+/// Injected init container that restores the volume before the app starts.
+pub const INIT_CONTAINER_NAME: &str = "init-volume-restore";
+/// Injected sidecar that keeps syncing the volume to the remote.
+pub const SIDECAR_CONTAINER_NAME: &str = "volume-syncing-sidecar";
+
+/// Path of the agent binary inside its image.
+pub const AGENT_BINARY_PATH: &str = "/usr/bin/volume-syncing-controller";
+/// Default path of the rendered rclone config inside the agent image.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/volume-syncing-controller/rclone.conf";
+/// Default PID file of a running agent, read by `interrupt`.
+pub const DEFAULT_PID_PATH: &str = "/run/volume-syncing-controller.pid";

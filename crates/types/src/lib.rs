@@ -1,0 +1,9 @@
+//! Shared model of volume-syncing-controller.
+//!
+//! This crate sits at the bottom of the workspace: it holds the names that users and
+//! both binaries rely on (the env-var contract, labels, container names), rclone's
+//! password obscuring, and the `PodFilesystemSync` custom resource. It has no async
+//! runtime and performs no I/O.
+
+pub mod contract;
+pub mod obscure;
