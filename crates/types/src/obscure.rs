@@ -89,7 +89,10 @@ mod tests {
     fn reveals_a_value_obscured_by_rclone_itself() {
         // Produced by `rclone obscure 'correct horse battery staple'` (rclone v1.75.2).
         let by_rclone = "DnNzpe0EnIO4HoO2suin7PqHtPQdnwFwZGSfk8glRk-664WRtSepI3ACl2c";
-        assert_eq!(reveal(by_rclone).as_deref(), Ok("correct horse battery staple"));
+        assert_eq!(
+            reveal(by_rclone).as_deref(),
+            Ok("correct horse battery staple")
+        );
     }
 
     #[test]

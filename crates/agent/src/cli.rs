@@ -1,0 +1,178 @@
+//! Command-line interface. Every flag can also come from the environment variable named in
+//! its help, so the same binary runs on bare metal, in Docker and in a Pod.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use vsc_types::contract::DEFAULT_PID_PATH;
+
+const AFTER_HELP: &str = "\
+Configuration:
+  REMOTE_<KEY>=value      becomes `key = value` in the [remote] section of the rclone config
+                          (REMOTE_TYPE=s3 -> type = s3). Values are passed exactly as given.
+  ENCRYPTED_<KEY>=value   becomes `key = value` in [remote_encrypted], a crypt remote over
+                          `remote`. ENCRYPTED_PASSWORD / ENCRYPTED_PASSWORD2 are rclone-obscured;
+                          ENCRYPTED_PASSWORD_PLAIN / ENCRYPTED_PASSWORD2_PLAIN take plain text.
+                          Without ENCRYPTED_REMOTE the crypt remote wraps remote:/<remote path>.
+  Secrets belong in the environment: -p/-e arguments are visible in process listings.
+
+Exit codes:
+  0  done
+  1  unexpected internal error
+  2  invalid flag, environment variable or config (nothing was touched)
+  3  refused by a safety valve (nothing was written or deleted)
+  4  rclone failed (remote unreachable, misconfigured, or transfer incomplete)
+  5  interrupt: no running agent";
+
+/// Restores a directory from rclone remote storage and keeps it synced back.
+#[derive(Debug, Parser)]
+#[command(name = "volume-syncing-controller", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, global = true, env = "VSC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload a local directory to remote storage (rclone sync; copy with --no-delete).
+    #[command(after_help = AFTER_HELP)]
+    SyncToRemote(SyncToRemote),
+    /// Restore remote storage into a local directory (rclone sync; copy with --no-delete).
+    #[command(after_help = AFTER_HELP)]
+    RemoteToLocalSync(RemoteToLocalSync),
+    /// Ask the running agent to stop: it runs one last sync, then exits. Used as a preStop hook.
+    Interrupt(Interrupt),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncToRemote {
+    /// Local directory to upload.
+    #[arg(
+        short = 's',
+        long = "src",
+        env = "VSC_LOCAL_PATH",
+        default_value = "./"
+    )]
+    pub src: PathBuf,
+    /// Remote path to upload into, e.g. `bucket/some/dir`.
+    #[arg(short = 'd', long = "dst", env = "VSC_REMOTE_PATH")]
+    pub dst: String,
+    /// Run even if the local directory is empty, which clears the remote copy.
+    #[arg(short = 'f', long, env = "VSC_FORCE_EVEN_IF_REMOTE_WOULD_BE_CLEARED")]
+    pub force_even_if_remote_would_be_cleared: bool,
+    #[command(flatten)]
+    pub common: CommonSyncArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteToLocalSync {
+    /// Remote path to restore from, e.g. `bucket/some/dir`.
+    #[arg(short = 's', long = "src", env = "VSC_REMOTE_PATH")]
+    pub src: String,
+    /// Local directory to restore into; created (owned by the running user) when missing.
+    #[arg(short = 'd', long = "dst", env = "VSC_LOCAL_PATH")]
+    pub dst: PathBuf,
+    /// Skip the safety valves: restore into a system directory, into a directory owned by
+    /// someone else, or mirror an empty remote over local files.
+    #[arg(short = 'n', long, env = "VSC_FORCE_DELETE_LOCAL_DIR")]
+    pub force_delete_local_dir: bool,
+    #[command(flatten)]
+    pub common: CommonSyncArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonSyncArgs {
+    /// Copy instead of sync: never delete files at the destination.
+    #[arg(short = 'x', long, env = "VSC_NO_DELETE")]
+    pub no_delete: bool,
+
+    /// Where the rclone config is written (mode 0600, removed on exit). Default: a private
+    /// temporary directory.
+    #[arg(short = 'c', long, env = "CONFIG_PATH")]
+    pub config_path: Option<PathBuf>,
+
+    /// Use the rclone config already at --config-path instead of writing one from the
+    /// environment.
+    #[arg(long, requires = "config_path")]
+    pub no_template: bool,
+
+    /// An rclone option for [remote], as `key=value` (repeatable). Overrides REMOTE_<KEY>.
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+
+    /// An rclone option for [remote_encrypted], as `key=value` (repeatable); any turns
+    /// encryption on. Overrides ENCRYPTED_<KEY>.
+    #[arg(short = 'e', long = "enc-param", value_name = "KEY=VALUE")]
+    pub enc_params: Vec<String>,
+
+    /// Keep running: sync at start, then on this schedule. Cron with seconds
+    /// ('0 30 * * * *'), 5-field cron ('*/5 * * * *'), '@hourly', or '@every 1m'.
+    #[arg(long, env = "VSC_SCHEDULE")]
+    pub schedule: Option<String>,
+
+    /// PID file that `interrupt` reads [default: /run/volume-syncing-controller.pid, skipped
+    /// with a warning when not writable].
+    #[arg(long, env = "VSC_PID_PATH")]
+    pub pid_path: Option<PathBuf>,
+
+    /// More output: -v logs every file rclone transfers, -vv adds rclone's debug log.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// How often rclone reports transfer progress during a long sync.
+    #[arg(long, env = "VSC_STATS_INTERVAL", default_value = "30s", value_parser = parse_seconds)]
+    pub stats_interval: Duration,
+
+    /// The rclone binary to run.
+    #[arg(long, env = "VSC_RCLONE_BINARY", default_value = "rclone")]
+    pub rclone_binary: PathBuf,
+}
+
+impl CommonSyncArgs {
+    pub fn pid_path(&self) -> (PathBuf, bool) {
+        match &self.pid_path {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from(DEFAULT_PID_PATH), false),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Interrupt {
+    /// PID file of the agent to stop.
+    #[arg(short = 'p', long, env = "VSC_PID_PATH", default_value = DEFAULT_PID_PATH)]
+    pub pid_path: PathBuf,
+    /// Return right after signalling instead of waiting for the agent's last sync.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting after this long (e.g. 90s); by default wait as long as it takes.
+    #[arg(long, value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+}
+
+/// `30`, `30s`, `2m`, `1h`.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, multiplier) = match text.char_indices().last() {
+        Some((i, 's')) => (&text[..i], 1),
+        Some((i, 'm')) => (&text[..i], 60),
+        Some((i, 'h')) => (&text[..i], 3600),
+        _ => (text, 1),
+    };
+    number
+        .parse::<u64>()
+        .map(|n| Duration::from_secs(n * multiplier))
+        .map_err(|_| format!("'{text}' is not a duration such as 30s, 2m or 1h"))
+}

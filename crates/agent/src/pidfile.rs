@@ -1,0 +1,190 @@
+//! The PID file a running agent holds, and `interrupt`, which signals through it.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::error::{AgentError, Result};
+
+/// The PID file of this process; removed on drop if it still names this process.
+#[derive(Debug)]
+pub struct PidFile {
+    path: PathBuf,
+    pid: u32,
+}
+
+impl PidFile {
+    /// Writes this process's PID to `path`. When another live agent holds the file (a manual
+    /// `kubectl exec` run beside the sidecar), this run goes on without it: `interrupt`
+    /// keeps signalling the long-running agent.
+    pub fn acquire(path: &Path) -> Result<Option<PidFile>> {
+        let pid = std::process::id();
+        if let Some(holder) = read_pid(path)?
+            && holder != pid
+            && is_alive(holder)
+        {
+            tracing::info!(pid_path = %path.display(), holder, "another agent holds the PID file; `interrupt` will signal it, not this run");
+            return Ok(None);
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .map_err(|e| AgentError::io("--pid-path: cannot create directory", parent, e))?;
+        }
+        // Write then rename, so `interrupt` never reads a half-written file.
+        let temporary = path.with_extension(format!("pid.{pid}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut file = fs::File::create(&temporary)?;
+            writeln!(file, "{pid}")?;
+            file.sync_all()?;
+            fs::rename(&temporary, path)
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&temporary);
+            AgentError::io("--pid-path: cannot write the PID file", path, e)
+        })?;
+        Ok(Some(PidFile {
+            path: path.to_path_buf(),
+            pid,
+        }))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if matches!(read_pid(&self.path), Ok(Some(pid)) if pid == self.pid) {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Reads the PID in `path`; `None` when there is no file.
+fn read_pid(path: &Path) -> Result<Option<u32>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AgentError::io("cannot read the PID file", path, e)),
+    };
+    let pid = text.trim().parse::<u32>().map_err(|_| {
+        AgentError::invalid(format!(
+            "the PID file {} does not hold a process id (it holds '{}')",
+            path.display(),
+            text.trim()
+        ))
+    })?;
+    if pid == 0 || i32::try_from(pid).is_err() {
+        return Err(AgentError::invalid(format!(
+            "the PID file {} holds an impossible process id {pid}",
+            path.display()
+        )));
+    }
+    Ok(Some(pid))
+}
+
+fn as_nix_pid(pid: u32) -> Pid {
+    Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX))
+}
+
+/// A process counts as gone once it is a zombie: it has exited, its parent has not reaped it.
+fn is_alive(pid: u32) -> bool {
+    match kill(as_nix_pid(pid), None) {
+        Ok(()) | Err(Errno::EPERM) => !is_zombie(pid),
+        Err(_) => false,
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1;
+            after_name
+                .split_whitespace()
+                .next()
+                .map(|state| state == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Sends SIGTERM to the agent named in `path`; with `wait`, returns once it has exited
+/// (after its final sync), or fails after `timeout`.
+pub async fn interrupt(path: &Path, wait: bool, timeout: Option<Duration>) -> Result<u32> {
+    let pid = read_pid(path)?.ok_or_else(|| {
+        AgentError::NoRunningAgent(format!(
+            "no PID file at {} (is the agent running, with the same --pid-path?)",
+            path.display()
+        ))
+    })?;
+    match kill(as_nix_pid(pid), Signal::SIGTERM) {
+        Ok(()) => {}
+        Err(Errno::ESRCH) => {
+            return Err(AgentError::NoRunningAgent(format!(
+                "the PID file {} names process {pid}, which is not running (stale file)",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(AgentError::Internal(format!(
+                "cannot signal process {pid}: {e}"
+            )));
+        }
+    }
+    tracing::info!(pid, "sent SIGTERM to the agent");
+    if !wait {
+        return Ok(pid);
+    }
+    let started = Instant::now();
+    while is_alive(pid) {
+        if let Some(limit) = timeout
+            && started.elapsed() >= limit
+        {
+            return Err(AgentError::Internal(format!(
+                "the agent (pid {pid}) was still running {}s after SIGTERM",
+                limit.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::info!(
+        pid,
+        waited_ms = started.elapsed().as_millis() as u64,
+        "the agent has exited"
+    );
+    Ok(pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acquire_writes_our_pid_and_drop_removes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run/agent.pid");
+        let guard = PidFile::acquire(&path).expect("acquired").expect("free");
+        assert_eq!(read_pid(&path).expect("read"), Some(std::process::id()));
+        drop(guard);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_stale_pid_file_is_taken_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.pid");
+        fs::write(&path, "999999999\n").expect("write");
+        assert!(PidFile::acquire(&path).expect("acquired").is_some());
+    }
+
+    #[test]
+    fn garbage_in_the_pid_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.pid");
+        fs::write(&path, "not-a-pid").expect("write");
+        let err = read_pid(&path).expect_err("garbage");
+        assert!(err.to_string().contains("not-a-pid"), "{err}");
+    }
+}

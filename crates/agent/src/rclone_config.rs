@@ -1,0 +1,614 @@
+//! Turns `REMOTE_*` / `ENCRYPTED_*` variables and `--param` / `--enc-param` flags into an
+//! rclone config file, and decides which rclone path a `-s`/`-d` remote path means.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use vsc_types::contract::{
+    ENCRYPTED_ENV_PREFIX, ENCRYPTED_REMOTE_NAME, REMOTE_ENV_PREFIX, REMOTE_NAME,
+};
+use vsc_types::obscure;
+
+use crate::error::{AgentError, Result};
+
+/// Where one config line came from, so that an error can name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Env(String),
+    Flag(&'static str, String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::Flag(flag, raw) => write!(f, "{flag} '{}'", redact_value(raw)),
+        }
+    }
+}
+
+/// Shows the key of a `key=value` argument, never its value (it may be a secret).
+fn redact_value(raw: &str) -> String {
+    match raw.split_once('=') {
+        Some((key, _)) => format!("{}=…", key.trim()),
+        None => raw.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: String,
+    origin: Origin,
+}
+
+/// The `key = value` lines of one rclone section; later sources override earlier ones.
+#[derive(Debug, Clone, Default)]
+struct Section {
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Section {
+    fn set(&mut self, key: String, value: String, origin: Origin) {
+        if let Some(previous) = self.entries.get(&key) {
+            tracing::debug!(key, overridden = %previous.origin, by = %origin, "rclone option given twice; the later one wins");
+        }
+        self.entries.insert(key, Entry { value, origin });
+    }
+
+    fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        self.entries.remove(key)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn render(&self, name: &str, out: &mut String) {
+        out.push_str(&format!("[{name}]\n"));
+        // `type` first: it is what a human reading the file looks for.
+        if let Some(entry) = self.entries.get("type") {
+            out.push_str(&format!("type = {}\n", entry.value));
+        }
+        for (key, entry) in self.entries.iter().filter(|(key, _)| *key != "type") {
+            out.push_str(&format!("{key} = {}\n", entry.value));
+        }
+    }
+}
+
+/// The rclone remotes described by the environment and the `-p` / `-e` flags.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteParams {
+    remote: Section,
+    encrypted: Section,
+}
+
+impl RemoteParams {
+    /// Collects `REMOTE_*` / `ENCRYPTED_*` from `env`, then applies `params` (`-p`) and
+    /// `enc_params` (`-e`), which override the environment key by key.
+    pub fn collect(
+        env: impl IntoIterator<Item = (OsString, OsString)>,
+        params: &[String],
+        enc_params: &[String],
+    ) -> Result<Self> {
+        let mut collected = RemoteParams::default();
+        let mut env: Vec<(OsString, OsString)> = env.into_iter().collect();
+        env.sort();
+        for (name, value) in env {
+            let Some(name_str) = name.to_str() else {
+                continue;
+            };
+            let (section, key_part) = if let Some(rest) = name_str.strip_prefix(REMOTE_ENV_PREFIX) {
+                (&mut collected.remote, rest)
+            } else if let Some(rest) = name_str.strip_prefix(ENCRYPTED_ENV_PREFIX) {
+                (&mut collected.encrypted, rest)
+            } else {
+                continue;
+            };
+            let origin = Origin::Env(name_str.to_string());
+            let value = value
+                .into_string()
+                .map_err(|_| AgentError::invalid(format!("{origin} is not valid UTF-8")))?;
+            let key = validate_key(key_part, &origin)?;
+            validate_value(&value, &origin)?;
+            section.set(key, value, origin);
+        }
+        for (flag, raw_list, section) in [
+            ("--param", params, &mut collected.remote),
+            ("--enc-param", enc_params, &mut collected.encrypted),
+        ] {
+            for raw in raw_list {
+                let origin = Origin::Flag(flag, raw.clone());
+                let (key, value) = raw.split_once('=').ok_or_else(|| {
+                    AgentError::invalid(format!(
+                        "{origin} must look like 'key=value' (missing '=')"
+                    ))
+                })?;
+                let key = validate_key(key.trim(), &origin)?;
+                let value = value.trim().to_string();
+                validate_value(&value, &origin)?;
+                section.set(key.to_ascii_lowercase(), value, origin);
+            }
+        }
+        collected.resolve_plain_passwords()?;
+        collected.validate()?;
+        Ok(collected)
+    }
+
+    /// Whether a crypt remote is layered over `remote` (any `ENCRYPTED_*` / `-e` given).
+    pub fn encryption_enabled(&self) -> bool {
+        !self.encrypted.is_empty()
+    }
+
+    /// `ENCRYPTED_PASSWORD_PLAIN` / `ENCRYPTED_PASSWORD2_PLAIN`: obscured here, as rclone needs.
+    fn resolve_plain_passwords(&mut self) -> Result<()> {
+        for (plain_key, key) in [
+            ("password_plain", "password"),
+            ("password2_plain", "password2"),
+        ] {
+            if let Some(plain) = self.encrypted.remove(plain_key) {
+                if let Some(existing) = self.encrypted.get(key) {
+                    return Err(AgentError::invalid(format!(
+                        "both {} and {} are set; give the crypt {key} once, either plain or rclone-obscured",
+                        plain.origin, existing.origin
+                    )));
+                }
+                let origin = plain.origin.clone();
+                self.encrypted
+                    .set(key.to_string(), obscure::obscure(&plain.value), origin);
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.remote.get("type").is_none() && self.remote.is_empty() {
+            return Err(AgentError::invalid(
+                "no rclone remote is configured: set REMOTE_TYPE (and the other REMOTE_<KEY> variables of your backend), or pass -p type=<backend>",
+            ));
+        }
+        if self.remote.get("type").is_none() {
+            return Err(AgentError::invalid(
+                "REMOTE_TYPE is not set: name the rclone backend, e.g. REMOTE_TYPE=s3 (or -p type=s3)",
+            ));
+        }
+        if !self.encryption_enabled() {
+            return Ok(());
+        }
+        if let Some(kind) = self.encrypted.get("type")
+            && kind.value != "crypt"
+        {
+            return Err(AgentError::invalid(format!(
+                "{} is '{}', but the encrypted remote is always of type 'crypt'; remove it",
+                kind.origin, kind.value
+            )));
+        }
+        for key in ["password", "password2"] {
+            if let Some(entry) = self.encrypted.get(key)
+                && obscure::reveal(&entry.value).is_err()
+            {
+                return Err(AgentError::invalid(format!(
+                    "{} is not rclone-obscured (make it with `rclone obscure`), or pass the plain value as ENCRYPTED_{}_PLAIN",
+                    entry.origin,
+                    key.to_ascii_uppercase()
+                )));
+            }
+        }
+        if self.encrypted.get("password").is_none() {
+            return Err(AgentError::invalid(
+                "encryption is on (an ENCRYPTED_* variable or -e flag is set) but no password is given: set ENCRYPTED_PASSWORD (rclone-obscured) or ENCRYPTED_PASSWORD_PLAIN",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Renders the config file for a run on `remote_path` (the `-s`/`-d` remote side).
+    pub fn render(&self, remote_path: &RemotePath) -> String {
+        let mut out = String::new();
+        self.remote.render(REMOTE_NAME, &mut out);
+        if self.encryption_enabled() {
+            let mut encrypted = self.encrypted.clone();
+            encrypted.set(
+                "type".to_string(),
+                "crypt".to_string(),
+                Origin::Env("(implied)".into()),
+            );
+            if encrypted.get("remote").is_none() {
+                encrypted.set(
+                    "remote".to_string(),
+                    remote_path.inside(REMOTE_NAME),
+                    Origin::Env("(implied)".into()),
+                );
+            }
+            out.push('\n');
+            encrypted.render(ENCRYPTED_REMOTE_NAME, &mut out);
+        }
+        out
+    }
+
+    /// The rclone path that `remote_path` means under this config.
+    ///
+    /// Without encryption: `remote:/<path>`. With encryption and no `ENCRYPTED_REMOTE`, the
+    /// crypt remote wraps `remote:/<path>` itself, so the target is `remote_encrypted:`.
+    /// With `ENCRYPTED_REMOTE` set, the path is taken inside the crypt remote.
+    pub fn target(&self, remote_path: &RemotePath) -> String {
+        target_for(
+            self.encryption_enabled(),
+            self.encrypted.get("remote").is_some(),
+            remote_path,
+        )
+    }
+}
+
+fn target_for(encrypted: bool, explicit_crypt_remote: bool, remote_path: &RemotePath) -> String {
+    match (encrypted, explicit_crypt_remote) {
+        (false, _) => remote_path.inside(REMOTE_NAME),
+        (true, false) => format!("{ENCRYPTED_REMOTE_NAME}:"),
+        (true, true) => remote_path.inside(ENCRYPTED_REMOTE_NAME),
+    }
+}
+
+fn validate_key(key: &str, origin: &Origin) -> Result<String> {
+    let valid = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(AgentError::invalid(format!(
+            "{origin}: the rclone option name '{key}' must be letters, digits and '_' only"
+        )));
+    }
+    Ok(key.to_ascii_lowercase())
+}
+
+fn validate_value(value: &str, origin: &Origin) -> Result<()> {
+    if value.contains(['\n', '\r', '\0']) {
+        return Err(AgentError::invalid(format!(
+            "{origin} contains a line break; rclone config values are single lines (a Secret made with `echo` often ends in a newline: use `echo -n` or `printf`)"
+        )));
+    }
+    if value != value.trim() {
+        return Err(AgentError::invalid(format!(
+            "{origin} starts or ends with white space, which rclone's config file cannot keep; remove it"
+        )));
+    }
+    Ok(())
+}
+
+/// A path on the remote side, as given to `-s` / `-d` (e.g. `bucket/some/dir`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemotePath(String);
+
+impl RemotePath {
+    /// Validates a user-given remote path; `flag` names it in errors.
+    pub fn parse(raw: &str, flag: &str) -> Result<Self> {
+        if raw.contains(['\n', '\r', '\0']) {
+            return Err(AgentError::invalid(format!(
+                "{flag}: the remote path contains a line break"
+            )));
+        }
+        if raw.split('/').any(|segment| segment == "..") {
+            return Err(AgentError::invalid(format!(
+                "{flag}: the remote path '{raw}' contains '..'; give the path it means"
+            )));
+        }
+        let trimmed = raw.trim_matches('/');
+        Ok(RemotePath(trimmed.to_string()))
+    }
+
+    /// `name:/path`, the form the original tool used (`remote:/testbucket/dir`).
+    pub fn inside(&self, remote_name: &str) -> String {
+        format!("{remote_name}:/{}", self.0)
+    }
+}
+
+impl std::fmt::Display for RemotePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/{}", self.0)
+    }
+}
+
+/// A config file on disk for the lifetime of a run; removed on drop when written by us.
+#[derive(Debug)]
+pub struct ConfigFile {
+    path: PathBuf,
+    remove_on_drop: bool,
+    _private_dir: Option<tempfile::TempDir>,
+}
+
+impl ConfigFile {
+    /// Writes `contents` with mode 0600 to `path`, or into a fresh private directory when
+    /// `path` is `None`. A file already at `path` is replaced.
+    pub fn write(path: Option<&Path>, contents: &str) -> Result<Self> {
+        let (path, private_dir) = match path {
+            Some(path) => (path.to_path_buf(), None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("volume-syncing-controller-")
+                    .tempdir()
+                    .map_err(|e| {
+                        AgentError::io(
+                            "cannot create a private directory in",
+                            std::env::temp_dir(),
+                            e,
+                        )
+                    })?;
+                (dir.path().join("rclone.conf"), Some(dir))
+            }
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .map_err(|e| AgentError::io("cannot create the config directory", parent, e))?;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(AgentError::io("cannot replace the config file", &path, e)),
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| AgentError::io("cannot write the rclone config", &path, e))?;
+        file.write_all(contents.as_bytes())
+            .map_err(|e| AgentError::io("cannot write the rclone config", &path, e))?;
+        Ok(ConfigFile {
+            path,
+            remove_on_drop: true,
+            _private_dir: private_dir,
+        })
+    }
+
+    /// Uses a config file that is already there (`--no-template`); it is never removed.
+    pub fn existing(path: &Path) -> Result<Self> {
+        let metadata = fs::metadata(path).map_err(|e| {
+            AgentError::io("--no-template: cannot read the rclone config at", path, e)
+        })?;
+        if !metadata.is_file() {
+            return Err(AgentError::invalid(format!(
+                "--no-template: {} is not a file",
+                path.display()
+            )));
+        }
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            remove_on_drop: false,
+            _private_dir: None,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The rclone path `remote_path` means in an existing config file (`--no-template`):
+    /// inside `remote_encrypted` when the file defines it, else inside `remote`.
+    pub fn existing_target(&self, remote_path: &RemotePath) -> Result<String> {
+        let text = fs::read_to_string(&self.path)
+            .map_err(|e| AgentError::io("cannot read the rclone config", &self.path, e))?;
+        let has_crypt = text
+            .lines()
+            .any(|line| line.trim() == format!("[{ENCRYPTED_REMOTE_NAME}]"));
+        Ok(target_for(has_crypt, true, remote_path))
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        if self.remove_on_drop
+            && let Err(e) = fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not remove the rclone config, which holds credentials");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
+    }
+
+    fn path(raw: &str) -> RemotePath {
+        RemotePath::parse(raw, "-d").expect("valid path")
+    }
+
+    #[test]
+    fn env_becomes_the_remote_section_with_values_kept_exactly() {
+        let params = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "s3"),
+                ("REMOTE_ENV_AUTH", "true"),
+                ("REMOTE_FORCE_PATH_STYLE", "1"),
+                ("REMOTE_TOKEN", r#"{"access_token":"a,b","expiry":"x"}"#),
+                ("HOME", "/root"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            params.render(&path("bucket")),
+            "[remote]\ntype = s3\nenv_auth = true\nforce_path_style = 1\ntoken = {\"access_token\":\"a,b\",\"expiry\":\"x\"}\n"
+        );
+        assert!(!params.encryption_enabled());
+        assert_eq!(params.target(&path("bucket/dir")), "remote:/bucket/dir");
+    }
+
+    #[test]
+    fn flags_allow_spaces_around_equals_and_override_env() {
+        let params = RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "s3"), ("REMOTE_ACL", "public")]),
+            &["acl = private".into(), "list_chunk=1,000 \"q\"".into()],
+            &[],
+        )
+        .expect("valid");
+        let rendered = params.render(&path("b"));
+        assert!(rendered.contains("acl = private\n"), "{rendered}");
+        assert!(
+            rendered.contains("list_chunk = 1,000 \"q\"\n"),
+            "{rendered}"
+        );
+    }
+
+    #[test]
+    fn a_newline_in_a_value_is_refused_naming_the_variable() {
+        let err =
+            RemoteParams::collect(env(&[("REMOTE_TYPE", "s3\n")]), &[], &[]).expect_err("newline");
+        let message = err.to_string();
+        assert!(message.contains("REMOTE_TYPE"), "{message}");
+        assert!(message.contains("line break"), "{message}");
+    }
+
+    #[test]
+    fn a_flag_without_equals_is_refused_without_echoing_a_secret() {
+        let err =
+            RemoteParams::collect(env(&[("REMOTE_TYPE", "s3")]), &["secretvalue".into()], &[])
+                .expect_err("no =");
+        assert!(err.to_string().contains("--param"), "{err}");
+        let err = RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "s3")]),
+            &["bad key=supersecret".into()],
+            &[],
+        )
+        .expect_err("bad key");
+        assert!(!err.to_string().contains("supersecret"), "{err}");
+    }
+
+    #[test]
+    fn missing_type_is_a_clear_error() {
+        let err = RemoteParams::collect(env(&[("REMOTE_PROVIDER", "Minio")]), &[], &[])
+            .expect_err("no type");
+        assert!(err.to_string().contains("REMOTE_TYPE"), "{err}");
+    }
+
+    #[test]
+    fn crypt_wraps_the_remote_path_when_encrypted_remote_is_unset() {
+        let password = obscure::obscure("pw");
+        let params = RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "s3"), ("ENCRYPTED_PASSWORD", &password)]),
+            &[],
+            &[],
+        )
+        .expect("valid");
+        let rendered = params.render(&path("/bucket/dir/"));
+        assert!(
+            rendered.contains("[remote_encrypted]\ntype = crypt\n"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("remote = remote:/bucket/dir\n"),
+            "{rendered}"
+        );
+        assert_eq!(params.target(&path("/bucket/dir/")), "remote_encrypted:");
+    }
+
+    #[test]
+    fn with_encrypted_remote_set_the_path_is_inside_the_crypt_remote() {
+        let password = obscure::obscure("pw");
+        let params = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "s3"),
+                ("ENCRYPTED_PASSWORD", &password),
+                ("ENCRYPTED_REMOTE", "remote:bucket"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect("valid");
+        assert!(
+            params
+                .render(&path("x"))
+                .contains("remote = remote:bucket\n")
+        );
+        assert_eq!(
+            params.target(&path("some/dir")),
+            "remote_encrypted:/some/dir"
+        );
+    }
+
+    #[test]
+    fn plain_passwords_are_obscured_and_obscured_ones_are_checked() {
+        let params = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "local"),
+                ("ENCRYPTED_PASSWORD_PLAIN", "secret one"),
+                ("ENCRYPTED_PASSWORD2_PLAIN", "salt"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect("valid");
+        let rendered = params.render(&path("x"));
+        assert!(
+            !rendered.contains("secret one") && !rendered.contains("_plain"),
+            "{rendered}"
+        );
+        let password_line = rendered
+            .lines()
+            .find_map(|l| l.strip_prefix("password = "))
+            .expect("password line");
+        assert_eq!(obscure::reveal(password_line).as_deref(), Ok("secret one"));
+
+        let err = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "local"),
+                ("ENCRYPTED_PASSWORD", "plain text!"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect_err("not obscured");
+        assert!(
+            err.to_string().contains("ENCRYPTED_PASSWORD_PLAIN"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("plain text!"), "{err}");
+    }
+
+    #[test]
+    fn encryption_without_a_password_is_refused() {
+        let err = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "s3"),
+                ("ENCRYPTED_FILENAME_ENCRYPTION", "standard"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect_err("no password");
+        assert!(err.to_string().contains("ENCRYPTED_PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn remote_paths_reject_parent_segments() {
+        assert!(RemotePath::parse("bucket/../other", "-d").is_err());
+        assert_eq!(path("bucket//x/").inside("remote"), "remote:/bucket//x");
+        assert_eq!(path("/").inside("remote"), "remote:/");
+    }
+
+    #[test]
+    fn config_file_is_private_and_removed_after_use() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = ConfigFile::write(None, "[remote]\ntype = local\n").expect("written");
+        let path = file.path().to_path_buf();
+        let mode = fs::metadata(&path).expect("exists").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(file);
+        assert!(!path.exists());
+    }
+}

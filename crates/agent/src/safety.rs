@@ -1,0 +1,272 @@
+//! The safety valves: checks run before rclone may delete anything.
+//!
+//! Each returns [`AgentError::RefusedBySafetyValve`] when the operation must not run, so
+//! that nothing is written or deleted. `force` skips the ones a user may skip; checks that
+//! no force can make sense of (a source that is not a directory) always run.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{AgentError, Result};
+
+/// Restore roots that would put the operating system at risk.
+const FORBIDDEN_RESTORE_ROOTS: &[&str] = &["/", "/root", "/bin", "/usr/bin", "/usr/lib", "/home"];
+
+const FORCE_UPLOAD: &str = "Pass --force-even-if-remote-would-be-cleared to override.";
+const FORCE_RESTORE: &str = "Pass --force-delete-local-dir to override.";
+
+/// What the local side of a restore looks like before anything is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalTarget {
+    /// The directory does not exist yet; it will be created.
+    Missing,
+    Empty,
+    NotEmpty,
+}
+
+/// Upload: the source must be a readable directory; when the remote mirrors it (sync), an
+/// empty source would clear the remote, so it is refused unless forced.
+pub fn check_upload_source(source: &Path, deletes_on_remote: bool, force: bool) -> Result<()> {
+    let has_entries = directory_has_entries(source, "--src (local source)")?;
+    if has_entries || !deletes_on_remote {
+        return Ok(());
+    }
+    if force {
+        tracing::warn!(source = %source.display(), "local source is empty and --force-even-if-remote-would-be-cleared is set: the remote copy will be cleared");
+        return Ok(());
+    }
+    Err(AgentError::RefusedBySafetyValve {
+        reason: format!(
+            "the local source {} is empty; syncing it would delete everything at the remote path (is the volume mounted?)",
+            source.display()
+        ),
+        how_to_override: FORCE_UPLOAD,
+    })
+}
+
+/// Restore: refuses system directories and (when it holds files) a target not owned by the
+/// running user. Returns the state of the target for the remote-side decision.
+pub fn check_restore_target(target: &Path, force: bool, running_uid: u32) -> Result<LocalTarget> {
+    if let Some(root) = forbidden_root(target) {
+        if force {
+            tracing::warn!(target = %target.display(), root, "restoring into a system directory because --force-delete-local-dir is set");
+        } else {
+            return Err(AgentError::RefusedBySafetyValve {
+                reason: format!(
+                    "{} is {root}, which cannot be a restore target: a sync there could erase the operating system",
+                    target.display()
+                ),
+                how_to_override: FORCE_RESTORE,
+            });
+        }
+    }
+    let metadata = match fs::metadata(target) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LocalTarget::Missing),
+        Err(e) => {
+            return Err(AgentError::io(
+                "cannot inspect --dst (local target)",
+                target,
+                e,
+            ));
+        }
+    };
+    if !metadata.is_dir() {
+        return Err(AgentError::invalid(format!(
+            "--dst: {} exists and is not a directory",
+            target.display()
+        )));
+    }
+    if !directory_has_entries(target, "--dst (local target)")? {
+        // Nothing there that a restore could delete or overwrite.
+        return Ok(LocalTarget::Empty);
+    }
+    let owner = metadata.uid();
+    let problem = if owner == 0 {
+        Some(format!(
+            "the local target {} is owned by root",
+            target.display()
+        ))
+    } else if owner != running_uid {
+        Some(format!(
+            "the local target {} is owned by uid {owner}, but the agent runs as uid {running_uid}",
+            target.display()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) if !force => Err(AgentError::RefusedBySafetyValve {
+            reason: format!("{problem}; its files are not the agent's to replace"),
+            how_to_override: FORCE_RESTORE,
+        }),
+        Some(problem) => {
+            tracing::warn!(%problem, "continuing because --force-delete-local-dir is set");
+            Ok(LocalTarget::NotEmpty)
+        }
+        None => Ok(LocalTarget::NotEmpty),
+    }
+}
+
+/// The refusal for a restore that would mirror an empty remote over local files.
+pub fn refuse_empty_remote(remote: &str, target: &Path) -> AgentError {
+    AgentError::RefusedBySafetyValve {
+        reason: format!(
+            "the remote {remote} is empty (or cannot be decrypted) while {} holds files; restoring would delete them all",
+            target.display()
+        ),
+        how_to_override: FORCE_RESTORE,
+    }
+}
+
+fn directory_has_entries(path: &Path, what: &str) -> Result<bool> {
+    let metadata = fs::metadata(path).map_err(|e| AgentError::io("cannot read", path, e))?;
+    if !metadata.is_dir() {
+        return Err(AgentError::invalid(format!(
+            "{what}: {} is not a directory",
+            path.display()
+        )));
+    }
+    let mut entries = fs::read_dir(path).map_err(|e| AgentError::io("cannot list", path, e))?;
+    match entries.next() {
+        None => Ok(false),
+        Some(Ok(_)) => Ok(true),
+        Some(Err(e)) => Err(AgentError::io("cannot list", path, e)),
+    }
+}
+
+/// The forbidden root `path` names, by its spelling or after resolving symlinks.
+fn forbidden_root(path: &Path) -> Option<&'static str> {
+    let mut candidates = vec![lexically_absolute(path)];
+    if let Ok(canonical) = fs::canonicalize(path) {
+        candidates.push(canonical);
+    }
+    candidates.iter().find_map(|candidate| {
+        FORBIDDEN_RESTORE_ROOTS.iter().copied().find(|root| {
+            let root = Path::new(root);
+            candidate == root || fs::canonicalize(root).is_ok_and(|resolved| *candidate == resolved)
+        })
+    })
+}
+
+/// `path` made absolute against the working directory, with `.`, `..` and `//` folded.
+fn lexically_absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(path)
+    };
+    let mut normalized = PathBuf::from("/");
+    for component in joined.components() {
+        match component {
+            Component::ParentDir => {
+                normalized.pop();
+            }
+            Component::Normal(part) => normalized.push(part),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    normalized
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_directories_are_forbidden_in_any_spelling() {
+        for spelling in [
+            "/",
+            "//",
+            "/.",
+            "/root",
+            "/root/",
+            "/bin",
+            "/usr/bin",
+            "/usr//lib",
+            "/usr/lib/.",
+            "/home",
+            "/usr/../home",
+            "/home/../bin",
+        ] {
+            assert!(
+                forbidden_root(Path::new(spelling)).is_some(),
+                "{spelling} should be forbidden"
+            );
+        }
+        for allowed in ["/home/user/data", "/var/www", "/usr/lib/app/data", "/tmp"] {
+            assert!(forbidden_root(Path::new(allowed)).is_none(), "{allowed}");
+        }
+    }
+
+    #[test]
+    fn forbidden_restore_root_is_refused_unless_forced() {
+        let err = check_restore_target(Path::new("/usr/bin"), false, 1000).expect_err("refused");
+        assert!(
+            matches!(err, AgentError::RefusedBySafetyValve { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("--force-delete-local-dir"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_and_empty_targets_are_fine_for_anyone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            check_restore_target(&dir.path().join("new"), false, 4242).expect("ok"),
+            LocalTarget::Missing
+        );
+        assert_eq!(
+            check_restore_target(dir.path(), false, 4242).expect("ok"),
+            LocalTarget::Empty
+        );
+    }
+
+    #[test]
+    fn a_target_with_files_must_be_owned_by_the_running_user_and_not_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("file"), "x").expect("write");
+        let owner = fs::metadata(dir.path()).expect("stat").uid();
+        let other = owner.wrapping_add(1);
+        let err = check_restore_target(dir.path(), false, other).expect_err("foreign owner");
+        assert!(
+            matches!(err, AgentError::RefusedBySafetyValve { .. }),
+            "{err}"
+        );
+        if owner == 0 {
+            assert!(err.to_string().contains("owned by root"), "{err}");
+        } else {
+            assert!(err.to_string().contains(&format!("uid {owner}")), "{err}");
+            assert_eq!(
+                check_restore_target(dir.path(), false, owner).expect("own dir"),
+                LocalTarget::NotEmpty
+            );
+        }
+        assert_eq!(
+            check_restore_target(dir.path(), true, other).expect("forced"),
+            LocalTarget::NotEmpty
+        );
+    }
+
+    #[test]
+    fn empty_upload_source_is_refused_only_when_it_would_delete() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = check_upload_source(dir.path(), true, false).expect_err("empty");
+        assert!(err.to_string().contains("is empty"), "{err}");
+        check_upload_source(dir.path(), false, false).expect("copy adds nothing, deletes nothing");
+        check_upload_source(dir.path(), true, true).expect("forced");
+    }
+
+    #[test]
+    fn missing_upload_source_is_an_error_even_when_forced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = check_upload_source(&dir.path().join("nope"), true, true).expect_err("missing");
+        assert!(matches!(err, AgentError::Io { .. }), "{err}");
+    }
+}
