@@ -12,6 +12,7 @@ mod safety;
 mod schedule;
 mod status;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -30,8 +31,10 @@ fn init_logging(format: LogFormat, verbose: u8) {
     let default_level = if verbose > 0 { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("VSC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Colours only for a person at a terminal, never in `kubectl logs` or a file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

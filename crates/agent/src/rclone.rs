@@ -114,9 +114,19 @@ impl Rclone {
         if !output.success() {
             return Err(output.into_error(operation));
         }
-        // Names that cannot be decrypted are reported as errors and left out by crypt;
-        // a listing with such errors is not trusted to mean "empty".
-        if !output.errors.is_empty() {
+        // crypt leaves out names it cannot decrypt and only logs a notice: a wrong password
+        // would look like an empty remote. Such a listing is a failure, never "empty".
+        if output.log.undecryptable > 0 {
+            return Err(AgentError::RcloneFailed {
+                operation,
+                code: output.code,
+                summary: format!(
+                    "{} name(s) at the remote cannot be decrypted: wrong ENCRYPTED_PASSWORD / ENCRYPTED_PASSWORD2, or not a crypt remote",
+                    output.log.undecryptable
+                ),
+            });
+        }
+        if !output.log.errors.is_empty() {
             return Err(output.into_error(operation));
         }
         let entries: Vec<String> = output
@@ -167,11 +177,11 @@ impl Rclone {
             .wait()
             .await
             .map_err(|e| AgentError::Internal(format!("waiting for rclone {operation}: {e}")))?;
-        let errors = log_task.await.unwrap_or_default();
+        let log = log_task.await.unwrap_or_default();
         let stdout = stdout_task.await.unwrap_or_default();
         Ok(Finished {
             code: status.code(),
-            errors,
+            log,
             stdout,
         })
     }
@@ -179,8 +189,17 @@ impl Rclone {
 
 struct Finished {
     code: Option<i32>,
-    errors: Vec<String>,
+    log: LogSummary,
     stdout: String,
+}
+
+/// What the agent keeps of rclone's log after forwarding it.
+#[derive(Debug, Default)]
+struct LogSummary {
+    /// The last few error messages, for the error the agent reports.
+    errors: Vec<String>,
+    /// Names crypt skipped because they would not decrypt.
+    undecryptable: usize,
 }
 
 impl Finished {
@@ -189,10 +208,10 @@ impl Finished {
     }
 
     fn into_error(self, operation: String) -> AgentError {
-        let summary = if self.errors.is_empty() {
+        let summary = if self.log.errors.is_empty() {
             "no error message from rclone (see the log above)".to_string()
         } else {
-            self.errors.join(" | ")
+            self.log.errors.join(" | ")
         };
         AgentError::RcloneFailed {
             operation,
@@ -202,29 +221,32 @@ impl Finished {
     }
 }
 
-/// Forwards rclone's `--use-json-log` lines to `tracing`; returns the last error messages.
-async fn forward_log(stderr: Option<tokio::process::ChildStderr>) -> Vec<String> {
-    let mut errors: Vec<String> = Vec::new();
+/// Forwards rclone's `--use-json-log` lines to `tracing`, keeping a [`LogSummary`].
+async fn forward_log(stderr: Option<tokio::process::ChildStderr>) -> LogSummary {
+    let mut summary = LogSummary::default();
     let Some(stderr) = stderr else {
-        return errors;
+        return summary;
     };
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let (level, message) = parse_log_line(&line);
+        if message.contains("undecryptable") {
+            summary.undecryptable += 1;
+        }
         match level {
             LogLevel::Error => {
                 tracing::error!(target: "rclone", "{message}");
-                if errors.len() == ERRORS_KEPT {
-                    errors.remove(0);
+                if summary.errors.len() == ERRORS_KEPT {
+                    summary.errors.remove(0);
                 }
-                errors.push(message);
+                summary.errors.push(message);
             }
             LogLevel::Notice | LogLevel::Warn => tracing::info!(target: "rclone", "{message}"),
             LogLevel::Info => tracing::info!(target: "rclone", "{message}"),
             LogLevel::Debug => tracing::debug!(target: "rclone", "{message}"),
         }
     }
-    errors
+    summary
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -1,0 +1,137 @@
+//! End-to-end encryption: what reaches the S3 server holds no plaintext names or contents.
+
+mod support;
+
+use std::fs;
+use std::process::Command;
+
+use support::*;
+
+const SECRET_NAME: &str = "tax-return-2024.pdf";
+const SECRET_TEXT: &str = "my bank password is hunter2";
+
+fn obscure(plain: &str) -> String {
+    let output = Command::new(rclone_binary())
+        .args(["obscure", plain])
+        .output()
+        .expect("rclone obscure");
+    String::from_utf8(output.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+/// Every byte stored by the server under `dir`, names and contents, as one string.
+fn everything_stored(dir: &std::path::Path) -> String {
+    read_tree(dir)
+        .into_iter()
+        .map(|(name, body)| format!("{name}\n{body}\n"))
+        .collect()
+}
+
+#[test]
+fn crypt_wraps_the_remote_path_and_round_trips() {
+    let server = S3Server::start();
+    let bucket = server.bucket("vault");
+    let mut sandbox = Sandbox::new(&server);
+    sandbox.set_env("ENCRYPTED_PASSWORD", &obscure("correct horse"));
+    sandbox.set_env("ENCRYPTED_PASSWORD2", &obscure("battery staple"));
+    sandbox.write("src", &[(&format!("docs/{SECRET_NAME}"), SECRET_TEXT)]);
+
+    assert_exit(
+        &sandbox.run(&["sync-to-remote", "-s", "src", "-d", "vault/alice"]),
+        0,
+    );
+    // The bucket and the path stay readable; everything below is encrypted.
+    let stored_dir = bucket.join("alice");
+    assert!(stored_dir.is_dir(), "crypt should wrap remote:/vault/alice");
+    let stored = everything_stored(&stored_dir);
+    assert!(!stored.is_empty());
+    assert!(
+        !stored.contains(SECRET_NAME) && !stored.contains("docs"),
+        "plaintext name stored:\n{stored}"
+    );
+    assert!(!stored.contains(SECRET_TEXT), "plaintext content stored");
+
+    assert_exit(
+        &sandbox.run(&[
+            "remote-to-local-sync",
+            "-s",
+            "vault/alice",
+            "-d",
+            "restored",
+        ]),
+        0,
+    );
+    assert_eq!(
+        read_tree(&sandbox.path("restored")),
+        vec![(format!("docs/{SECRET_NAME}"), SECRET_TEXT.to_string())]
+    );
+}
+
+#[test]
+fn with_encrypted_remote_set_the_path_is_taken_inside_it() {
+    let server = S3Server::start();
+    let bucket = server.bucket("vault");
+    let mut sandbox = Sandbox::new(&server);
+    sandbox.set_env("ENCRYPTED_REMOTE", "remote:vault/encrypted-root");
+    sandbox.set_env("ENCRYPTED_PASSWORD_PLAIN", "correct horse");
+    sandbox.set_env("ENCRYPTED_FILENAME_ENCRYPTION", "standard");
+    sandbox.write("src", &[(SECRET_NAME, SECRET_TEXT)]);
+
+    assert_exit(
+        &sandbox.run(&["sync-to-remote", "-s", "src", "-d", "projects/alice"]),
+        0,
+    );
+    let stored_dir = bucket.join("encrypted-root");
+    let stored = everything_stored(&stored_dir);
+    assert!(
+        !stored.is_empty(),
+        "nothing under the ENCRYPTED_REMOTE root"
+    );
+    for plain in [SECRET_NAME, SECRET_TEXT, "projects", "alice"] {
+        assert!(
+            !stored.contains(plain),
+            "'{plain}' stored in plaintext:\n{stored}"
+        );
+    }
+
+    assert_exit(
+        &sandbox.run(&[
+            "remote-to-local-sync",
+            "-s",
+            "projects/alice",
+            "-d",
+            "restored",
+        ]),
+        0,
+    );
+    assert_eq!(
+        read_tree(&sandbox.path("restored")),
+        owned(&[(SECRET_NAME, SECRET_TEXT)])
+    );
+}
+
+#[test]
+fn enc_param_flags_turn_encryption_on() {
+    let server = S3Server::start();
+    let bucket = server.bucket("vault");
+    let sandbox = Sandbox::new(&server);
+    sandbox.write("src", &[(SECRET_NAME, SECRET_TEXT)]);
+    let password = format!("password = {}", obscure("pw"));
+    assert_exit(
+        &sandbox.run(&[
+            "sync-to-remote",
+            "-e",
+            &password,
+            "-s",
+            "src",
+            "-d",
+            "vault/x",
+        ]),
+        0,
+    );
+    let stored = everything_stored(&bucket.join("x"));
+    assert!(!stored.is_empty() && !stored.contains(SECRET_TEXT) && !stored.contains(SECRET_NAME));
+    assert!(fs::read_dir(bucket.join("x")).expect("stored").count() == 1);
+}

@@ -1,0 +1,248 @@
+//! Long-running agent: the schedule, SIGTERM's final sync, and `interrupt` through the PID file.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+fn spawn(sandbox: &Sandbox, args: &[&str]) -> Child {
+    sandbox
+        .agent(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the agent")
+}
+
+fn wait_with_stderr(child: Child) -> (Option<i32>, String) {
+    let output = child.wait_with_output().expect("wait");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn sigterm(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn the_schedule_syncs_at_start_and_on_every_tick() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let sandbox = Sandbox::new(&server);
+    let src = sandbox.write("src", &[("first.txt", "1")]);
+    let agent = spawn(
+        &sandbox,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1s",
+            "-s",
+            "src",
+            "-d",
+            "b/live",
+        ],
+    );
+
+    assert!(
+        eventually(Duration::from_secs(15), || bucket
+            .join("live/first.txt")
+            .exists()),
+        "no sync at start"
+    );
+    sandbox.write("src", &[("second.txt", "2")]);
+    assert!(
+        eventually(Duration::from_secs(15), || bucket
+            .join("live/second.txt")
+            .exists()),
+        "no sync on a tick"
+    );
+    std::fs::remove_file(src.join("first.txt")).expect("rm");
+    assert!(
+        eventually(Duration::from_secs(15), || !bucket
+            .join("live/first.txt")
+            .exists()),
+        "deletion not mirrored"
+    );
+
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("reason=\"schedule\""), "{log}");
+}
+
+#[test]
+fn cron_with_seconds_is_accepted_and_runs() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let sandbox = Sandbox::new(&server);
+    sandbox.write("src", &[("a.txt", "1")]);
+    let agent = spawn(
+        &sandbox,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "* * * * * *",
+            "-s",
+            "src",
+            "-d",
+            "b/cron",
+        ],
+    );
+    assert!(eventually(Duration::from_secs(15), || bucket
+        .join("cron/a.txt")
+        .exists()));
+    sandbox.write("src", &[("b.txt", "2")]);
+    assert!(
+        eventually(Duration::from_secs(15), || bucket
+            .join("cron/b.txt")
+            .exists()),
+        "the every-second cron did not tick"
+    );
+    sigterm(&agent);
+    assert_eq!(wait_with_stderr(agent).0, Some(0));
+}
+
+#[test]
+fn sigterm_runs_a_final_sync_that_carries_files_written_after_start() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let sandbox = Sandbox::new(&server);
+    sandbox.write("src", &[("early.txt", "1")]);
+    let agent = spawn(
+        &sandbox,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1h",
+            "-s",
+            "src",
+            "-d",
+            "b/app",
+        ],
+    );
+    assert!(eventually(Duration::from_secs(15), || bucket
+        .join("app/early.txt")
+        .exists()));
+
+    sandbox.write(
+        "src",
+        &[("late.txt", "written after the last scheduled sync")],
+    );
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("reason=\"final\""), "{log}");
+    assert_eq!(
+        read_tree(&bucket.join("app")),
+        owned(&[
+            ("early.txt", "1"),
+            ("late.txt", "written after the last scheduled sync")
+        ])
+    );
+    assert!(
+        !sandbox.pid_path().exists(),
+        "the PID file is removed on exit"
+    );
+}
+
+#[test]
+fn a_failed_final_sync_exits_non_zero() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let mut sandbox = Sandbox::new(&server);
+    sandbox.set_env("RCLONE_RETRIES", "1");
+    sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
+    sandbox.write("src", &[("a.txt", "1")]);
+    let agent = spawn(
+        &sandbox,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1h",
+            "-s",
+            "src",
+            "-d",
+            "b/app",
+        ],
+    );
+    assert!(eventually(Duration::from_secs(15), || bucket
+        .join("app/a.txt")
+        .exists()));
+    drop(server); // the remote goes away before the final sync
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(4), "{log}");
+}
+
+#[test]
+fn interrupt_signals_the_agent_through_its_pid_file_and_waits_for_it() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let sandbox = Sandbox::new(&server);
+    sandbox.write("src", &[("early.txt", "1")]);
+    let mut agent = spawn(
+        &sandbox,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1h",
+            "-s",
+            "src",
+            "-d",
+            "b/app",
+        ],
+    );
+    assert!(eventually(Duration::from_secs(15), || bucket
+        .join("app/early.txt")
+        .exists()));
+    let pid_text = std::fs::read_to_string(sandbox.pid_path())
+        .expect("the PID file exists while the agent runs");
+    assert_eq!(pid_text.trim(), agent.id().to_string());
+
+    sandbox.write("src", &[("late.txt", "2")]);
+    let output = sandbox.run(&["interrupt"]);
+    assert_exit(&output, 0);
+    // `interrupt` returned only after the agent had exited: a preStop hook covers the final sync.
+    assert!(
+        agent.try_wait().expect("try_wait").is_some(),
+        "interrupt returned before the agent exited"
+    );
+    assert!(bucket.join("app/late.txt").exists());
+
+    let output = sandbox.run(&["interrupt"]);
+    assert_exit(&output, 5);
+    assert!(
+        stderr(&output).contains("no PID file"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_one_shot_run_finishes_its_sync_despite_sigterm() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let mut sandbox = Sandbox::new(&server);
+    // Slow the transfer down so the signal lands mid-sync.
+    sandbox.set_env("RCLONE_BWLIMIT", "200k");
+    let big = "x".repeat(400 * 1024);
+    sandbox.write("src", &[("big.bin", big.as_str())]);
+    let agent = spawn(&sandbox, &["sync-to-remote", "-s", "src", "-d", "b/one"]);
+    std::thread::sleep(Duration::from_millis(700));
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(
+        std::fs::metadata(bucket.join("one/big.bin"))
+            .expect("uploaded")
+            .len(),
+        400 * 1024
+    );
+}
