@@ -1,0 +1,2 @@
+//! The operator: reconciles `PodFilesystemSync` resources and serves the Pod mutating
+//! admission webhook that injects the agent.
