@@ -122,6 +122,24 @@ pub struct CommonSyncArgs {
     #[arg(long, env = "VSC_SCHEDULE")]
     pub schedule: Option<String>,
 
+    /// Also sync whenever files under the local directory change (after writes settle).
+    /// Only for sync-to-remote; combine with --schedule for a periodic safety net.
+    #[arg(long, env = "VSC_WATCH")]
+    pub watch: bool,
+
+    /// With --watch: at most one sync per this interval (e.g. 15m), to bound network use.
+    #[arg(long, env = "VSC_WATCH_MIN_INTERVAL", default_value = "0s", value_parser = parse_seconds)]
+    pub watch_min_interval: Duration,
+
+    /// Serve /healthz, /readyz and Prometheus /metrics on this address (e.g. 0.0.0.0:9090).
+    #[arg(long, env = "VSC_STATUS_ADDR")]
+    pub status_addr: Option<std::net::SocketAddr>,
+
+    /// /healthz answers 503 once this many syncs in a row have failed (0: never), so a
+    /// liveness probe can restart a stuck sidecar.
+    #[arg(long, env = "VSC_UNHEALTHY_AFTER_FAILURES", default_value_t = 0)]
+    pub unhealthy_after_failures: u64,
+
     /// PID file that `interrupt` reads [default: /run/volume-syncing-controller.pid, skipped
     /// with a warning when not writable].
     #[arg(long, env = "VSC_PID_PATH")]

@@ -11,9 +11,12 @@ mod runner;
 mod safety;
 mod schedule;
 mod status;
+mod status_server;
+mod watch;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser as _;
 
@@ -26,6 +29,8 @@ use crate::rclone_config::{ConfigFile, RemoteParams, RemotePath};
 use crate::runner::StopSignal;
 use crate::schedule::Schedule;
 use crate::status::Status;
+use crate::status_server::StatusServer;
+use crate::watch::ChangeWatcher;
 
 fn init_logging(format: LogFormat, verbose: u8) {
     let default_level = if verbose > 0 { "debug" } else { "info" };
@@ -131,6 +136,16 @@ async fn run_sync(
             ConfigFile::write(common.config_path.as_deref(), &params.render(&remote_path))?;
         (config, params.target(&remote_path))
     };
+    if common.watch && direction == Direction::ToLocal {
+        return Err(AgentError::invalid(
+            "--watch watches the local directory, so it only applies to sync-to-remote",
+        ));
+    }
+    let watcher = if common.watch {
+        Some(ChangeWatcher::start(&local, common.watch_min_interval)?)
+    } else {
+        None
+    };
     let stop = StopSignal::install()?;
     let (pid_path, pid_path_explicit) = common.pid_path();
     let _pid_file = match PidFile::acquire(&pid_path) {
@@ -156,10 +171,22 @@ async fn run_sync(
         running_uid: nix::unistd::geteuid().as_raw(),
         running_gid: nix::unistd::getegid().as_raw(),
     };
-    let status = Status::default();
-    let result = match &schedule {
-        None => runner::run_once(&job, &status).await,
-        Some(schedule) => runner::run_scheduled(&job, schedule, &status, stop).await,
+    let status = Arc::new(Status::default());
+    if let Some(addr) = common.status_addr {
+        let server = StatusServer {
+            direction: match direction {
+                Direction::ToRemote => "to-remote",
+                Direction::ToLocal => "to-local",
+            },
+            unhealthy_after_failures: common.unhealthy_after_failures,
+        };
+        server.spawn(addr, status.clone()).await?;
+    }
+    let result = if schedule.is_none() && watcher.is_none() {
+        runner::run_once(&job, &status).await
+    } else {
+        let triggers = runner::Triggers { schedule, watcher };
+        runner::run_continuously(&job, triggers, &status, stop).await
     };
     drop(config);
     result.map(|_| ())

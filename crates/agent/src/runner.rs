@@ -11,6 +11,7 @@ use crate::error::{AgentError, Result};
 use crate::job::{Outcome, SyncJob};
 use crate::schedule::Schedule;
 use crate::status::Status;
+use crate::watch::ChangeWatcher;
 
 /// A flag raised by the first SIGTERM or SIGINT.
 #[derive(Clone)]
@@ -89,31 +90,53 @@ pub async fn run_once(job: &SyncJob, status: &Status) -> Result<Outcome> {
     run_logged(job, status, "one-shot").await
 }
 
-/// A sync at start, then one per schedule tick; ticks never overlap a running sync. On the
-/// stop signal, a last sync runs and its result is the exit status.
-pub async fn run_scheduled(
+/// What wakes a long-running agent besides the stop signal.
+pub struct Triggers {
+    pub schedule: Option<Schedule>,
+    pub watcher: Option<ChangeWatcher>,
+}
+
+/// A sync at start, then one per schedule tick or settled file change; syncs never overlap
+/// (a trigger that fires during a sync is served after it). On the stop signal, a last sync
+/// runs and its result is the exit status.
+pub async fn run_continuously(
     job: &SyncJob,
-    schedule: &Schedule,
+    mut triggers: Triggers,
     status: &Status,
     mut stop: StopSignal,
 ) -> Result<Outcome> {
+    let mut last_sync = Instant::now();
     let _ = run_logged(job, status, "start").await;
     loop {
         if stop.raised() {
             break;
         }
-        let Some(delay) = schedule.delay_after(Local::now()) else {
-            tracing::warn!("the schedule has no future run; waiting for a stop signal");
-            stop.wait().await;
-            break;
-        };
-        tracing::debug!(seconds = delay.as_secs_f64(), "next sync scheduled");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {
-                let _ = run_logged(job, status, "schedule").await;
-            }
-            _ = stop.wait() => break,
+        let tick = triggers
+            .schedule
+            .as_ref()
+            .and_then(|schedule| schedule.delay_after(Local::now()));
+        if let Some(delay) = tick {
+            tracing::debug!(seconds = delay.as_secs_f64(), "next scheduled sync");
         }
+        let change = async {
+            match triggers.watcher.as_mut() {
+                Some(watcher) => watcher.next_change(Some(last_sync.into())).await,
+                None => std::future::pending().await,
+            }
+        };
+        let scheduled = async {
+            match tick {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => std::future::pending().await,
+            }
+        };
+        let reason = tokio::select! {
+            _ = scheduled => "schedule",
+            _ = change => "change",
+            _ = stop.wait() => break,
+        };
+        last_sync = Instant::now();
+        let _ = run_logged(job, status, reason).await;
     }
     run_logged(job, status, "final").await
 }

@@ -246,3 +246,173 @@ fn a_one_shot_run_finishes_its_sync_despite_sigterm() {
         400 * 1024
     );
 }
+
+#[test]
+fn watch_syncs_changes_soon_after_they_settle() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let sandbox = Sandbox::new(&server);
+    sandbox.write("src", &[("a.txt", "1")]);
+    let agent = spawn(
+        &sandbox,
+        &["sync-to-remote", "--watch", "-s", "src", "-d", "b/w"],
+    );
+    assert!(eventually(Duration::from_secs(15), || bucket
+        .join("w/a.txt")
+        .exists()));
+    sandbox.write("src", &[("nested/new.txt", "2")]);
+    assert!(
+        eventually(Duration::from_secs(15), || bucket
+            .join("w/nested/new.txt")
+            .exists()),
+        "a file change was not synced"
+    );
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("reason=\"change\""), "{log}");
+}
+
+#[test]
+fn watch_min_interval_holds_changes_until_it_passes_or_the_agent_stops() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let sandbox = Sandbox::new(&server);
+    sandbox.write("src", &[("a.txt", "1")]);
+    let agent = spawn(
+        &sandbox,
+        &[
+            "sync-to-remote",
+            "--watch",
+            "--watch-min-interval",
+            "1h",
+            "-s",
+            "src",
+            "-d",
+            "b/w",
+        ],
+    );
+    assert!(eventually(Duration::from_secs(15), || bucket
+        .join("w/a.txt")
+        .exists()));
+    sandbox.write("src", &[("b.txt", "2")]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !bucket.join("w/b.txt").exists(),
+        "synced before the minimum interval"
+    );
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        bucket.join("w/b.txt").exists(),
+        "the final sync must carry held changes"
+    );
+}
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    // Not listening yet (the agent is still starting) reads as status 0.
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let mut response = String::new();
+    if write!(stream, "GET {path} HTTP/1.0\r\n\r\n").is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return (0, String::new());
+    }
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+#[test]
+fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
+    let server = S3Server::start();
+    let bucket = server.bucket("b");
+    let sandbox = Sandbox::new(&server);
+    sandbox.write("src", &[("a.txt", "1")]);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let healthy = spawn(
+        &sandbox,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1h",
+            "--status-addr",
+            &addr,
+            "--unhealthy-after-failures",
+            "2",
+            "-s",
+            "src",
+            "-d",
+            "b/h",
+        ],
+    );
+    assert!(eventually(Duration::from_secs(15), || bucket
+        .join("h/a.txt")
+        .exists()));
+    assert!(eventually(Duration::from_secs(5), || http_get(
+        port, "/metrics"
+    )
+    .1
+    .contains("result=\"success\"} 1")));
+    assert_eq!(http_get(port, "/healthz").0, 200);
+    assert_eq!(http_get(port, "/nope").0, 404);
+    sigterm(&healthy);
+    assert_eq!(wait_with_stderr(healthy).0, Some(0));
+
+    let mut broken = Sandbox::new(&server);
+    broken.set_env("REMOTE_ENDPOINT", "http://127.0.0.1:9");
+    broken.set_env("RCLONE_RETRIES", "1");
+    broken.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
+    broken.write("src", &[("a.txt", "1")]);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let agent = spawn(
+        &broken,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1s",
+            "--status-addr",
+            &addr,
+            "--unhealthy-after-failures",
+            "2",
+            "-s",
+            "src",
+            "-d",
+            "b/h",
+        ],
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || http_get(port, "/healthz").0
+            == 503),
+        "healthz never failed"
+    );
+    let (_, body) = http_get(port, "/healthz");
+    assert!(body.contains("in a row failed"), "{body}");
+    let (_, metrics) = http_get(port, "/metrics");
+    assert!(
+        metrics.contains("volume_syncing_consecutive_failures{direction=\"to-remote\"}"),
+        "{metrics}"
+    );
+    sigterm(&agent);
+    assert_eq!(wait_with_stderr(agent).0, Some(4));
+}

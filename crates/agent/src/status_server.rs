@@ -1,0 +1,162 @@
+//! `--status-addr`: `/healthz`, `/readyz` and Prometheus `/metrics` for probes and scrapers.
+//!
+//! A few lines of HTTP/1.0 over a TCP socket: three fixed GET routes do not justify an HTTP
+//! stack in an agent that ships in every Pod.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::error::{AgentError, Result};
+use crate::status::{Snapshot, Status};
+
+#[derive(Debug, Clone)]
+pub struct StatusServer {
+    pub direction: &'static str,
+    /// `/healthz` fails once this many syncs in a row have failed; 0: never.
+    pub unhealthy_after_failures: u64,
+}
+
+impl StatusServer {
+    /// Binds `addr` now (so a taken port is an error at start) and serves in the background.
+    pub async fn spawn(self, addr: SocketAddr, status: Arc<Status>) -> Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            AgentError::invalid(format!("--status-addr {addr}: cannot listen: {e}"))
+        })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| AgentError::Internal(format!("status listener: {e}")))?;
+        tracing::info!(%bound, "serving /healthz, /readyz and /metrics");
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let server = self.clone();
+                        let status = status.clone();
+                        tokio::spawn(async move { server.answer(stream, &status).await });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "status listener accept failed"),
+                }
+            }
+        });
+        Ok(bound)
+    }
+
+    async fn answer(&self, mut stream: TcpStream, status: &Status) {
+        let mut request = [0u8; 2048];
+        let read = match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.read(&mut request),
+        )
+        .await
+        {
+            Ok(Ok(n)) => n,
+            _ => return,
+        };
+        let head = String::from_utf8_lossy(&request[..read]);
+        let path = head
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("GET "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or("");
+        let (code, content_type, body) = self.route(path, &status.snapshot());
+        let response = format!(
+            "HTTP/1.0 {code}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+
+    fn route(&self, path: &str, snapshot: &Snapshot) -> (&'static str, &'static str, String) {
+        const TEXT: &str = "text/plain; charset=utf-8";
+        match path {
+            "/healthz" => {
+                let threshold = self.unhealthy_after_failures;
+                if threshold > 0 && snapshot.consecutive_failures >= threshold {
+                    let last = snapshot.last_error.as_deref().unwrap_or("unknown error");
+                    let body = format!(
+                        "unhealthy: {} syncs in a row failed; last error: {last}\n",
+                        snapshot.consecutive_failures
+                    );
+                    ("503 Service Unavailable", TEXT, body)
+                } else {
+                    ("200 OK", TEXT, "ok\n".into())
+                }
+            }
+            "/readyz" => ("200 OK", TEXT, "ok\n".into()),
+            "/metrics" => (
+                "200 OK",
+                "text/plain; version=0.0.4",
+                self.metrics(snapshot),
+            ),
+            _ => ("404 Not Found", TEXT, "not found\n".into()),
+        }
+    }
+
+    fn metrics(&self, snapshot: &Snapshot) -> String {
+        let direction = self.direction;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP volume_syncing_syncs_total Syncs finished, by result."
+        );
+        let _ = writeln!(out, "# TYPE volume_syncing_syncs_total counter");
+        let _ = writeln!(
+            out,
+            "volume_syncing_syncs_total{{direction=\"{direction}\",result=\"success\"}} {}",
+            snapshot.successes
+        );
+        let _ = writeln!(
+            out,
+            "volume_syncing_syncs_total{{direction=\"{direction}\",result=\"failure\"}} {}",
+            snapshot.failures
+        );
+        let _ = writeln!(
+            out,
+            "# HELP volume_syncing_consecutive_failures Syncs failed in a row since the last success."
+        );
+        let _ = writeln!(out, "# TYPE volume_syncing_consecutive_failures gauge");
+        let _ = writeln!(
+            out,
+            "volume_syncing_consecutive_failures{{direction=\"{direction}\"}} {}",
+            snapshot.consecutive_failures
+        );
+        if let Some(last) = snapshot
+            .last_success
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        {
+            let _ = writeln!(
+                out,
+                "# HELP volume_syncing_last_success_timestamp_seconds When the last successful sync finished."
+            );
+            let _ = writeln!(
+                out,
+                "# TYPE volume_syncing_last_success_timestamp_seconds gauge"
+            );
+            let _ = writeln!(
+                out,
+                "volume_syncing_last_success_timestamp_seconds{{direction=\"{direction}\"}} {}",
+                last.as_secs_f64()
+            );
+        }
+        if let Some(took) = snapshot.last_duration {
+            let _ = writeln!(
+                out,
+                "# HELP volume_syncing_last_duration_seconds How long the last sync took."
+            );
+            let _ = writeln!(out, "# TYPE volume_syncing_last_duration_seconds gauge");
+            let _ = writeln!(
+                out,
+                "volume_syncing_last_duration_seconds{{direction=\"{direction}\"}} {}",
+                took.as_secs_f64()
+            );
+        }
+        out
+    }
+}
