@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Agent vs plain rclone on the same data, in the same run, against a real S3 server.
+
+    python3 bench/agent_vs_rclone.py [--rounds 5] [--small-files 10000] [--large-files 3] [--large-mib 32]
+
+Builds nothing: pass --agent (default: target/release/volume-syncing-controller, built by
+`cargo build --release -p vsc-agent`). Needs rclone on PATH (tools/install-test-tools.sh).
+Starts `rclone serve s3` on 127.0.0.1, makes a tree of small files plus a few large ones,
+then per round times, alternating who goes first:
+  upload    agent `sync-to-remote`           vs `rclone sync --create-empty-src-dirs --metadata`
+  no-change the same again (the sidecar's periodic case: nothing to transfer)
+  restore   agent `remote-to-local-sync`     vs `rclone sync ... remote -> local`
+and prints medians, the agent/rclone ratio, and peak RSS of the agent process itself beside
+rclone's. Timings on a shared machine are noisy: read the medians and the ratio.
+"""
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ACCESS_KEY = "AKIABENCHMARKKEY0001"
+SECRET_KEY = "benchmarkSecretKey/0123456789abcdefghijk"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_tree(root, small, large, large_mib):
+    rng = random.Random(42)
+    for i in range(small):
+        d = os.path.join(root, f"dir{i % 100:03d}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"file{i:05d}.txt"), "wb") as f:
+            f.write(rng.randbytes(rng.randint(200, 4096)))
+    for i in range(large):
+        with open(os.path.join(root, f"large{i}.bin"), "wb") as f:
+            for _ in range(large_mib):
+                f.write(rng.randbytes(1024 * 1024))
+
+
+def run_measured(argv, env, watch_hwm):
+    """Wall seconds and peak RSS (KiB) of the process itself (not its children)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0]
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak[0] = max(peak[0], int(line.split()[1]))
+            except OSError:
+                return
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll) if watch_hwm else None
+    if poller:
+        poller.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    if poller:
+        poller.join()
+    stderr = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{argv[0]} failed:\n{stderr[-3000:]}")
+    # Without polling, wait4's ru_maxrss is the peak of the process (KiB on Linux).
+    return elapsed, (peak[0] if watch_hwm else usage.ru_maxrss)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--small-files", type=int, default=10000)
+    parser.add_argument("--large-files", type=int, default=3)
+    parser.add_argument("--large-mib", type=int, default=32)
+    parser.add_argument("--agent", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "volume-syncing-controller"))
+    args = parser.parse_args()
+    agent = os.path.abspath(args.agent)
+    rclone = shutil.which("rclone")
+    if not rclone:
+        sys.exit("rclone not on PATH: run `bash tools/install-test-tools.sh` and add its bin/ to PATH")
+    if not os.access(agent, os.X_OK):
+        sys.exit(f"{agent} missing: run `cargo build --release -p vsc-agent`")
+
+    work = tempfile.mkdtemp(prefix="vsc-bench-")
+    server_root = os.path.join(work, "s3")
+    os.makedirs(os.path.join(server_root, "bench"))
+    data = os.path.join(work, "data")
+    make_tree(data, args.small_files, args.large_files, args.large_mib)
+    port = free_port()
+    server = subprocess.Popen([rclone, "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", server_root],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RCLONE_CONFIG": "/dev/null"})
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        remote_env = {
+            "REMOTE_TYPE": "s3", "REMOTE_PROVIDER": "Other", "REMOTE_ACCESS_KEY_ID": ACCESS_KEY,
+            "REMOTE_SECRET_ACCESS_KEY": SECRET_KEY, "REMOTE_ENDPOINT": f"http://127.0.0.1:{port}",
+        }
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("REMOTE_", "ENCRYPTED_", "RCLONE_"))}
+        agent_env = {**base_env, **remote_env, "VSC_RCLONE_BINARY": rclone, "VSC_PID_PATH": os.path.join(work, "agent.pid")}
+        conf = os.path.join(work, "rclone.conf")
+        with open(conf, "w") as f:
+            f.write("[remote]\n" + "".join(f"{k[len('REMOTE_'):].lower()} = {v}\n" for k, v in remote_env.items()))
+        rclone_env = {**base_env, "RCLONE_CONFIG": conf}
+        flags = ["--create-empty-src-dirs", "--metadata"]
+
+        phases = {"upload": {}, "no-change": {}, "restore": {}}
+        rss = {"agent": [], "rclone": []}
+        for round_no in range(args.rounds):
+            order = ["agent", "rclone"] if round_no % 2 == 0 else ["rclone", "agent"]
+            for who in order:
+                prefix = f"bench/{who}-{round_no}"
+                restore_dir = os.path.join(work, f"restore-{who}-{round_no}")
+                if who == "agent":
+                    steps = {
+                        "upload": [agent, "sync-to-remote", "-s", data, "-d", prefix],
+                        "no-change": [agent, "sync-to-remote", "-s", data, "-d", prefix],
+                        "restore": [agent, "remote-to-local-sync", "-s", prefix, "-d", restore_dir],
+                    }
+                    env = agent_env
+                else:
+                    target = f"remote:/{prefix}"
+                    steps = {
+                        "upload": [rclone, "sync", *flags, data, target],
+                        "no-change": [rclone, "sync", *flags, data, target],
+                        "restore": [rclone, "sync", *flags, target, restore_dir],
+                    }
+                    env = rclone_env
+                for phase, argv in steps.items():
+                    seconds, peak = run_measured(argv, env, watch_hwm=(who == "agent"))
+                    phases[phase].setdefault(who, []).append(seconds)
+                    rss[who].append(peak)
+                shutil.rmtree(restore_dir, ignore_errors=True)
+
+        print(f"data: {args.small_files} small files + {args.large_files} x {args.large_mib} MiB; {args.rounds} rounds; rclone serve s3 on 127.0.0.1")
+        print(f"{'phase':<10} {'agent median s':>15} {'rclone median s':>16} {'ratio':>7}")
+        for phase, by in phases.items():
+            a, r = statistics.median(by["agent"]), statistics.median(by["rclone"])
+            print(f"{phase:<10} {a:>15.3f} {r:>16.3f} {a / r:>7.3f}")
+        print(f"peak RSS: agent process {max(rss['agent']) / 1024:.1f} MiB (its rclone child not counted), plain rclone {max(rss['rclone']) / 1024:.1f} MiB")
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
