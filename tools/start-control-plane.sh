@@ -4,6 +4,10 @@
 # until Ctrl-C / SIGTERM, when both processes are stopped and the temp dir is
 # removed (set KEEP_DIR=1 to keep it).
 #
+# kube-apiserver flags are envtest's, plus --endpoint-reconciler-type=none: the
+# "kubernetes" Service endpoint would be 127.0.0.1, which validation rejects
+# (loopback), so the default reconciler only logs an error every 10s.
+#
 # Binaries come from tools/install-test-tools.sh's cache
 # (${VSC_TOOLS_DIR:-$HOME/.cache/volume-syncing-controller}/bin); override with
 # KUBE_APISERVER=... ETCD=... .
@@ -20,7 +24,7 @@ KUBE_APISERVER="${KUBE_APISERVER:-$BIN_DIR/kube-apiserver}"
 ETCD="${ETCD:-$BIN_DIR/etcd}"
 READY_TIMEOUT="${READY_TIMEOUT:-120}"
 
-log() { printf '[control-plane] %s\n' "$*" >&2; }
+log() { printf '[control-plane] %s\n' "$*" >&2 || true; }
 die() { log "ERROR: $*"; exit 1; }
 
 for b in "$KUBE_APISERVER" "$ETCD"; do
@@ -32,7 +36,8 @@ command -v python3 >/dev/null || die "python3 not found (used to pick free ports
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vsc-control-plane.XXXXXX")"
 PKI="$WORK/pki"
-mkdir -p "$PKI" "$WORK/etcd"
+mkdir -p "$PKI"
+mkdir -m 700 "$WORK/etcd"
 
 ETCD_PID=""
 APISERVER_PID=""
@@ -53,6 +58,9 @@ stop_pid() { # stop_pid PID NAME
 }
 cleanup() {
   trap - EXIT INT TERM
+  # If our stderr was a pipe (e.g. `| tee`) whose reader died with the same
+  # Ctrl-C, a log line must not kill us before the processes are stopped.
+  trap '' PIPE
   stop_pid "$APISERVER_PID" kube-apiserver
   stop_pid "$ETCD_PID" etcd
   if [[ "${KEEP_DIR:-0}" == 1 ]]; then
@@ -128,6 +136,7 @@ EOF
 
 # --- etcd -------------------------------------------------------------------
 "$ETCD" \
+  --name default \
   --data-dir "$WORK/etcd" \
   --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
   --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -175,6 +184,7 @@ log "etcd ready (pid $ETCD_PID)"
   --service-cluster-ip-range=10.0.0.0/24 \
   --disable-admission-plugins=ServiceAccount \
   --allow-privileged=true \
+  --endpoint-reconciler-type=none \
   >"$WORK/kube-apiserver.log" 2>&1 &
 APISERVER_PID=$!
 

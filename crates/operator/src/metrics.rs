@@ -1,0 +1,82 @@
+//! Prometheus metrics of the operator, served on the admin port at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionLabels {
+    /// `patched`, `unchanged`, `denied` or `error`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `ready`, `invalid` or `error`.
+    pub result: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub admissions: Family<AdmissionLabels, Counter>,
+    pub admission_seconds: Histogram,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("volume_syncing_operator");
+        let admissions = Family::<AdmissionLabels, Counter>::default();
+        registry.register(
+            "admissions",
+            "Pod admission reviews answered, by result",
+            admissions.clone(),
+        );
+        let admission_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "admission_duration_seconds",
+            "Time to answer a Pod admission review",
+            admission_seconds.clone(),
+        );
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "PodFilesystemSync reconciliations, by result",
+            reconciles.clone(),
+        );
+        Metrics {
+            registry,
+            admissions,
+            admission_seconds,
+            reconciles,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn admission(&self, result: &str) {
+        self.admissions
+            .get_or_create(&AdmissionLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn reconcile(&self, result: &str) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
