@@ -1,0 +1,182 @@
+//! Real parts shared by the agent's integration tests and the end-to-end tests: finding the
+//! installed tools, and a real S3 server (`rclone serve s3`) on 127.0.0.1 with real keys.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "AKIAVSCTESTKEY000001";
+pub const SECRET_KEY: &str = "vscTestSecretKey/0123456789abcdefghijklmn";
+
+/// Finds an installed tool: `$VSC_TOOLS_DIR/bin` (default `~/.cache/volume-syncing-controller/bin`,
+/// where `tools/install-test-tools.sh` puts them), then `PATH`. Panics naming the install step.
+pub fn tool(name: &str) -> PathBuf {
+    let tools_dir = std::env::var_os("VSC_TOOLS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".cache/volume-syncing-controller"))
+        });
+    let path_dirs = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    tools_dir
+        .map(|dir| dir.join("bin"))
+        .into_iter()
+        .chain(path_dirs)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is required for these tests and was not found: run `bash tools/install-test-tools.sh` (installs rclone, kubectl, helm, etcd and kube-apiserver into ~/.cache/volume-syncing-controller/bin)")
+        })
+}
+
+/// The rclone the tests use: `VSC_RCLONE_BINARY`, else [`tool`]`("rclone")`.
+pub fn rclone_binary() -> PathBuf {
+    std::env::var_os("VSC_RCLONE_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tool("rclone"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Waits until `condition` holds, up to `limit`.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    condition()
+}
+
+/// `rclone serve s3` over a temporary directory; each top-level directory is a bucket.
+pub struct S3Server {
+    pub root: tempfile::TempDir,
+    pub endpoint: String,
+    child: Child,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let root = tempfile::tempdir().expect("tempdir for the S3 server");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(rclone_binary())
+                .args(["serve", "s3", "--addr"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--auth-key")
+                .arg(format!("{ACCESS_KEY},{SECRET_KEY}"))
+                .arg(root.path())
+                .env("RCLONE_CONFIG", "/dev/null")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start rclone serve s3 ({e}): run `bash tools/install-test-tools.sh`"
+                    )
+                });
+            let ready = eventually(Duration::from_secs(10), || {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    || child.try_wait().ok().flatten().is_some()
+            });
+            if ready && child.try_wait().ok().flatten().is_none() {
+                return S3Server {
+                    endpoint: format!("http://127.0.0.1:{port}"),
+                    root,
+                    child,
+                };
+            }
+            let _ = child.kill();
+        }
+        panic!("rclone serve s3 did not start");
+    }
+
+    /// Creates a bucket and returns its directory on the server's disk.
+    pub fn bucket(&self, name: &str) -> PathBuf {
+        let dir = self.root.path().join(name);
+        fs::create_dir_all(&dir).expect("bucket dir");
+        dir
+    }
+
+    /// The `REMOTE_*` environment a user would set for this server.
+    pub fn remote_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("REMOTE_TYPE".into(), "s3".into()),
+            ("REMOTE_PROVIDER".into(), "Other".into()),
+            ("REMOTE_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
+            ("REMOTE_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
+            ("REMOTE_ENDPOINT".into(), self.endpoint.clone()),
+            ("REMOTE_ACL".into(), "private".into()),
+        ]
+    }
+
+    /// Stops the server (the remote "goes away").
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Writes `files` (relative path -> contents) under `root`.
+pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (relative, contents) in files {
+        let path = root.join(relative);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, contents).expect("write");
+    }
+}
+
+/// Every file under `root` as (relative path, contents), sorted.
+pub fn read_tree(root: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    collect(root, root, &mut files);
+    files.sort();
+    files
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(root, &path, files);
+        } else {
+            let relative = path
+                .strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string();
+            let contents = String::from_utf8_lossy(&fs::read(&path).expect("read")).into_owned();
+            files.push((relative, contents));
+        }
+    }
+}
+
+/// `[("a", "1")]` as owned, sorted pairs, to compare with [`read_tree`].
+pub fn owned(files: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = files
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    v.sort();
+    v
+}
