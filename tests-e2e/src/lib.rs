@@ -1,1 +1,4 @@
-//! End-to-end harness.
+//! End-to-end harness: a real control plane, the operator as a local process over TLS, and
+//! a kubelet stand-in that runs the injected containers' commands as local processes.
+
+pub mod control_plane;

@@ -1,1 +1,236 @@
-fn main() {}
+//! `volume-syncing-operator`: reconciles PodFilesystemSync resources and serves the Pod
+//! mutating admission webhook that injects the volume-syncing agent.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use clap::{Parser, ValueEnum};
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use tokio::sync::watch;
+
+use vsc_operator::metrics::Metrics;
+use vsc_operator::mutation::InjectionConfig;
+use vsc_operator::tls::{self, TlsFiles};
+use vsc_operator::webhook::{self, WebhookState};
+use vsc_operator::controller;
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum SidecarMode {
+    /// Native sidecars (init containers with restartPolicy Always) when the API server is
+    /// Kubernetes >= 1.29, classic sidecar containers otherwise.
+    Auto,
+    Native,
+    Classic,
+}
+
+/// Reconciles PodFilesystemSync resources and injects the volume-syncing agent into the Pods
+/// they select (mutating admission webhook).
+#[derive(Debug, Parser)]
+#[command(name = "volume-syncing-operator", version)]
+struct Cli {
+    /// Address of the HTTPS admission webhook (`/mutate-pods`).
+    #[arg(long, env = "VSC_WEBHOOK_ADDR", default_value = "0.0.0.0:8443")]
+    webhook_addr: SocketAddr,
+    /// Address of the plain-HTTP admin endpoints: /healthz, /readyz, /metrics.
+    #[arg(long, env = "VSC_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    admin_addr: SocketAddr,
+    /// PEM certificate the webhook serves; reloaded when it changes.
+    #[arg(long, env = "VSC_TLS_CERT_FILE", default_value = "/etc/volume-syncing-controller/tls/tls.crt")]
+    tls_cert_file: PathBuf,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, env = "VSC_TLS_KEY_FILE", default_value = "/etc/volume-syncing-controller/tls/tls.key")]
+    tls_key_file: PathBuf,
+    /// Agent image injected into Pods; pin it by digest or by an exact tag.
+    #[arg(long, env = "VSC_AGENT_IMAGE")]
+    agent_image: String,
+    /// imagePullPolicy of the injected containers.
+    #[arg(long, env = "VSC_AGENT_IMAGE_PULL_POLICY", default_value = "IfNotPresent")]
+    agent_image_pull_policy: String,
+    /// Resources of the injected containers when a PodFilesystemSync sets none, as JSON
+    /// (e.g. '{"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"256Mi"}}').
+    #[arg(long, env = "VSC_AGENT_DEFAULT_RESOURCES")]
+    agent_default_resources: Option<String>,
+    /// Log format of the injected agents (VSC_LOG_FORMAT in their env).
+    #[arg(long, env = "VSC_AGENT_LOG_FORMAT")]
+    agent_log_format: Option<LogFormat>,
+    /// How the sidecar is injected where a PodFilesystemSync leaves it to the cluster.
+    #[arg(long, env = "VSC_SIDECAR_MODE", value_enum, default_value_t = SidecarMode::Auto)]
+    sidecar_mode: SidecarMode,
+    /// The operator's own log format.
+    #[arg(long, env = "VSC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VSC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+}
+
+fn log_format_name(format: LogFormat) -> &'static str {
+    match format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    }
+}
+
+/// Native sidecars (restartPolicy Always on init containers) exist from Kubernetes 1.29.
+async fn cluster_supports_native_sidecars(client: &kube::Client) -> anyhow::Result<bool> {
+    let version = client.apiserver_version().await.context("cannot read the API server version")?;
+    let number = |text: &str| text.trim_end_matches('+').parse::<u32>().unwrap_or(0);
+    let (major, minor) = (number(&version.major), number(&version.minor));
+    tracing::info!(version = %version.git_version, "connected to the API server");
+    Ok(major > 1 || (major == 1 && minor >= 29))
+}
+
+struct AdminState {
+    metrics: Arc<Metrics>,
+    ready: AtomicBool,
+}
+
+async fn readyz(State(state): State<Arc<AdminState>>) -> (StatusCode, &'static str) {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "PodFilesystemSync cache not synced yet\n")
+    }
+}
+
+async fn serve_metrics(State(state): State<Arc<AdminState>>) -> String {
+    state.metrics.encode()
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+    tracing::info!("stopping");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    tls::install_crypto_provider();
+
+    let default_resources = cli
+        .agent_default_resources
+        .as_deref()
+        .map(serde_json::from_str::<ResourceRequirements>)
+        .transpose()
+        .context("--agent-default-resources is not a valid ResourceRequirements JSON object")?;
+    if cli.agent_image.trim().is_empty() {
+        anyhow::bail!("--agent-image must name the agent image");
+    }
+
+    let client = kube::Client::try_default().await.context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
+    let native_sidecars = match cli.sidecar_mode {
+        SidecarMode::Native => true,
+        SidecarMode::Classic => false,
+        SidecarMode::Auto => cluster_supports_native_sidecars(&client).await?,
+    };
+    let injection = InjectionConfig {
+        image_pull_policy: cli.agent_image_pull_policy.clone(),
+        default_resources,
+        native_sidecars,
+        log_format: cli.agent_log_format.map(|f| log_format_name(f).to_string()),
+        ..InjectionConfig::new(cli.agent_image.clone())
+    };
+
+    let metrics = Arc::new(Metrics::default());
+    let (stop_sender, stop_receiver) = watch::channel(false);
+    let stopped = move || {
+        let mut receiver = stop_receiver.clone();
+        async move {
+            let _ = receiver.wait_for(|stop| *stop).await;
+        }
+    };
+    let pod_name = std::env::var("POD_NAME").ok();
+    let (store, controller_run) = controller::build(client.clone(), metrics.clone(), pod_name, stopped());
+
+    let admin_state = Arc::new(AdminState {
+        metrics: metrics.clone(),
+        ready: AtomicBool::new(false),
+    });
+    let admin = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(serve_metrics))
+        .with_state(admin_state.clone());
+    let admin_listener = tokio::net::TcpListener::bind(cli.admin_addr)
+        .await
+        .with_context(|| format!("--admin-addr {}: cannot listen", cli.admin_addr))?;
+
+    let tls_files = TlsFiles {
+        cert: cli.tls_cert_file.clone(),
+        key: cli.tls_key_file.clone(),
+    };
+    let tls_config = tls::load(&tls_files).await?;
+    let _tls_watch = tls::watch(tls_files, tls_config.clone())?;
+    let webhook_state = Arc::new(WebhookState {
+        store: store.clone(),
+        injection,
+        metrics,
+    });
+    let webhook_app = Router::new()
+        .route("/mutate-pods", post(webhook::mutate_pods))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(webhook_state);
+    let handle = axum_server::Handle::new();
+    let webhook_server = axum_server::bind_rustls(cli.webhook_addr, tls_config)
+        .handle(handle.clone())
+        .serve(webhook_app.into_make_service());
+    tracing::info!(webhook = %cli.webhook_addr, admin = %cli.admin_addr, native_sidecars, "serving");
+
+    let readiness = {
+        let store = store.clone();
+        let admin_state = admin_state.clone();
+        async move {
+            if store.wait_until_ready().await.is_ok() {
+                admin_state.ready.store(true, Ordering::Relaxed);
+                tracing::info!("PodFilesystemSync cache synced; ready");
+            }
+        }
+    };
+    let stop_all = {
+        let handle = handle.clone();
+        async move {
+            shutdown_signal().await;
+            let _ = stop_sender.send(true);
+            handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        }
+    };
+    let admin_server = axum::serve(admin_listener, admin).with_graceful_shutdown(stopped());
+    tokio::spawn(stop_all);
+    tokio::spawn(readiness);
+    let (webhook_result, admin_result, ()) = tokio::join!(webhook_server, admin_server, controller_run);
+    webhook_result.context("webhook server")?;
+    admin_result.context("admin server")?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! The reconciler: validates each PodFilesystemSync, creates its encryption Secret when
+//! absent, and reports both in `status.conditions` (`Ready`) and Events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use kube::{Client, Resource as _, ResourceExt as _};
+use serde_json::json;
+
+use vsc_types::crd::{CONDITION_READY, FieldError, PodFilesystemSync};
+
+use crate::encryption::{self, SecretOutcome};
+use crate::metrics::Metrics;
+use crate::template;
+
+pub const CONTROLLER_NAME: &str = "volume-syncing-controller";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("the resource has no namespace")]
+    NoNamespace,
+    #[error("Kubernetes API: {0}")]
+    Api(#[from] kube::Error),
+}
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The verdict on one resource, before it is written to its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub ready: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Spec validation plus template syntax: the checks that need no API call.
+pub fn validate(pfss: &PodFilesystemSync) -> Vec<FieldError> {
+    let mut errors = pfss.validate();
+    if let Err(e) = template::check_syntax("spec.remotePath", &pfss.spec.remote_path) {
+        errors.push(FieldError::new(e.field, e.message));
+    }
+    for (key, value) in &pfss.spec.env {
+        let field = format!("spec.env.{key}");
+        if let Err(e) = template::check_syntax(&field, value) {
+            errors.push(FieldError::new(e.field, e.message));
+        }
+    }
+    errors
+}
+
+fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn reconcile(pfss: Arc<PodFilesystemSync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = pfss.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let name = pfss.name_any();
+    let reference = pfss.object_ref(&());
+    let errors = validate(&pfss);
+    let verdict = if !errors.is_empty() {
+        Verdict {
+            ready: false,
+            reason: "InvalidSpec",
+            message: describe(&errors),
+        }
+    } else if let Some(secret_name) = pfss.encryption_secret_name() {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+        match encryption::ensure_secret(&secrets, &secret_name, &namespace, &format!("{namespace}/{name}")).await {
+            Ok(outcome) => {
+                if outcome == SecretOutcome::Created {
+                    publish(&ctx, &reference, EventType::Normal, "EncryptionSecretCreated", format!("created Secret {secret_name} with a new encryption password and salt; back it up: without it the synced data cannot be decrypted")).await;
+                }
+                Verdict {
+                    ready: true,
+                    reason: "Valid",
+                    message: format!("valid; encryption keys in Secret {secret_name}"),
+                }
+            }
+            Err(encryption::EncryptionError::Api(e)) => return Err(e.into()),
+            Err(e) => Verdict {
+                ready: false,
+                reason: "EncryptionSecretUnusable",
+                message: e.to_string(),
+            },
+        }
+    } else {
+        Verdict {
+            ready: true,
+            reason: "Valid",
+            message: "valid".into(),
+        }
+    };
+    ctx.metrics.reconcile(if verdict.ready { "ready" } else { "invalid" });
+    write_status(&ctx, &pfss, &namespace, &verdict).await?;
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// Writes the `Ready` condition when it changed (a status write is itself a watch event:
+/// writing the same status again would reconcile forever).
+async fn write_status(ctx: &Context, pfss: &PodFilesystemSync, namespace: &str, verdict: &Verdict) -> Result<(), ReconcileError> {
+    let status = pfss.status.clone().unwrap_or_default();
+    let previous = status.conditions.iter().find(|c| c.type_ == CONDITION_READY);
+    let status_word = if verdict.ready { "True" } else { "False" };
+    let generation = pfss.metadata.generation;
+    let unchanged = previous.is_some_and(|c| {
+        c.status == status_word && c.reason == verdict.reason && c.message == verdict.message && c.observed_generation == generation
+    }) && status.observed_generation == generation;
+    if unchanged {
+        return Ok(());
+    }
+    let flipped = previous.is_none_or(|c| c.status != status_word);
+    let last_transition_time = match previous {
+        Some(c) if !flipped => c.last_transition_time.clone(),
+        _ => Time(chrono_now()),
+    };
+    let condition = Condition {
+        type_: CONDITION_READY.to_string(),
+        status: status_word.to_string(),
+        reason: verdict.reason.to_string(),
+        message: verdict.message.clone(),
+        observed_generation: generation,
+        last_transition_time,
+    };
+    let mut conditions: Vec<Condition> = status.conditions.into_iter().filter(|c| c.type_ != CONDITION_READY).collect();
+    conditions.push(condition);
+    let api: Api<PodFilesystemSync> = Api::namespaced(ctx.client.clone(), namespace);
+    api.patch_status(
+        &pfss.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"observedGeneration": generation, "conditions": conditions}})),
+    )
+    .await?;
+    if flipped && !verdict.ready {
+        publish(ctx, &pfss.object_ref(&()), EventType::Warning, verdict.reason, verdict.message.clone()).await;
+    }
+    Ok(())
+}
+
+fn chrono_now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::now()
+}
+
+async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectReference, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
+        tracing::warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
+fn error_policy(pfss: Arc<PodFilesystemSync>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(resource = %pfss.name_any(), %error, "reconcile failed; retrying");
+    ctx.metrics.reconcile("error");
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// The controller and the store of PodFilesystemSyncs the webhook reads (no per-request
+/// listing). The future runs until `shutdown` resolves.
+pub fn build(
+    client: Client,
+    metrics: Arc<Metrics>,
+    reporter_instance: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> (Store<PodFilesystemSync>, impl std::future::Future<Output = ()>) {
+    let api: Api<PodFilesystemSync> = Api::all(client.clone());
+    let controller = Controller::new(api, watcher::Config::default()).graceful_shutdown_on(shutdown);
+    let store = controller.store();
+    let reporter = Reporter {
+        controller: CONTROLLER_NAME.to_string(),
+        instance: reporter_instance,
+    };
+    let context = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        metrics,
+    });
+    let run = controller
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        });
+    (store, run)
+}

@@ -1,0 +1,126 @@
+//! `/mutate-pods`: the admission review around the pure mutation. Side-effect free, so a
+//! dry run is answered exactly like a real request.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::runtime::reflector::Store;
+
+use vsc_types::contract::POD_OPT_IN_LABEL;
+use vsc_types::crd::PodFilesystemSync;
+
+use crate::controller;
+use crate::metrics::Metrics;
+use crate::mutation::{self, InjectionConfig};
+use crate::selection;
+
+pub struct WebhookState {
+    pub store: Store<PodFilesystemSync>,
+    pub injection: InjectionConfig,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Whether the Pod opted in (`riotkit.org/volume-syncing-controller: "true"`, any case).
+fn opted_in(labels: Option<&BTreeMap<String, String>>) -> bool {
+    labels
+        .and_then(|labels| labels.get(POD_OPT_IN_LABEL))
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The answer to one request, given the resources the cache holds. Pure: tested without a server.
+pub fn review(
+    request: &AdmissionRequest<Pod>,
+    candidates: &[Arc<PodFilesystemSync>],
+    injection: &InjectionConfig,
+) -> (AdmissionResponse, &'static str) {
+    let response = AdmissionResponse::from(request);
+    if !matches!(request.operation, Operation::Create) {
+        return (response, "unchanged");
+    }
+    let Some(pod) = request.object.as_ref() else {
+        return (response.deny("volume-syncing-controller: the request carries no Pod"), "denied");
+    };
+    if !opted_in(pod.metadata.labels.as_ref()) {
+        return (response, "unchanged");
+    }
+    let namespace = request
+        .namespace
+        .clone()
+        .or_else(|| pod.metadata.namespace.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let selected = match selection::select(pod, &namespace, candidates.iter().map(Arc::as_ref)) {
+        Ok(selected) => selected,
+        Err(denial) => return (response.deny(format!("volume-syncing-controller: {denial}")), "denied"),
+    };
+    let Some(pfss) = selected else {
+        let mut response = response;
+        response.warnings = Some(vec![format!(
+            "volume-syncing-controller: the Pod is labelled {POD_OPT_IN_LABEL}=true but no PodFilesystemSync in namespace {namespace} selects it; no volume of it is synced"
+        )]);
+        return (response, "unchanged");
+    };
+    let errors = controller::validate(pfss);
+    if !errors.is_empty() {
+        let name = pfss.metadata.name.as_deref().unwrap_or_default();
+        let details = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return (
+            response.deny(format!("volume-syncing-controller: PodFilesystemSync {namespace}/{name} is invalid: {details}")),
+            "denied",
+        );
+    }
+    match mutation::mutate(pod, &namespace, pfss, injection) {
+        Ok(mutation) => {
+            let result = if mutation.patch.0.is_empty() { "unchanged" } else { "patched" };
+            let warnings = mutation.warnings;
+            match response.with_patch(mutation.patch) {
+                Ok(mut response) => {
+                    if !warnings.is_empty() {
+                        response.warnings = Some(warnings);
+                    }
+                    (response, result)
+                }
+                Err(e) => (
+                    AdmissionResponse::from(request).deny(format!("volume-syncing-controller: cannot encode the patch: {e}")),
+                    "error",
+                ),
+            }
+        }
+        Err(denial) => (response.deny(format!("volume-syncing-controller: {denial}")), "denied"),
+    }
+}
+
+pub async fn mutate_pods(
+    State(state): State<Arc<WebhookState>>,
+    Json(body): Json<AdmissionReview<Pod>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    let started = Instant::now();
+    let request: AdmissionRequest<Pod> = match body.try_into() {
+        Ok(request) => request,
+        Err(e) => {
+            state.metrics.admission("error");
+            return Json(AdmissionResponse::invalid(format!("not an admission request: {e}")).into_review());
+        }
+    };
+    let (response, result) = review(&request, &state.store.state(), &state.injection);
+    state.metrics.admission(result);
+    state.metrics.admission_seconds.observe(started.elapsed().as_secs_f64());
+    tracing::info!(
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        pod = request.name.as_str(),
+        dry_run = request.dry_run,
+        result,
+        message = response.result.message.as_str(),
+        "admission review"
+    );
+    Json(response.into_review())
+}
