@@ -7,3 +7,5 @@
 
 pub mod contract;
 pub mod obscure;
+#[cfg(feature = "kube")]
+pub mod crd;

@@ -1,0 +1,259 @@
+//! The Pod mutation: a pure function from (Pod, its namespace, the selecting
+//! `PodFilesystemSync`, operator settings) to a JSON patch that injects the restore init
+//! container `init-volume-restore` and the sync sidecar `volume-syncing-sidecar`.
+//!
+//! - Idempotent: containers and the volume this module injects are first removed, then put
+//!   back where they belong, so a reinvocation after another webhook added init containers
+//!   re-orders ours, and mutating an already mutated Pod yields an empty patch.
+//! - Deterministic: env is sorted by name; the patch only adds and removes list entries at
+//!   computed indices, so nothing of the Pod this operator does not model is rewritten.
+//! - Bad input is a [`Denial`] naming the field, never a Pod whose data goes nowhere.
+
+mod containers;
+mod mounts;
+mod patch;
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements, Volume};
+use vsc_types::contract::{INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME};
+use vsc_types::crd::{EffectivePlacement, FieldError, PodFilesystemSync};
+
+use crate::template::{PodContext, TemplateError};
+
+pub use containers::{
+    ENV_FILENAME_ENCRYPTION, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH, POD_PID_PATH,
+    TMP_MOUNT_PATH, TMP_VOLUME_NAME,
+};
+pub use mounts::select_mounts;
+
+/// Operator-wide settings of the injection, from flags / the Helm chart and the cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InjectionConfig {
+    /// The agent image, by digest or pinned tag.
+    pub agent_image: String,
+    /// `imagePullPolicy` of the injected containers.
+    pub image_pull_policy: String,
+    /// Resources of the injected containers when the resource sets none.
+    pub default_resources: Option<ResourceRequirements>,
+    /// The cluster runs init containers with `restartPolicy: Always` as sidecars (>= 1.29).
+    pub native_sidecars: bool,
+    /// `VSC_LOG_FORMAT` of the agent (`text` or `json`); unset: the agent's default.
+    pub log_format: Option<String>,
+    /// No Pod has used the rendered remotePath yet (decided by the caller from
+    /// `status.locations`); with `restoreRemoteOnFirstRun: false` the restore is skipped.
+    pub first_run: bool,
+}
+
+impl InjectionConfig {
+    /// Settings with the given image and the [`Default`] rest.
+    pub fn new(agent_image: impl Into<String>) -> Self {
+        Self { agent_image: agent_image.into(), ..Self::default() }
+    }
+}
+
+impl Default for InjectionConfig {
+    /// No image (set one), `IfNotPresent`, no default resources, classic sidecars, the
+    /// agent's log format, not a first run.
+    fn default() -> Self {
+        Self {
+            agent_image: String::new(),
+            image_pull_policy: "IfNotPresent".to_string(),
+            default_resources: None,
+            native_sidecars: false,
+            log_format: None,
+            first_run: false,
+        }
+    }
+}
+
+/// The result of a successful mutation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mutation {
+    /// RFC 6902 patch against the Pod as received; empty when the Pod is already mutated.
+    pub patch: json_patch::Patch,
+    /// Admission warnings for the user (e.g. a short termination grace period).
+    pub warnings: Vec<String>,
+}
+
+/// Why a Pod is rejected: the field at fault (of the `PodFilesystemSync` or the Pod) and what
+/// is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// E.g. `spec.localPath`, `spec.env.REMOTE_ACL`,
+    /// `metadata.annotations[riotkit.org/volume-user-id]`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Denial {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for Denial {}
+
+impl From<FieldError> for Denial {
+    fn from(e: FieldError) -> Self {
+        Denial { field: e.field, message: e.message }
+    }
+}
+
+impl From<TemplateError> for Denial {
+    fn from(e: TemplateError) -> Self {
+        Denial { field: e.field, message: e.message }
+    }
+}
+
+/// Computes the patch that injects the agent into `pod` for `pfss`. `namespace` is the
+/// Pod's namespace from the admission request.
+pub fn mutate(
+    pod: &Pod,
+    namespace: &str,
+    pfss: &PodFilesystemSync,
+    config: &InjectionConfig,
+) -> Result<Mutation, Denial> {
+    let patched = patched_pod(pod, namespace, pfss, config)?;
+    Ok(Mutation { patch: patch::diff(pod, &patched)?, warnings: warnings(pod, pfss, config) })
+}
+
+/// The Pod as it is after the mutation ([`mutate`] is the patch from `pod` to this).
+pub fn patched_pod(
+    pod: &Pod,
+    namespace: &str,
+    pfss: &PodFilesystemSync,
+    config: &InjectionConfig,
+) -> Result<Pod, Denial> {
+    if let Some(first) = pfss.validate().into_iter().next() {
+        let name = pfss.metadata.name.as_deref().unwrap_or_default();
+        return Err(Denial::new(
+            first.field,
+            format!("{} (PodFilesystemSync {name} is invalid)", first.message),
+        ));
+    }
+    let Some(spec) = pod.spec.as_ref() else {
+        return Err(Denial::new("spec", "the Pod has no spec"));
+    };
+    let options = &pfss.spec.sync_options;
+    let restore = pfss.should_restore(config.first_run);
+    let sync = options.allowed_directions.to_remote;
+
+    let placement = pfss.effective_placement()?;
+
+    let mut patched = pod.clone();
+    let Some(patched_spec) = patched.spec.as_mut() else {
+        return Err(Denial::new("spec", "the Pod has no spec"));
+    };
+    let ours = |c: &Container| c.name == INIT_CONTAINER_NAME || c.name == SIDECAR_CONTAINER_NAME;
+    let mut init: Vec<Container> = spec.init_containers.iter().flatten().filter(|c| !ours(c)).cloned().collect();
+    let mut regular: Vec<Container> = spec.containers.iter().filter(|c| !ours(c)).cloned().collect();
+    let mut volumes: Vec<Volume> =
+        spec.volumes.iter().flatten().filter(|v| v.name != TMP_VOLUME_NAME).cloned().collect();
+
+    if restore || sync {
+        // Render and check everything first: any problem denies before anything is built.
+        let context = PodContext::with_namespace(pod, Some(namespace));
+        let plan = containers::Plan::new(pod, namespace, pfss, config, &context)?;
+        let native = pfss.spec.sidecar_mode.is_native(config.native_sidecars);
+        let mut at_placement = Vec::new();
+        if restore {
+            at_placement.push(plan.restore_container());
+        }
+        if sync && native {
+            at_placement.push(plan.sync_container(true));
+        }
+        if !at_placement.is_empty() {
+            let index = placement_index(&init, placement)?;
+            init.splice(index..index, at_placement);
+        }
+        if sync && !native {
+            regular.push(plan.sync_container(false));
+        }
+        // Keep the volume where it was on a reinvocation, so the volume list stays put.
+        let tmp = containers::tmp_volume();
+        match spec.volumes.iter().flatten().position(|v| v.name == TMP_VOLUME_NAME) {
+            Some(i) if i <= volumes.len() => volumes.insert(i, tmp),
+            _ => volumes.push(tmp),
+        }
+    }
+
+    patched_spec.init_containers =
+        if init.is_empty() && spec.init_containers.is_none() { None } else { Some(init) };
+    patched_spec.containers = regular;
+    patched_spec.volumes = if volumes.is_empty() && spec.volumes.is_none() { None } else { Some(volumes) };
+    Ok(patched)
+}
+
+/// Where the restore init container goes among the Pod's other init containers.
+fn placement_index(init: &[Container], placement: EffectivePlacement<'_>) -> Result<usize, Denial> {
+    let find = |name: &str| {
+        init.iter().position(|c| c.name == name).ok_or_else(|| {
+            let names: Vec<&str> = init.iter().map(|c| c.name.as_str()).collect();
+            Denial::new(
+                "spec.initContainerPlacement.containerReference",
+                format!(
+                    "the Pod has no init container named '{name}' (it has: {})",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ),
+            )
+        })
+    };
+    match placement {
+        EffectivePlacement::First => Ok(0),
+        EffectivePlacement::Last => Ok(init.len()),
+        EffectivePlacement::Before(name) => find(name),
+        EffectivePlacement::After(name) => find(name).map(|i| i + 1),
+    }
+}
+
+/// Advice for the user about this Pod and resource; returned as admission warnings.
+pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let options = &pfss.spec.sync_options;
+    let spec = pod.spec.as_ref();
+    let sync = options.allowed_directions.to_remote;
+    let restore = pfss.should_restore(config.first_run);
+    let native = pfss.spec.sidecar_mode.is_native(config.native_sidecars);
+
+    if !sync && !options.allowed_directions.from_remote {
+        warnings.push("allowedDirections disables both toRemote and fromRemote: nothing is injected".to_string());
+    }
+    if sync
+        && let Some(grace) = spec.and_then(|s| s.termination_grace_period_seconds)
+        && grace < 30
+    {
+        warnings.push(format!(
+            "terminationGracePeriodSeconds is {grace}: the sidecar's last sync to the remote when the Pod \
+             stops may be cut short; raise it to cover a full sync"
+        ));
+    }
+    if sync && !native {
+        if let Some(policy) = spec.and_then(|s| s.restart_policy.as_deref()).filter(|p| *p != "Always") {
+            warnings.push(format!(
+                "the sync sidecar runs as a regular container: with restartPolicy {policy} this Pod will \
+                 not complete while it runs (native sidecars need Kubernetes >= 1.29)"
+            ));
+        }
+    }
+    if sync && pfss.spec.sidecar_mode == vsc_types::crd::SidecarMode::Native && !config.native_sidecars {
+        warnings.push(
+            "sidecarMode is native but the cluster does not report native sidecar support (Kubernetes >= 1.29)"
+                .to_string(),
+        );
+    }
+    if options.allowed_directions.from_remote && !restore {
+        warnings.push(
+            "first Pod for this remotePath and restoreRemoteOnFirstRun is false: the restore is skipped this time"
+                .to_string(),
+        );
+    }
+    warnings
+}

@@ -1,0 +1,148 @@
+//! Which of the Pod's volume mounts the injected containers need: those at or above
+//! `localPath`, path-aware (`/work` does not hold `/workspace/x`).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Pod, VolumeMount};
+use vsc_types::contract::{INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME};
+
+use super::Denial;
+use super::containers::TMP_MOUNT_PATH;
+
+const FIELD: &str = "spec.localPath";
+
+/// The mounts of the Pod's containers (and init containers other than ours) that hold
+/// `local_path`: per volume the deepest such mount, ordered parents first. Only name,
+/// mountPath and subPath are copied: the copy is writable and has no propagation. No such
+/// mount, or mounts that disagree about what is at a path, is a [`Denial`].
+pub fn select_mounts(pod: &Pod, local_path: &str) -> Result<Vec<VolumeMount>, Denial> {
+    let local = normalize(local_path);
+    let spec = pod.spec.as_ref();
+    let containers = spec
+        .into_iter()
+        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .filter(|c| c.name != INIT_CONTAINER_NAME && c.name != SIDECAR_CONTAINER_NAME);
+
+    // volume name -> deepest mounts of it holding local_path (deduplicated).
+    let mut deepest: BTreeMap<&str, Vec<&VolumeMount>> = BTreeMap::new();
+    for mount in containers.flat_map(|c| c.volume_mounts.iter().flatten()) {
+        let mount_path = normalize(&mount.mount_path);
+        if !holds(mount_path, local) {
+            continue;
+        }
+        let entry = deepest.entry(mount.name.as_str()).or_default();
+        let current_depth = entry.first().map(|m| normalize(&m.mount_path).len());
+        match current_depth {
+            Some(depth) if depth > mount_path.len() => {}
+            Some(depth) if depth == mount_path.len() => {
+                if !entry.iter().any(|m| same_mount(m, mount)) {
+                    entry.push(mount);
+                }
+            }
+            _ => *entry = vec![mount],
+        }
+    }
+
+    let mut selected: Vec<VolumeMount> = Vec::new();
+    for (volume, mounts) in deepest {
+        if mounts.len() > 1 {
+            return Err(Denial::new(
+                FIELD,
+                format!(
+                    "containers mount volume {volume} at {} with different subPaths; the injected containers \
+                     cannot tell which one holds {local_path}",
+                    mounts[0].mount_path
+                ),
+            ));
+        }
+        let mount = mounts[0];
+        if mount.sub_path_expr.as_deref().is_some_and(|e| !e.is_empty()) {
+            return Err(Denial::new(
+                FIELD,
+                format!(
+                    "volume {volume} is mounted at {} with subPathExpr, which depends on the app container's \
+                     env; use subPath or mount the volume without it",
+                    mount.mount_path
+                ),
+            ));
+        }
+        let mount_path = normalize(&mount.mount_path);
+        if holds(mount_path, TMP_MOUNT_PATH) {
+            return Err(Denial::new(
+                FIELD,
+                format!(
+                    "volume {volume} is mounted at {}, which covers {TMP_MOUNT_PATH}, where the injected containers \
+                     keep their private files; mount the synced volume elsewhere",
+                    mount.mount_path
+                ),
+            ));
+        }
+        if let Some(other) = selected.iter().find(|m| normalize(&m.mount_path) == mount_path) {
+            return Err(Denial::new(
+                FIELD,
+                format!(
+                    "containers mount different volumes ({} and {volume}) at {}; the injected containers cannot \
+                     tell which one holds {local_path}",
+                    other.name, mount.mount_path
+                ),
+            ));
+        }
+        selected.push(VolumeMount {
+            name: mount.name.clone(),
+            mount_path: mount.mount_path.clone(),
+            sub_path: mount.sub_path.clone().filter(|s| !s.is_empty()),
+            ..VolumeMount::default()
+        });
+    }
+    if selected.is_empty() {
+        return Err(Denial::new(
+            FIELD,
+            format!(
+                "no volume of the Pod is mounted at or above {local_path}; the synced directory must be on a \
+                 volume the app container mounts"
+            ),
+        ));
+    }
+    selected.sort_by(|a, b| {
+        let (a_path, b_path) = (normalize(&a.mount_path), normalize(&b.mount_path));
+        (a_path.len(), a_path).cmp(&(b_path.len(), b_path))
+    });
+    Ok(selected)
+}
+
+fn same_mount(a: &VolumeMount, b: &VolumeMount) -> bool {
+    let sub = |m: &VolumeMount| m.sub_path.clone().unwrap_or_default();
+    let expr = |m: &VolumeMount| m.sub_path_expr.clone().unwrap_or_default();
+    a.name == b.name
+        && normalize(&a.mount_path) == normalize(&b.mount_path)
+        && sub(a) == sub(b)
+        && expr(a) == expr(b)
+}
+
+/// Whether a mount at `mount_path` holds `path`: equal, or a parent directory of it.
+fn holds(mount_path: &str, path: &str) -> bool {
+    mount_path == "/"
+        || path == mount_path
+        || path.strip_prefix(mount_path).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// `/a/b/` -> `/a/b`; `/` stays `/`.
+fn normalize(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() && path.starts_with('/') { "/" } else { trimmed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_is_path_aware() {
+        assert!(holds("/work", "/work"));
+        assert!(holds("/work", "/work/x"));
+        assert!(!holds("/work", "/workspace/x"));
+        assert!(!holds("/work/x", "/work"));
+        assert!(holds("/", "/anything"));
+        assert!(holds(normalize("/work/"), normalize("/work/x/")));
+    }
+}

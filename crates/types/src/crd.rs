@@ -1,0 +1,747 @@
+//! The `PodFilesystemSync` custom resource (`riotkit.org/v1alpha1`).
+//!
+//! The schema is generated from these types (`PodFilesystemSync::crd()`); the committed YAML
+//! in `crds/` is checked against it by `crates/types/tests/crd_yaml.rs`. Every field carries
+//! a doc comment, which becomes its description for `kubectl explain`.
+//!
+//! Rules that span fields are written twice: as CEL `x-kubernetes-validations` in the schema
+//! (the API server rejects a bad resource at `kubectl apply`) and in [`PodFilesystemSync::validate`]
+//! (the reconciler reports them in a condition and the webhook denies a Pod with them, which
+//! also covers resources stored before a rule existed).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::contract::{ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2, INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME};
+
+/// API group of the custom resource.
+pub const GROUP: &str = "riotkit.org";
+/// API version of the custom resource.
+pub const VERSION: &str = "v1alpha1";
+/// Type of the condition that summarises whether the resource is usable.
+pub const CONDITION_READY: &str = "Ready";
+/// Suffix of the encryption Secret's name when `automaticEncryption.secretName` is not set.
+pub const ENCRYPTION_SECRET_SUFFIX: &str = "-encryption";
+/// Env names the operator sets itself in the injected containers; `spec.env` may not set them.
+pub const RESERVED_ENV_NAMES: [&str; 3] = ["VSC_LOCAL_PATH", "VSC_REMOTE_PATH", "VSC_PID_PATH"];
+
+/// Largest uid/gid Kubernetes accepts in a security context.
+const MAX_ID: i64 = 2_147_483_647;
+/// Longest localPath / remotePath accepted (PATH_MAX).
+const MAX_PATH_LEN: usize = 4096;
+
+/// Restores a directory of selected Pods from rclone remote storage before the app starts
+/// (init container `init-volume-restore`) and keeps syncing it back while the Pod runs
+/// (sidecar `volume-syncing-sidecar`). Pods opt in with the label
+/// `riotkit.org/volume-syncing-controller: "true"` and are matched by `spec.podSelector` in the
+/// same namespace.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "riotkit.org",
+    version = "v1alpha1",
+    kind = "PodFilesystemSync",
+    plural = "podfilesystemsyncs",
+    singular = "podfilesystemsync",
+    shortname = "pfss",
+    namespaced,
+    status = "PodFilesystemSyncStatus",
+    derive = "PartialEq",
+    doc = "Restores a directory of selected Pods from rclone remote storage before the app starts and keeps syncing it back while the Pod runs.",
+    printcolumn = r#"{"name":"Remote path","type":"string","jsonPath":".spec.remotePath","description":"Remote path (a template) the directory is synced with"}"#,
+    printcolumn = r#"{"name":"Local path","type":"string","jsonPath":".spec.localPath","description":"Directory inside the Pod"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the resource is valid and its Secrets exist"}"#,
+    printcolumn = r#"{"name":"Last sync","type":"date","jsonPath":".status.lastSyncTime","description":"When a Pod last reported a successful sync"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Selector","type":"string","jsonPath":".spec.podSelector","priority":1,"description":"Which Pods of the namespace are selected"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PodFilesystemSyncSpec {
+    /// Selects the Pods (in this resource's namespace) whose directory is synced. Pods must
+    /// also carry the label `riotkit.org/volume-syncing-controller: "true"`. An empty selector
+    /// selects nothing. A Pod selected by two resources is rejected.
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",
+        "message": "an empty podSelector selects no Pods: set matchLabels or matchExpressions"
+    }]))]
+    pub pod_selector: LabelSelector,
+
+    /// Absolute path of the directory inside the Pod's containers to restore and sync, e.g.
+    /// `/var/www/riotkit/wp-content`. A volume of the Pod must be mounted at or above it; that
+    /// mount is copied into the injected containers.
+    #[schemars(length(min = 2, max = 4096))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "self.startsWith('/')", "message": "localPath must be an absolute path"},
+        {"rule": "!self.matches('(^|/)\\\\.\\\\.(/|$)')", "message": "localPath must not contain '..'"}
+    ]))]
+    pub local_path: String,
+
+    /// Path on the rclone remote, e.g. `/example-org-bucket/wordpress`. A Jinja2 (minijinja)
+    /// template rendered per Pod with `pod` in context: both the Kubernetes shape
+    /// (`{{ pod.metadata.annotations["subdir"] }}`) and the Go shape of the original
+    /// (`{{ pod.ObjectMeta.Annotations["subdir"] }}`) work. An undefined value is an error,
+    /// never an empty string. The rendered path may not contain `..` and must start with the
+    /// template's text before its first `{{`.
+    #[schemars(length(min = 1, max = 4096))]
+    pub remote_path: String,
+
+    /// Where the restore init container goes among the Pod's init containers.
+    #[serde(default)]
+    pub init_container_placement: InitContainerPlacement,
+
+    /// How and when the directory is synced.
+    #[serde(default)]
+    pub sync_options: SyncOptions,
+
+    /// Environment of the injected containers; values are templates like `remotePath`.
+    /// `REMOTE_<KEY>` becomes `<key>` in the rclone remote's config (e.g. `REMOTE_TYPE: s3`),
+    /// `ENCRYPTED_<KEY>` configures the crypt layer. Keep credentials in a Secret and list it
+    /// in `envFromSecrets`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+
+    /// Secrets whose keys become environment variables of the injected containers (envFrom),
+    /// e.g. `REMOTE_ACCESS_KEY_ID` and `REMOTE_SECRET_ACCESS_KEY`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from_secrets: Vec<SecretReference>,
+
+    /// End-to-end encryption with a key the operator generates and keeps in a Secret.
+    #[serde(default)]
+    pub automatic_encryption: AutomaticEncryption,
+
+    /// Verbose logs of the agent (`-v`), e.g. every transferred file.
+    #[serde(default)]
+    pub debug: bool,
+
+    /// Resource requests and limits of the injected containers. Unset: the operator's
+    /// defaults (Helm value `agent.resources`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// How the sync sidecar is injected. `auto`: as a native sidecar (an init container with
+    /// `restartPolicy: Always`, so its last sync runs after the app stopped) when the cluster
+    /// supports it (Kubernetes >= 1.29), else as a regular container. `native` and `classic`
+    /// force one way.
+    #[serde(default)]
+    pub sidecar_mode: SidecarMode,
+}
+
+/// Where the restore init container goes among the Pod's init containers.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "(has(self.placement) && (self.placement == 'before' || self.placement == 'after')) ? (has(self.containerReference) && size(self.containerReference) > 0) : (!has(self.containerReference) || size(self.containerReference) == 0)",
+    "message": "placement before/after needs containerReference; first/last must not set it"
+}]))]
+pub struct InitContainerPlacement {
+    /// Name of the Pod's init container that `before`/`after` refer to. Must be empty for
+    /// `first`/`last`. A name the Pod does not have rejects the Pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub container_reference: Option<String>,
+
+    /// `first` or `last` among the init containers, or `before`/`after` the one named in
+    /// `containerReference`.
+    #[serde(default)]
+    pub placement: Placement,
+}
+
+/// Position of the restore init container.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    First,
+    #[default]
+    Last,
+    Before,
+    After,
+}
+
+/// Placement resolved against its container reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EffectivePlacement<'a> {
+    First,
+    Last,
+    Before(&'a str),
+    After(&'a str),
+}
+
+/// What triggers a sync to the remote.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMethod {
+    #[default]
+    Scheduler,
+    Fsnotify,
+}
+
+/// How the sync sidecar is injected.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SidecarMode {
+    #[default]
+    Auto,
+    Native,
+    Classic,
+}
+
+impl SidecarMode {
+    /// Whether the sidecar becomes a native sidecar, given whether the cluster supports them.
+    pub fn is_native(self, cluster_supports_native: bool) -> bool {
+        match self {
+            SidecarMode::Auto => cluster_supports_native,
+            SidecarMode::Native => true,
+            SidecarMode::Classic => false,
+        }
+    }
+}
+
+/// How and when the directory is synced.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.method) || self.method != 'scheduler' || (has(self.schedule) && size(self.schedule) > 0)",
+    "message": "method scheduler needs a schedule"
+}]))]
+pub struct SyncOptions {
+    /// `scheduler`: sync on `schedule`. `fsnotify`: sync when files change (at most once per
+    /// `maxOneSyncPerMinutes`), and also on `schedule` when one is set, as a safety net.
+    /// Every sync waits for the previous one to finish.
+    #[serde(default)]
+    pub method: SyncMethod,
+
+    /// When to sync: cron with seconds (`0 30 * * * *`), 5-field cron (`*/5 * * * *`),
+    /// `@hourly`, or `@every 5m`. Required with method `scheduler`; may be empty with
+    /// `fsnotify`.
+    #[serde(default = "default_schedule")]
+    #[schemars(length(max = 256))]
+    pub schedule: String,
+
+    /// With method `fsnotify`: at most one sync per this many minutes (a number or a numeric
+    /// string, e.g. `"15"`). Unset: the agent's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "type(self) == string ? self.matches('^[0-9]{1,6}$') : (self >= 0 && self <= 999999)",
+        "message": "maxOneSyncPerMinutes must be a whole number of minutes"
+    }]))]
+    pub max_one_sync_per_minutes: Option<IntOrNumericString>,
+
+    /// User and group the injected containers run as. Pod annotations
+    /// `riotkit.org/volume-user-id` / `riotkit.org/volume-group-id` override them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+
+    /// Whether files deleted on one side are deleted on the other (sync) or kept (copy), and
+    /// whether the safety valves may be skipped.
+    #[serde(default)]
+    pub clean_up: CleanUp,
+
+    /// Which containers are injected.
+    #[serde(default)]
+    pub allowed_directions: AllowedDirections,
+
+    /// Whether the first Pod for a remotePath (after rendering) restores from the remote. The
+    /// remote may be empty the first time; `false` skips that restore. Tracked per rendered
+    /// remotePath in `status.locations`.
+    #[serde(default = "default_true")]
+    pub restore_remote_on_first_run: bool,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            method: SyncMethod::default(),
+            schedule: default_schedule(),
+            max_one_sync_per_minutes: None,
+            permissions: None,
+            clean_up: CleanUp::default(),
+            allowed_directions: AllowedDirections::default(),
+            restore_remote_on_first_run: true,
+        }
+    }
+}
+
+/// User and group ids of the injected containers.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Permissions {
+    /// User id (runAsUser), a number or a numeric string such as `"1001"`. It should own the
+    /// directory: the restore refuses a directory owned by another user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "type(self) == string ? self.matches('^[0-9]{1,10}$') : (self >= 0 && self <= 2147483647)",
+        "message": "uid must be a number between 0 and 2147483647"
+    }]))]
+    pub uid: Option<IntOrNumericString>,
+
+    /// Group id (runAsGroup), a number or a numeric string such as `"1001"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "type(self) == string ? self.matches('^[0-9]{1,10}$') : (self >= 0 && self <= 2147483647)",
+        "message": "gid must be a number between 0 and 2147483647"
+    }]))]
+    pub gid: Option<IntOrNumericString>,
+}
+
+/// Sync versus copy, and the safety valves.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanUp {
+    /// `true`: files deleted locally are deleted on the remote (sync). `false`: copy only.
+    #[serde(default = "default_true")]
+    pub remote: bool,
+    /// `true`: on restore, local files missing on the remote are deleted (sync). `false`: copy only.
+    #[serde(default = "default_true")]
+    pub local: bool,
+    /// Skip the safety valve that refuses to sync an empty local directory over the remote
+    /// (which would clear the remote copy).
+    #[serde(default)]
+    pub force_remote: bool,
+    /// Skip the restore's safety valves (empty remote over local files, system directories,
+    /// directories owned by another user).
+    #[serde(default)]
+    pub force_local: bool,
+}
+
+impl Default for CleanUp {
+    fn default() -> Self {
+        Self { remote: true, local: true, force_remote: false, force_local: false }
+    }
+}
+
+/// Which of the two containers are injected.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowedDirections {
+    /// Inject the sidecar `volume-syncing-sidecar` that syncs TO the remote while the Pod runs
+    /// and once more when it stops.
+    #[serde(default = "default_true")]
+    pub to_remote: bool,
+    /// Inject the init container `init-volume-restore` that restores FROM the remote before
+    /// the app starts.
+    #[serde(default = "default_true")]
+    pub from_remote: bool,
+}
+
+impl Default for AllowedDirections {
+    fn default() -> Self {
+        Self { to_remote: true, from_remote: true }
+    }
+}
+
+/// A Secret whose keys become environment variables of the injected containers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReference {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Namespace of the Secret: empty or the Pod's own namespace (a Pod cannot read Secrets of
+    /// other namespaces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub namespace: Option<String>,
+}
+
+/// End-to-end encryption with an operator-generated key.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutomaticEncryption {
+    /// Encrypt file contents and names (rclone crypt) before they leave the Pod. The operator
+    /// creates the key Secret when absent and never replaces an existing key. Back that Secret
+    /// up: without it the remote data cannot be read.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Name of the Secret (in this namespace) holding the key (`ENCRYPTED_PASSWORD`,
+    /// `ENCRYPTED_PASSWORD2`). Unset: `<resource name>-encryption`. Deleting the resource
+    /// leaves the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+        "message": "secretName must be a valid Secret name (lowercase letters, digits, '-' and '.')"
+    }]))]
+    pub secret_name: Option<String>,
+}
+
+/// A number or a string of digits (`1001` or `"1001"`): the seed's examples use both.
+/// Serialized back in the form it was given.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum IntOrNumericString {
+    Int(i64),
+    String(String),
+}
+
+impl IntOrNumericString {
+    /// The number, or `None` when the string is not a plain non-negative decimal number.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            IntOrNumericString::Int(n) => Some(*n),
+            IntOrNumericString::String(s) => {
+                let s = s.trim();
+                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                s.parse().ok()
+            }
+        }
+    }
+}
+
+impl fmt::Display for IntOrNumericString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntOrNumericString::Int(n) => write!(f, "{n}"),
+            IntOrNumericString::String(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<i64> for IntOrNumericString {
+    fn from(n: i64) -> Self {
+        IntOrNumericString::Int(n)
+    }
+}
+
+impl JsonSchema for IntOrNumericString {
+    fn schema_name() -> Cow<'static, str> {
+        "IntOrNumericString".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number or a string of digits.",
+            "x-kubernetes-int-or-string": true,
+        })
+    }
+}
+
+/// Observed state, written by the operator.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodFilesystemSyncStatus {
+    /// The `metadata.generation` the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// `Ready`: whether the resource is valid and its Secrets exist (reason and message say
+    /// what is wrong).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// When a Pod last reported a successful sync to the remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+
+    /// Rendered remote paths seen so far: a path listed here is restored on the next Pod
+    /// even when `restoreRemoteOnFirstRun` is false.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["directory"]))]
+    pub locations: Vec<SyncLocation>,
+}
+
+/// A rendered remote path the operator has seen.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncLocation {
+    /// The rendered remotePath.
+    pub directory: String,
+    /// When the first Pod for this path was admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<Time>,
+}
+
+/// A problem with one field of the resource, e.g. `spec.localPath: must be an absolute path`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `spec.initContainerPlacement.containerReference`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_schedule() -> String {
+    "@every 15m".to_string()
+}
+
+impl InitContainerPlacement {
+    /// The placement with its reference, or the field that makes it invalid.
+    pub fn effective(&self) -> Result<EffectivePlacement<'_>, FieldError> {
+        let reference = self.container_reference.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        let field = "spec.initContainerPlacement.containerReference";
+        match (self.placement, reference) {
+            (Placement::First, None) => Ok(EffectivePlacement::First),
+            (Placement::Last, None) => Ok(EffectivePlacement::Last),
+            (Placement::First | Placement::Last, Some(_)) => Err(FieldError::new(
+                field,
+                "must be empty when placement is first or last (set placement to before or after)",
+            )),
+            (Placement::Before | Placement::After, None) => {
+                Err(FieldError::new(field, "placement before/after needs the name of an init container"))
+            }
+            (_, Some(name)) if name == INIT_CONTAINER_NAME || name == SIDECAR_CONTAINER_NAME => {
+                Err(FieldError::new(field, format!("cannot refer to the injected container {name}")))
+            }
+            (Placement::Before, Some(name)) => Ok(EffectivePlacement::Before(name)),
+            (Placement::After, Some(name)) => Ok(EffectivePlacement::After(name)),
+        }
+    }
+}
+
+impl Permissions {
+    /// The uid as a number; `Ok(None)` when unset.
+    pub fn uid(&self) -> Result<Option<i64>, FieldError> {
+        parse_id(self.uid.as_ref(), "spec.syncOptions.permissions.uid")
+    }
+
+    /// The gid as a number; `Ok(None)` when unset.
+    pub fn gid(&self) -> Result<Option<i64>, FieldError> {
+        parse_id(self.gid.as_ref(), "spec.syncOptions.permissions.gid")
+    }
+}
+
+fn parse_id(value: Option<&IntOrNumericString>, field: &str) -> Result<Option<i64>, FieldError> {
+    let Some(value) = value else { return Ok(None) };
+    match value.as_i64() {
+        Some(id) if (0..=MAX_ID).contains(&id) => Ok(Some(id)),
+        _ => Err(FieldError::new(field, format!("'{value}' is not a number between 0 and {MAX_ID}"))),
+    }
+}
+
+/// Parses a uid/gid given as text (e.g. a Pod annotation), with the same rules as the spec.
+pub fn parse_numeric_id(text: &str) -> Option<i64> {
+    IntOrNumericString::String(text.to_string()).as_i64().filter(|id| (0..=MAX_ID).contains(id))
+}
+
+impl SyncOptions {
+    /// `maxOneSyncPerMinutes` as a number; `Ok(None)` when unset.
+    pub fn min_minutes_between_syncs(&self) -> Result<Option<u32>, FieldError> {
+        let Some(value) = &self.max_one_sync_per_minutes else { return Ok(None) };
+        value
+            .as_i64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n <= 999_999)
+            .map(Some)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "spec.syncOptions.maxOneSyncPerMinutes",
+                    format!("'{value}' is not a whole number of minutes"),
+                )
+            })
+    }
+}
+
+impl PodFilesystemSync {
+    /// Placement of the restore init container.
+    pub fn effective_placement(&self) -> Result<EffectivePlacement<'_>, FieldError> {
+        self.spec.init_container_placement.effective()
+    }
+
+    /// Name of the encryption key Secret, when automatic encryption is enabled.
+    pub fn encryption_secret_name(&self) -> Option<String> {
+        let encryption = &self.spec.automatic_encryption;
+        if !encryption.enabled {
+            return None;
+        }
+        match encryption.secret_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => Some(name.to_string()),
+            None => Some(format!(
+                "{}{ENCRYPTION_SECRET_SUFFIX}",
+                self.metadata.name.as_deref().unwrap_or_default()
+            )),
+        }
+    }
+
+    /// Whether the restore init container is injected for a Pod. `first_run`: no Pod has used
+    /// the rendered remotePath yet (see [`Self::is_first_run_for`]).
+    pub fn should_restore(&self, first_run: bool) -> bool {
+        let options = &self.spec.sync_options;
+        options.allowed_directions.from_remote && (!first_run || options.restore_remote_on_first_run)
+    }
+
+    /// Whether `status.locations` does not list the rendered remote path yet.
+    pub fn is_first_run_for(&self, rendered_remote_path: &str) -> bool {
+        !self
+            .status
+            .as_ref()
+            .is_some_and(|s| s.locations.iter().any(|l| l.directory == rendered_remote_path))
+    }
+
+    /// Every problem of the spec the schema cannot express or that predates it, each naming
+    /// its field. Empty when the resource is valid. Templates are checked by the operator.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let spec = &self.spec;
+
+        validate_selector(&spec.pod_selector, &mut errors);
+        if let Err(message) = check_local_path(&spec.local_path) {
+            errors.push(FieldError::new("spec.localPath", message));
+        }
+        if spec.remote_path.trim().is_empty() {
+            errors.push(FieldError::new("spec.remotePath", "must not be empty"));
+        } else if spec.remote_path.len() > MAX_PATH_LEN {
+            errors.push(FieldError::new("spec.remotePath", format!("longer than {MAX_PATH_LEN} characters")));
+        }
+        if let Err(e) = self.effective_placement() {
+            errors.push(e);
+        }
+
+        let options = &spec.sync_options;
+        if options.method == SyncMethod::Scheduler && options.schedule.trim().is_empty() {
+            errors.push(FieldError::new("spec.syncOptions.schedule", "method scheduler needs a schedule"));
+        }
+        if let Err(e) = options.min_minutes_between_syncs() {
+            errors.push(e);
+        }
+        if let Some(permissions) = &options.permissions {
+            errors.extend(permissions.uid().err());
+            errors.extend(permissions.gid().err());
+        }
+
+        for key in spec.env.keys() {
+            let field = format!("spec.env.{key}");
+            if !is_valid_env_name(key) {
+                errors.push(FieldError::new(
+                    field,
+                    "not a valid environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)",
+                ));
+            } else if RESERVED_ENV_NAMES.contains(&key.as_str()) {
+                errors.push(FieldError::new(field, "is set by the operator from localPath/remotePath"));
+            } else if spec.automatic_encryption.enabled
+                && (key == ENV_ENCRYPTED_PASSWORD || key == ENV_ENCRYPTED_PASSWORD2)
+            {
+                errors.push(FieldError::new(
+                    field,
+                    "would override the key of automaticEncryption; disable automaticEncryption to bring your own",
+                ));
+            }
+        }
+
+        let own_namespace = self.metadata.namespace.as_deref().filter(|n| !n.is_empty());
+        for (i, secret) in spec.env_from_secrets.iter().enumerate() {
+            if !is_dns_subdomain(&secret.name) {
+                errors.push(FieldError::new(
+                    format!("spec.envFromSecrets[{i}].name"),
+                    format!("'{}' is not a valid Secret name", secret.name),
+                ));
+            }
+            let namespace = secret.namespace.as_deref().filter(|n| !n.is_empty());
+            if let (Some(namespace), Some(own)) = (namespace, own_namespace)
+                && namespace != own
+            {
+                errors.push(FieldError::new(
+                    format!("spec.envFromSecrets[{i}].namespace"),
+                    format!("must be empty or '{own}': Pods can only read Secrets of their own namespace"),
+                ));
+            }
+        }
+
+        if let Some(name) = self.encryption_secret_name()
+            && !is_dns_subdomain(&name)
+        {
+            errors.push(FieldError::new(
+                "spec.automaticEncryption.secretName",
+                format!("'{name}' is not a valid Secret name"),
+            ));
+        }
+        errors
+    }
+}
+
+fn validate_selector(selector: &LabelSelector, errors: &mut Vec<FieldError>) {
+    let labels = selector.match_labels.as_ref().map_or(0, BTreeMap::len);
+    let expressions = selector.match_expressions.as_deref().unwrap_or_default();
+    if labels == 0 && expressions.is_empty() {
+        errors.push(FieldError::new(
+            "spec.podSelector",
+            "an empty selector selects no Pods: set matchLabels or matchExpressions",
+        ));
+    }
+    for (i, requirement) in expressions.iter().enumerate() {
+        let values = requirement.values.as_deref().unwrap_or_default();
+        let field = format!("spec.podSelector.matchExpressions[{i}]");
+        match requirement.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => {
+                errors.push(FieldError::new(field, format!("operator {} needs values", requirement.operator)));
+            }
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                errors.push(FieldError::new(field, format!("operator {} takes no values", requirement.operator)));
+            }
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => errors.push(FieldError::new(
+                format!("{field}.operator"),
+                format!("'{other}' is not one of In, NotIn, Exists, DoesNotExist"),
+            )),
+        }
+    }
+}
+
+/// Checks a localPath: absolute, no `..`, not `/`, no control characters.
+pub fn check_local_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("'{path}' must be an absolute path"));
+    }
+    if path.split('/').any(|segment| segment == "..") {
+        return Err(format!("'{path}' must not contain '..'"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_string());
+    }
+    if path.trim_end_matches('/').is_empty() {
+        return Err("must not be the root directory".to_string());
+    }
+    if path.len() > MAX_PATH_LEN {
+        return Err(format!("longer than {MAX_PATH_LEN} characters"));
+    }
+    Ok(())
+}
+
+/// Kubernetes' classic rule for env names: `[-._a-zA-Z][-._a-zA-Z0-9]*`.
+pub fn is_valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else { return false };
+    (first.is_ascii_alphabetic() || matches!(first, '_' | '-' | '.'))
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// A DNS-1123 subdomain, the rule for Secret names.
+pub fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
