@@ -2,3 +2,5 @@
 //! a kubelet stand-in that runs the injected containers' commands as local processes.
 
 pub mod control_plane;
+pub mod kubelet;
+pub mod operator;

@@ -180,3 +180,33 @@ pub fn owned(files: &[(&str, &str)]) -> Vec<(String, String)> {
     v.sort();
     v
 }
+
+/// Copies `binaries` into a fresh world-readable directory, so that an unprivileged user can
+/// run them wherever the checkout and the tool cache live (often under root's home).
+pub fn world_executable_copies(binaries: &[PathBuf]) -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!(
+        "vsc-test-bin-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    fs::create_dir_all(&dir).expect("binary dir");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+    binaries
+        .iter()
+        .map(|source| {
+            let target = dir.join(source.file_name().expect("binary name"));
+            fs::copy(source, &target).unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
+            fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).expect("chmod");
+            target
+        })
+        .collect()
+}
+
+/// Whether the tests run as root (CI does): then agents run as unprivileged users.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}

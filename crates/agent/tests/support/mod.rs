@@ -5,7 +5,7 @@
 pub use vsc_test_support::*;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -38,19 +38,8 @@ fn runnable_binaries() -> &'static (PathBuf, PathBuf) {
         if current_uid() != 0 {
             return (agent_binary(), rclone_binary());
         }
-        let dir = std::env::temp_dir().join(format!("vsc-test-bin-{}", std::process::id()));
-        fs::create_dir_all(&dir).expect("binary dir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let copy = |source: PathBuf, name: &str| {
-            let target = dir.join(name);
-            fs::copy(&source, &target).unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
-            fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).expect("chmod");
-            target
-        };
-        (
-            copy(agent_binary(), "volume-syncing-controller"),
-            copy(rclone_binary(), "rclone"),
-        )
+        let copies = world_executable_copies(&[agent_binary(), rclone_binary()]);
+        (copies[0].clone(), copies[1].clone())
     })
 }
 

@@ -1,0 +1,188 @@
+//! The operator binary as a local process: TLS from the test CA, KUBECONFIG of the test
+//! control plane, the webhook registered with the API server by URL.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use vsc_test_support::free_port;
+
+use crate::control_plane::ControlPlane;
+
+/// The agent image the e2e operator injects (never pulled: no container engine here).
+pub const AGENT_IMAGE: &str = "ghcr.io/riotkit-org/volume-syncing-controller@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A binary of this workspace, built next to the test executable.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+pub struct OperatorProcess {
+    pub webhook_url: String,
+    pub admin_url: String,
+    pub ca_pem: String,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl OperatorProcess {
+    /// Starts the operator and waits until its cache has synced (`/readyz` = 200).
+    pub async fn start(plane: &ControlPlane, extra_args: &[&str]) -> OperatorProcess {
+        let dir = plane.dir.path().join(format!("operator-{}", free_port()));
+        fs::create_dir_all(&dir).expect("operator dir");
+        let serving = plane
+            .ca
+            .issue_server(&["127.0.0.1".into()], 2)
+            .expect("webhook cert");
+        fs::write(dir.join("tls.crt"), &serving.cert_pem).expect("cert");
+        fs::write(dir.join("tls.key"), &serving.key_pem).expect("key");
+        let (webhook_port, admin_port) = (free_port(), free_port());
+        let log = dir.join("operator.log");
+        let log_file = fs::File::create(&log).expect("log");
+        let child = Command::new(workspace_binary("volume-syncing-operator"))
+            .env("KUBECONFIG", &plane.kubeconfig)
+            .env("VSC_LOG", "info,vsc_operator=debug")
+            .arg(format!("--webhook-addr=127.0.0.1:{webhook_port}"))
+            .arg(format!("--admin-addr=127.0.0.1:{admin_port}"))
+            .arg(format!("--tls-cert-file={}", dir.join("tls.crt").display()))
+            .arg(format!("--tls-key-file={}", dir.join("tls.key").display()))
+            .arg(format!("--agent-image={AGENT_IMAGE}"))
+            .args(extra_args)
+            .stdout(log_file.try_clone().expect("log"))
+            .stderr(log_file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the operator");
+        let mut operator = OperatorProcess {
+            webhook_url: format!("https://127.0.0.1:{webhook_port}/mutate-pods"),
+            admin_url: format!("http://127.0.0.1:{admin_port}"),
+            ca_pem: plane.ca.certified.cert_pem.clone(),
+            log,
+            child,
+        };
+        operator.wait_ready().await;
+        operator
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_get(&format!("{}/readyz", self.admin_url))
+                .await
+                .is_some_and(|(code, _)| code == 200)
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the operator exited ({status}):\n{}", self.log_text());
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("the operator never became ready:\n{}", self.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn metrics(&self) -> String {
+        http_get(&format!("{}/metrics", self.admin_url))
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain-HTTP GET on 127.0.0.1 (the admin port): status code and body.
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+/// Installs the committed CRD (`crds/`) and waits until it is established.
+pub async fn install_crd(client: &kube::Client) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../crds/podfilesystemsyncs.riotkit.org.yaml");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).expect("CRD YAML");
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    api.create(&PostParams::default(), &crd)
+        .await
+        .expect("create the CRD");
+    let name = crd.metadata.name.clone().expect("CRD name");
+    let established = kube::runtime::wait::await_condition(
+        api,
+        &name,
+        kube::runtime::wait::conditions::is_crd_established(),
+    );
+    tokio::time::timeout(Duration::from_secs(30), established)
+        .await
+        .expect("CRD established in 30s")
+        .expect("watch the CRD");
+}
+
+/// Registers `/mutate-pods` for opted-in Pods, as the Helm chart does, by URL.
+pub async fn register_webhook(client: &kube::Client, operator: &OperatorProcess) {
+    let configuration: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "volume-syncing-controller-e2e"},
+        "webhooks": [{
+            "name": "pods.volume-syncing-controller.riotkit.org",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 5,
+            "reinvocationPolicy": "IfNeeded",
+            "objectSelector": {"matchLabels": {"riotkit.org/volume-syncing-controller": "true"}},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"}],
+            "clientConfig": {
+                "url": operator.webhook_url,
+                "caBundle": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &operator.ca_pem),
+            },
+        }],
+    }))
+    .expect("webhook configuration");
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    api.create(&PostParams::default(), &configuration)
+        .await
+        .expect("register the webhook");
+}
