@@ -2,5 +2,6 @@
 //! a kubelet stand-in that runs the injected containers' commands as local processes.
 
 pub mod control_plane;
+pub mod fixtures;
 pub mod kubelet;
 pub mod operator;

@@ -52,7 +52,10 @@ impl OperatorProcess {
         fs::write(dir.join("tls.crt"), &serving.cert_pem).expect("cert");
         fs::write(dir.join("tls.key"), &serving.key_pem).expect("key");
         let (webhook_port, admin_port) = (free_port(), free_port());
-        let log = dir.join("operator.log");
+        let log = plane
+            .dir
+            .path()
+            .join(format!("operator-{webhook_port}.log"));
         let log_file = fs::File::create(&log).expect("log");
         let child = Command::new(workspace_binary("volume-syncing-operator"))
             .env("KUBECONFIG", &plane.kubeconfig)

@@ -110,15 +110,28 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// How long `interrupt` waits for a PID file to appear.
+const PID_FILE_GRACE: Duration = Duration::from_secs(5);
+
 /// Sends SIGTERM to the agent named in `path`; with `wait`, returns once it has exited
 /// (after its final sync), or fails after `timeout`.
 pub async fn interrupt(path: &Path, wait: bool, timeout: Option<Duration>) -> Result<u32> {
-    let pid = read_pid(path)?.ok_or_else(|| {
-        AgentError::NoRunningAgent(format!(
-            "no PID file at {} (is the agent running, with the same --pid-path?)",
-            path.display()
-        ))
-    })?;
+    // A preStop hook can fire right after the container started, before the agent has
+    // written its PID file: give it a moment.
+    let started = Instant::now();
+    let pid = loop {
+        if let Some(pid) = read_pid(path)? {
+            break pid;
+        }
+        if started.elapsed() >= PID_FILE_GRACE {
+            return Err(AgentError::NoRunningAgent(format!(
+                "no PID file at {} after {}s (is the agent running, with the same --pid-path?)",
+                path.display(),
+                PID_FILE_GRACE.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     match kill(as_nix_pid(pid), Signal::SIGTERM) {
         Ok(()) => {}
         Err(Errno::ESRCH) => {

@@ -68,7 +68,10 @@ fn describe(errors: &[FieldError]) -> String {
         .join("; ")
 }
 
-async fn reconcile(pfss: Arc<PodFilesystemSync>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile(
+    pfss: Arc<PodFilesystemSync>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let namespace = pfss.namespace().ok_or(ReconcileError::NoNamespace)?;
     let name = pfss.name_any();
     let reference = pfss.object_ref(&());
@@ -81,7 +84,14 @@ async fn reconcile(pfss: Arc<PodFilesystemSync>, ctx: Arc<Context>) -> Result<Ac
         }
     } else if let Some(secret_name) = pfss.encryption_secret_name() {
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-        match encryption::ensure_secret(&secrets, &secret_name, &namespace, &format!("{namespace}/{name}")).await {
+        match encryption::ensure_secret(
+            &secrets,
+            &secret_name,
+            &namespace,
+            &format!("{namespace}/{name}"),
+        )
+        .await
+        {
             Ok(outcome) => {
                 if outcome == SecretOutcome::Created {
                     publish(&ctx, &reference, EventType::Normal, "EncryptionSecretCreated", format!("created Secret {secret_name} with a new encryption password and salt; back it up: without it the synced data cannot be decrypted")).await;
@@ -106,20 +116,32 @@ async fn reconcile(pfss: Arc<PodFilesystemSync>, ctx: Arc<Context>) -> Result<Ac
             message: "valid".into(),
         }
     };
-    ctx.metrics.reconcile(if verdict.ready { "ready" } else { "invalid" });
+    ctx.metrics
+        .reconcile(if verdict.ready { "ready" } else { "invalid" });
     write_status(&ctx, &pfss, &namespace, &verdict).await?;
     Ok(Action::requeue(Duration::from_secs(300)))
 }
 
 /// Writes the `Ready` condition when it changed (a status write is itself a watch event:
 /// writing the same status again would reconcile forever).
-async fn write_status(ctx: &Context, pfss: &PodFilesystemSync, namespace: &str, verdict: &Verdict) -> Result<(), ReconcileError> {
+async fn write_status(
+    ctx: &Context,
+    pfss: &PodFilesystemSync,
+    namespace: &str,
+    verdict: &Verdict,
+) -> Result<(), ReconcileError> {
     let status = pfss.status.clone().unwrap_or_default();
-    let previous = status.conditions.iter().find(|c| c.type_ == CONDITION_READY);
+    let previous = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_READY);
     let status_word = if verdict.ready { "True" } else { "False" };
     let generation = pfss.metadata.generation;
     let unchanged = previous.is_some_and(|c| {
-        c.status == status_word && c.reason == verdict.reason && c.message == verdict.message && c.observed_generation == generation
+        c.status == status_word
+            && c.reason == verdict.reason
+            && c.message == verdict.message
+            && c.observed_generation == generation
     }) && status.observed_generation == generation;
     if unchanged {
         return Ok(());
@@ -137,17 +159,30 @@ async fn write_status(ctx: &Context, pfss: &PodFilesystemSync, namespace: &str, 
         observed_generation: generation,
         last_transition_time,
     };
-    let mut conditions: Vec<Condition> = status.conditions.into_iter().filter(|c| c.type_ != CONDITION_READY).collect();
+    let mut conditions: Vec<Condition> = status
+        .conditions
+        .into_iter()
+        .filter(|c| c.type_ != CONDITION_READY)
+        .collect();
     conditions.push(condition);
     let api: Api<PodFilesystemSync> = Api::namespaced(ctx.client.clone(), namespace);
     api.patch_status(
         &pfss.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"observedGeneration": generation, "conditions": conditions}})),
+        &Patch::Merge(
+            json!({"status": {"observedGeneration": generation, "conditions": conditions}}),
+        ),
     )
     .await?;
     if flipped && !verdict.ready {
-        publish(ctx, &pfss.object_ref(&()), EventType::Warning, verdict.reason, verdict.message.clone()).await;
+        publish(
+            ctx,
+            &pfss.object_ref(&()),
+            EventType::Warning,
+            verdict.reason,
+            verdict.message.clone(),
+        )
+        .await;
     }
     Ok(())
 }
@@ -156,7 +191,13 @@ fn chrono_now() -> k8s_openapi::jiff::Timestamp {
     k8s_openapi::jiff::Timestamp::now()
 }
 
-async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectReference, type_: EventType, reason: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let event = Event {
         type_,
         reason: reason.to_string(),
@@ -182,9 +223,13 @@ pub fn build(
     metrics: Arc<Metrics>,
     reporter_instance: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) -> (Store<PodFilesystemSync>, impl std::future::Future<Output = ()>) {
+) -> (
+    Store<PodFilesystemSync>,
+    impl std::future::Future<Output = ()>,
+) {
     let api: Api<PodFilesystemSync> = Api::all(client.clone());
-    let controller = Controller::new(api, watcher::Config::default()).graceful_shutdown_on(shutdown);
+    let controller =
+        Controller::new(api, watcher::Config::default()).graceful_shutdown_on(shutdown);
     let store = controller.store();
     let reporter = Reporter {
         controller: CONTROLLER_NAME.to_string(),
@@ -199,7 +244,7 @@ pub fn build(
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
+                tracing::warn!(error = %e, "controller");
             }
         });
     (store, run)

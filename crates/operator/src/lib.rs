@@ -1,11 +1,11 @@
 //! The operator: reconciles `PodFilesystemSync` resources and serves the Pod mutating
 //! admission webhook that injects the agent.
+pub mod controller;
 pub mod encryption;
 pub mod metrics;
-pub mod tls;
-pub mod pki;
-pub mod controller;
 pub mod mutation;
+pub mod pki;
 pub mod selection;
 pub mod template;
+pub mod tls;
 pub mod webhook;

@@ -15,11 +15,11 @@ use clap::{Parser, ValueEnum};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use tokio::sync::watch;
 
+use vsc_operator::controller;
 use vsc_operator::metrics::Metrics;
 use vsc_operator::mutation::InjectionConfig;
 use vsc_operator::tls::{self, TlsFiles};
 use vsc_operator::webhook::{self, WebhookState};
-use vsc_operator::controller;
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum LogFormat {
@@ -48,16 +48,28 @@ struct Cli {
     #[arg(long, env = "VSC_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     admin_addr: SocketAddr,
     /// PEM certificate the webhook serves; reloaded when it changes.
-    #[arg(long, env = "VSC_TLS_CERT_FILE", default_value = "/etc/volume-syncing-controller/tls/tls.crt")]
+    #[arg(
+        long,
+        env = "VSC_TLS_CERT_FILE",
+        default_value = "/etc/volume-syncing-controller/tls/tls.crt"
+    )]
     tls_cert_file: PathBuf,
     /// PEM private key of --tls-cert-file.
-    #[arg(long, env = "VSC_TLS_KEY_FILE", default_value = "/etc/volume-syncing-controller/tls/tls.key")]
+    #[arg(
+        long,
+        env = "VSC_TLS_KEY_FILE",
+        default_value = "/etc/volume-syncing-controller/tls/tls.key"
+    )]
     tls_key_file: PathBuf,
     /// Agent image injected into Pods; pin it by digest or by an exact tag.
     #[arg(long, env = "VSC_AGENT_IMAGE")]
     agent_image: String,
     /// imagePullPolicy of the injected containers.
-    #[arg(long, env = "VSC_AGENT_IMAGE_PULL_POLICY", default_value = "IfNotPresent")]
+    #[arg(
+        long,
+        env = "VSC_AGENT_IMAGE_PULL_POLICY",
+        default_value = "IfNotPresent"
+    )]
     agent_image_pull_policy: String,
     /// Resources of the injected containers when a PodFilesystemSync sets none, as JSON
     /// (e.g. '{"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"256Mi"}}').
@@ -77,7 +89,9 @@ struct Cli {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VSC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.with_ansi(false).init(),
@@ -93,7 +107,10 @@ fn log_format_name(format: LogFormat) -> &'static str {
 
 /// Native sidecars (restartPolicy Always on init containers) exist from Kubernetes 1.29.
 async fn cluster_supports_native_sidecars(client: &kube::Client) -> anyhow::Result<bool> {
-    let version = client.apiserver_version().await.context("cannot read the API server version")?;
+    let version = client
+        .apiserver_version()
+        .await
+        .context("cannot read the API server version")?;
     let number = |text: &str| text.trim_end_matches('+').parse::<u32>().unwrap_or(0);
     let (major, minor) = (number(&version.major), number(&version.minor));
     tracing::info!(version = %version.git_version, "connected to the API server");
@@ -109,7 +126,10 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> (StatusCode, &'static s
     if state.ready.load(Ordering::Relaxed) {
         (StatusCode::OK, "ok\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "PodFilesystemSync cache not synced yet\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "PodFilesystemSync cache not synced yet\n",
+        )
     }
 }
 
@@ -149,7 +169,9 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("--agent-image must name the agent image");
     }
 
-    let client = kube::Client::try_default().await.context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
     let native_sidecars = match cli.sidecar_mode {
         SidecarMode::Native => true,
         SidecarMode::Classic => false,
@@ -172,7 +194,8 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let pod_name = std::env::var("POD_NAME").ok();
-    let (store, controller_run) = controller::build(client.clone(), metrics.clone(), pod_name, stopped());
+    let (store, controller_run) =
+        controller::build(client.clone(), metrics.clone(), pod_name, stopped());
 
     let admin_state = Arc::new(AdminState {
         metrics: metrics.clone(),
@@ -212,9 +235,26 @@ async fn main() -> anyhow::Result<()> {
         let store = store.clone();
         let admin_state = admin_state.clone();
         async move {
-            if store.wait_until_ready().await.is_ok() {
-                admin_state.ready.store(true, Ordering::Relaxed);
-                tracing::info!("PodFilesystemSync cache synced; ready");
+            // The store's readiness is a oneshot that wakes only its latest poller (the
+            // controller's own): poll again every half second instead of waiting once.
+            loop {
+                match tokio::time::timeout(
+                    std::time::Duration::from_millis(500),
+                    store.wait_until_ready(),
+                )
+                .await
+                {
+                    Ok(Ok(())) => {
+                        admin_state.ready.store(true, Ordering::Relaxed);
+                        tracing::info!("PodFilesystemSync cache synced; ready");
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "the PodFilesystemSync cache never synced");
+                        return;
+                    }
+                    Err(_still_waiting) => {}
+                }
             }
         }
     };
@@ -229,7 +269,8 @@ async fn main() -> anyhow::Result<()> {
     let admin_server = axum::serve(admin_listener, admin).with_graceful_shutdown(stopped());
     tokio::spawn(stop_all);
     tokio::spawn(readiness);
-    let (webhook_result, admin_result, ()) = tokio::join!(webhook_server, admin_server, controller_run);
+    let (webhook_result, admin_result, ()) =
+        tokio::join!(webhook_server, admin_server, controller_run);
     webhook_result.context("webhook server")?;
     admin_result.context("admin server")?;
     Ok(())

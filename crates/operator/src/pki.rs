@@ -75,7 +75,10 @@ impl CertificateAuthority {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let mut name = DistinguishedName::new();
-        name.push(DnType::CommonName, names.first().map(String::as_str).unwrap_or("localhost"));
+        name.push(
+            DnType::CommonName,
+            names.first().map(String::as_str).unwrap_or("localhost"),
+        );
         params.distinguished_name = name;
         params.subject_alt_names = names
             .iter()
@@ -84,7 +87,10 @@ impl CertificateAuthority {
                 Err(_) => n.clone().try_into().map(SanType::DnsName),
             })
             .collect::<Result<_, _>>()?;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         validity(&mut params, days);
         let cert = params.signed_by(&key, &self.issuer)?;
@@ -95,14 +101,22 @@ impl CertificateAuthority {
     }
 
     /// A client certificate: `common_name` is the user, `organization` its group.
-    pub fn issue_client(&self, common_name: &str, organization: &str, days: i64) -> Result<CertifiedKey, PkiError> {
+    pub fn issue_client(
+        &self,
+        common_name: &str,
+        organization: &str,
+        days: i64,
+    ) -> Result<CertifiedKey, PkiError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let mut name = DistinguishedName::new();
         name.push(DnType::CommonName, common_name);
         name.push(DnType::OrganizationName, organization);
         params.distinguished_name = name;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         validity(&mut params, days);
         let cert = params.signed_by(&key, &self.issuer)?;

@@ -27,8 +27,10 @@ pub fn select<'a>(
         0 => Ok(None),
         1 => Ok(matches.pop()),
         _ => {
-            let mut names: Vec<&str> =
-                matches.iter().map(|m| m.metadata.name.as_deref().unwrap_or_default()).collect();
+            let mut names: Vec<&str> = matches
+                .iter()
+                .map(|m| m.metadata.name.as_deref().unwrap_or_default())
+                .collect();
             names.sort_unstable();
             Err(Denial::new(
                 "spec.podSelector",
@@ -76,11 +78,19 @@ mod tests {
     use vsc_types::crd::PodFilesystemSyncSpec;
 
     fn labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn pod(kv: &[(&str, &str)]) -> Pod {
-        Pod { metadata: ObjectMeta { labels: Some(labels(kv)), ..ObjectMeta::default() }, ..Pod::default() }
+        Pod {
+            metadata: ObjectMeta {
+                labels: Some(labels(kv)),
+                ..ObjectMeta::default()
+            },
+            ..Pod::default()
+        }
     }
 
     fn requirement(key: &str, operator: &str, values: &[&str]) -> LabelSelectorRequirement {
@@ -102,19 +112,31 @@ mod tests {
     }
 
     fn by_labels(kv: &[(&str, &str)]) -> LabelSelector {
-        LabelSelector { match_labels: Some(labels(kv)), match_expressions: None }
+        LabelSelector {
+            match_labels: Some(labels(kv)),
+            match_expressions: None,
+        }
     }
 
     fn by_expressions(reqs: Vec<LabelSelectorRequirement>) -> LabelSelector {
-        LabelSelector { match_labels: None, match_expressions: Some(reqs) }
+        LabelSelector {
+            match_labels: None,
+            match_expressions: Some(reqs),
+        }
     }
 
     #[test]
     fn match_labels_must_all_match() {
         let l = labels(&[("app", "web"), ("tier", "front")]);
         assert!(selector_matches(&by_labels(&[("app", "web")]), &l));
-        assert!(selector_matches(&by_labels(&[("app", "web"), ("tier", "front")]), &l));
-        assert!(!selector_matches(&by_labels(&[("app", "web"), ("tier", "back")]), &l));
+        assert!(selector_matches(
+            &by_labels(&[("app", "web"), ("tier", "front")]),
+            &l
+        ));
+        assert!(!selector_matches(
+            &by_labels(&[("app", "web"), ("tier", "back")]),
+            &l
+        ));
         assert!(!selector_matches(&by_labels(&[("other", "x")]), &l));
     }
 
@@ -137,7 +159,11 @@ mod tests {
         ];
         for (req, expected) in cases {
             let description = format!("{} {} {:?}", req.key, req.operator, req.values);
-            assert_eq!(selector_matches(&by_expressions(vec![req]), &l), expected, "{description}");
+            assert_eq!(
+                selector_matches(&by_expressions(vec![req]), &l),
+                expected,
+                "{description}"
+            );
         }
     }
 
@@ -173,14 +199,22 @@ mod tests {
     #[test]
     fn no_match_is_none() {
         let all = [pfss("a", "ns", by_labels(&[("app", "db")]))];
-        assert!(select(&pod(&[("app", "web")]), "ns", all.iter()).expect("ok").is_none());
+        assert!(
+            select(&pod(&[("app", "web")]), "ns", all.iter())
+                .expect("ok")
+                .is_none()
+        );
     }
 
     #[test]
     fn two_matches_are_denied_naming_both_sorted() {
         let all = [
             pfss("zeta", "ns", by_labels(&[("app", "web")])),
-            pfss("alpha", "ns", by_expressions(vec![requirement("app", "Exists", &[])])),
+            pfss(
+                "alpha",
+                "ns",
+                by_expressions(vec![requirement("app", "Exists", &[])]),
+            ),
             pfss("unrelated", "ns", by_labels(&[("app", "db")])),
         ];
         let denial = select(&pod(&[("app", "web")]), "ns", all.iter()).expect_err("ambiguous");
@@ -192,7 +226,11 @@ mod tests {
     fn pod_without_labels_matches_only_negative_selectors() {
         let p = Pod::default();
         let all = [
-            pfss("neg", "ns", by_expressions(vec![requirement("app", "DoesNotExist", &[])])),
+            pfss(
+                "neg",
+                "ns",
+                by_expressions(vec![requirement("app", "DoesNotExist", &[])]),
+            ),
             pfss("pos", "ns", by_labels(&[("app", "web")])),
         ];
         let chosen = select(&p, "ns", all.iter()).expect("ok");

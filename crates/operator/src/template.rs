@@ -38,7 +38,10 @@ pub struct TemplateError {
 
 impl TemplateError {
     fn new(field: &str, message: impl Into<String>) -> Self {
-        Self { field: field.to_string(), message: message.into() }
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -79,27 +82,39 @@ impl PodContext {
     pub fn with_namespace(pod: &Pod, namespace: Option<&str>) -> Self {
         let mut json = serde_json::to_value(pod).unwrap_or(serde_json::Value::Null);
         if let (Some(namespace), Some(object)) = (namespace, json.as_object_mut()) {
-            let metadata = object.entry("metadata").or_insert_with(|| serde_json::json!({}));
+            let metadata = object
+                .entry("metadata")
+                .or_insert_with(|| serde_json::json!({}));
             if let Some(metadata) = metadata.as_object_mut()
-                && metadata.get("namespace").and_then(|n| n.as_str()).is_none_or(str::is_empty)
+                && metadata
+                    .get("namespace")
+                    .and_then(|n| n.as_str())
+                    .is_none_or(str::is_empty)
             {
                 metadata.insert("namespace".into(), namespace.into());
             }
         }
         let mut pod_value: BTreeMap<String, Value> = json
             .as_object()
-            .map(|map| map.iter().map(|(k, v)| (k.clone(), json_value(v))).collect())
+            .map(|map| {
+                map.iter()
+                    .map(|(k, v)| (k.clone(), json_value(v)))
+                    .collect()
+            })
             .unwrap_or_default();
         add_go_aliases(&json, &mut pod_value);
         let mut root = BTreeMap::new();
         root.insert("pod".to_string(), Value::from(pod_value));
-        Self { context: Value::from(root) }
+        Self {
+            context: Value::from(root),
+        }
     }
 
     /// Renders `spec.remotePath` and checks the result (see the module docs).
     pub fn render_remote_path(&self, template: &str) -> Result<String, TemplateError> {
         let rendered = self.render(REMOTE_PATH_FIELD, template)?;
-        check_remote_path(template, &rendered).map_err(|m| TemplateError::new(REMOTE_PATH_FIELD, m))?;
+        check_remote_path(template, &rendered)
+            .map_err(|m| TemplateError::new(REMOTE_PATH_FIELD, m))?;
         Ok(rendered)
     }
 
@@ -108,7 +123,10 @@ impl PodContext {
         let field = format!("spec.env.{key}");
         let rendered = self.render(&field, template)?;
         if rendered.len() > MAX_ENV_VALUE_LEN {
-            return Err(TemplateError::new(&field, format!("renders to more than {MAX_ENV_VALUE_LEN} bytes")));
+            return Err(TemplateError::new(
+                &field,
+                format!("renders to more than {MAX_ENV_VALUE_LEN} bytes"),
+            ));
         }
         Ok(rendered)
     }
@@ -116,7 +134,10 @@ impl PodContext {
     /// Renders any template; errors name `field`.
     pub fn render(&self, field: &str, template: &str) -> Result<String, TemplateError> {
         if template.len() > MAX_TEMPLATE_LEN {
-            return Err(TemplateError::new(field, format!("template longer than {MAX_TEMPLATE_LEN} characters")));
+            return Err(TemplateError::new(
+                field,
+                format!("template longer than {MAX_TEMPLATE_LEN} characters"),
+            ));
         }
         ENV.render_named_str(field, template, &self.context)
             .map_err(|e| TemplateError::new(field, describe(&e)))
@@ -137,14 +158,23 @@ pub fn render_env_value(key: &str, template: &str, pod: &Pod) -> Result<String, 
 /// Pod exists).
 pub fn check_syntax(field: &str, template: &str) -> Result<(), TemplateError> {
     if template.len() > MAX_TEMPLATE_LEN {
-        return Err(TemplateError::new(field, format!("template longer than {MAX_TEMPLATE_LEN} characters")));
+        return Err(TemplateError::new(
+            field,
+            format!("template longer than {MAX_TEMPLATE_LEN} characters"),
+        ));
     }
-    ENV.template_from_named_str(field, template).map(|_| ()).map_err(|e| TemplateError::new(field, describe(&e)))
+    ENV.template_from_named_str(field, template)
+        .map(|_| ())
+        .map_err(|e| TemplateError::new(field, describe(&e)))
 }
 
 /// The text before the template's first tag (`{{`, `{%` or `{#`); the whole text when it has none.
 pub fn static_prefix(template: &str) -> &str {
-    let end = ["{{", "{%", "{#"].iter().filter_map(|tag| template.find(tag)).min().unwrap_or(template.len());
+    let end = ["{{", "{%", "{#"]
+        .iter()
+        .filter_map(|tag| template.find(tag))
+        .min()
+        .unwrap_or(template.len());
     &template[..end]
 }
 
@@ -153,20 +183,33 @@ fn check_remote_path(template: &str, rendered: &str) -> Result<(), String> {
         return Err("renders to an empty path".to_string());
     }
     if rendered.len() > MAX_TEMPLATE_LEN {
-        return Err(format!("renders to a path longer than {MAX_TEMPLATE_LEN} characters"));
+        return Err(format!(
+            "renders to a path longer than {MAX_TEMPLATE_LEN} characters"
+        ));
     }
     if rendered.chars().any(char::is_control) {
-        return Err(format!("renders to a path with a newline or control character: {rendered:?}"));
+        return Err(format!(
+            "renders to a path with a newline or control character: {rendered:?}"
+        ));
     }
-    if rendered.split('/').any(|segment| segment == ".." || segment == ".") {
-        return Err(format!("renders to '{rendered}', which contains a '.' or '..' segment"));
+    if rendered
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
+        return Err(format!(
+            "renders to '{rendered}', which contains a '.' or '..' segment"
+        ));
     }
     if rendered.contains("//") {
-        return Err(format!("renders to '{rendered}', which has an empty path segment (a template value is empty?)"));
+        return Err(format!(
+            "renders to '{rendered}', which has an empty path segment (a template value is empty?)"
+        ));
     }
     let prefix = static_prefix(template);
     if !rendered.starts_with(prefix) {
-        return Err(format!("renders to '{rendered}', outside its static prefix '{prefix}'"));
+        return Err(format!(
+            "renders to '{rendered}', outside its static prefix '{prefix}'"
+        ));
     }
     let dynamic = prefix.len() < template.len();
     if dynamic {
@@ -176,7 +219,9 @@ fn check_remote_path(template: &str, rendered: &str) -> Result<(), String> {
             ));
         }
         if rendered.ends_with('/') && !template.trim_end().ends_with('/') {
-            return Err(format!("renders to '{rendered}', which ends with an empty segment (a template value is empty?)"));
+            return Err(format!(
+                "renders to '{rendered}', which ends with an empty segment (a template value is empty?)"
+            ));
         }
     }
     Ok(())
@@ -208,10 +253,14 @@ fn json_value(json: &serde_json::Value) -> Value {
             }
         }
         serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(items) => Value::from(items.iter().map(json_value).collect::<Vec<_>>()),
-        serde_json::Value::Object(map) => {
-            Value::from(map.iter().map(|(k, v)| (k.clone(), json_value(v))).collect::<BTreeMap<_, _>>())
+        serde_json::Value::Array(items) => {
+            Value::from(items.iter().map(json_value).collect::<Vec<_>>())
         }
+        serde_json::Value::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_value(v)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
     }
 }
 
@@ -232,10 +281,10 @@ fn add_go_aliases(json: &serde_json::Value, pod: &mut BTreeMap<String, Value>) {
         }
     }
     for (go, k8s) in [("Labels", "labels"), ("Annotations", "annotations")] {
-        let value = metadata.get(k8s).filter(|v| v.is_object()).map_or_else(
-            || Value::from(BTreeMap::<String, Value>::new()),
-            json_value,
-        );
+        let value = metadata
+            .get(k8s)
+            .filter(|v| v.is_object())
+            .map_or_else(|| Value::from(BTreeMap::<String, Value>::new()), json_value);
         object_meta.insert(go.to_string(), value);
     }
     // Go promotes embedded fields: `pod.Name` works as well as `pod.ObjectMeta.Name`.
@@ -267,7 +316,11 @@ mod tests {
 
     fn pod(annotations: &[(&str, &str)], labels: &[(&str, &str)]) -> Pod {
         let map = |kv: &[(&str, &str)]| {
-            Some(kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
+            Some(
+                kv.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
         };
         Pod {
             metadata: ObjectMeta {
@@ -284,19 +337,40 @@ mod tests {
     #[test]
     fn seed_example_go_shape_renders_verbatim() {
         let p = pod(&[("subdir", "wordpress")], &[]);
-        let rendered =
-            render_remote_path(r#"/stalin-was-a-dickhead/{{ pod.ObjectMeta.Annotations["subdir"] }}"#, &p);
-        assert_eq!(rendered.expect("renders"), "/stalin-was-a-dickhead/wordpress");
+        let rendered = render_remote_path(
+            r#"/stalin-was-a-dickhead/{{ pod.ObjectMeta.Annotations["subdir"] }}"#,
+            &p,
+        );
+        assert_eq!(
+            rendered.expect("renders"),
+            "/stalin-was-a-dickhead/wordpress"
+        );
     }
 
     #[test]
     fn kubernetes_shape_and_promoted_go_fields_render() {
         let p = pod(&[("subdir", "a")], &[("some", "b")]);
         let ctx = PodContext::new(&p);
-        assert_eq!(ctx.render_remote_path("/x/{{ pod.metadata.annotations.subdir }}").expect("ok"), "/x/a");
-        assert_eq!(ctx.render_remote_path(r#"/mnt/{{ pod.ObjectMeta.Labels["some"] }}/and-lenin-too"#).expect("ok"), "/mnt/b/and-lenin-too");
-        assert_eq!(ctx.render_remote_path("/x/{{ pod.Namespace }}/{{ pod.Name }}").expect("ok"), "/x/apps/web-0");
-        assert_eq!(ctx.render_remote_path("/x/{{ pod.metadata.namespace }}").expect("ok"), "/x/apps");
+        assert_eq!(
+            ctx.render_remote_path("/x/{{ pod.metadata.annotations.subdir }}")
+                .expect("ok"),
+            "/x/a"
+        );
+        assert_eq!(
+            ctx.render_remote_path(r#"/mnt/{{ pod.ObjectMeta.Labels["some"] }}/and-lenin-too"#)
+                .expect("ok"),
+            "/mnt/b/and-lenin-too"
+        );
+        assert_eq!(
+            ctx.render_remote_path("/x/{{ pod.Namespace }}/{{ pod.Name }}")
+                .expect("ok"),
+            "/x/apps/web-0"
+        );
+        assert_eq!(
+            ctx.render_remote_path("/x/{{ pod.metadata.namespace }}")
+                .expect("ok"),
+            "/x/apps"
+        );
     }
 
     #[test]
@@ -306,7 +380,8 @@ mod tests {
             .expect_err("undefined annotation");
         assert_eq!(err.field, "spec.remotePath");
         assert!(err.message.contains("undefined"), "{err}");
-        let err = render_remote_path("/bucket/{{ pod.metadata.annotations.subdir }}", &p).expect_err("no annotations");
+        let err = render_remote_path("/bucket/{{ pod.metadata.annotations.subdir }}", &p)
+            .expect_err("no annotations");
         assert_eq!(err.field, "spec.remotePath");
     }
 
@@ -316,7 +391,10 @@ mod tests {
         p.metadata.name = None;
         p.metadata.generate_name = Some("web-".into());
         assert!(render_remote_path("/b/{{ pod.ObjectMeta.Name }}", &p).is_err());
-        assert_eq!(render_remote_path("/b/{{ pod.ObjectMeta.GenerateName }}x", &p).expect("ok"), "/b/web-x");
+        assert_eq!(
+            render_remote_path("/b/{{ pod.ObjectMeta.GenerateName }}x", &p).expect("ok"),
+            "/b/web-x"
+        );
     }
 
     #[test]
@@ -324,11 +402,13 @@ mod tests {
         let p = pod(&[], &[]);
         let ctx = PodContext::new(&p);
         assert_eq!(
-            ctx.render_remote_path(r#"/b/{{ pod.metadata.annotations.subdir | default("main") }}"#).expect("ok"),
+            ctx.render_remote_path(r#"/b/{{ pod.metadata.annotations.subdir | default("main") }}"#)
+                .expect("ok"),
             "/b/main"
         );
         assert_eq!(
-            ctx.render_remote_path("/b/{% if pod.metadata.labels.tier %}x{% else %}y{% endif %}").expect("ok"),
+            ctx.render_remote_path("/b/{% if pod.metadata.labels.tier %}x{% else %}y{% endif %}")
+                .expect("ok"),
             "/b/y"
         );
     }
@@ -338,7 +418,11 @@ mod tests {
         let mut p = pod(&[], &[]);
         p.metadata.namespace = None;
         let ctx = PodContext::with_namespace(&p, Some("team-a"));
-        assert_eq!(ctx.render_remote_path("/b/{{ pod.ObjectMeta.Namespace }}").expect("ok"), "/b/team-a");
+        assert_eq!(
+            ctx.render_remote_path("/b/{{ pod.ObjectMeta.Namespace }}")
+                .expect("ok"),
+            "/b/team-a"
+        );
     }
 
     #[test]
@@ -350,9 +434,14 @@ mod tests {
             assert_eq!(err.field, "spec.remotePath");
         }
         let p = pod(&[("where", "/other")], &[]);
-        let err = render_remote_path("/bucket/{{ pod.metadata.annotations.where }}", &p).expect_err("prefix");
-        assert!(err.message.contains("//other") || err.message.contains("prefix"), "{err}");
-        let err = render_remote_path("/bucket{{ pod.metadata.annotations.where }}", &p).expect("/bucket/other");
+        let err = render_remote_path("/bucket/{{ pod.metadata.annotations.where }}", &p)
+            .expect_err("prefix");
+        assert!(
+            err.message.contains("//other") || err.message.contains("prefix"),
+            "{err}"
+        );
+        let err = render_remote_path("/bucket{{ pod.metadata.annotations.where }}", &p)
+            .expect("/bucket/other");
         assert_eq!(err, "/bucket/other");
         let err = render_remote_path(r#"{{ "/other" }}"#, &p);
         assert_eq!(err.expect("no static prefix: any path"), "/other");
@@ -361,7 +450,8 @@ mod tests {
     #[test]
     fn template_that_escapes_a_static_prefix_is_rejected() {
         let p = pod(&[], &[]);
-        let err = render_remote_path(r#"/bucket/{% if true %}{% endif %}"#, &p).expect_err("empty dynamic part");
+        let err = render_remote_path(r#"/bucket/{% if true %}{% endif %}"#, &p)
+            .expect_err("empty dynamic part");
         assert!(err.message.contains("static prefix"), "{err}");
     }
 
@@ -369,18 +459,36 @@ mod tests {
     fn empty_values_newlines_and_empty_paths_are_rejected() {
         let p = pod(&[("empty", ""), ("nl", "a\nb")], &[]);
         let ctx = PodContext::new(&p);
-        assert!(ctx.render_remote_path("/bucket/{{ pod.metadata.annotations.empty }}").is_err());
-        assert!(ctx.render_remote_path("/bucket/{{ pod.metadata.annotations.empty }}/x").is_err());
-        assert!(ctx.render_remote_path("/bucket/{{ pod.metadata.annotations.nl }}").is_err());
-        assert!(ctx.render_remote_path("{{ pod.metadata.annotations.empty }}").is_err());
+        assert!(
+            ctx.render_remote_path("/bucket/{{ pod.metadata.annotations.empty }}")
+                .is_err()
+        );
+        assert!(
+            ctx.render_remote_path("/bucket/{{ pod.metadata.annotations.empty }}/x")
+                .is_err()
+        );
+        assert!(
+            ctx.render_remote_path("/bucket/{{ pod.metadata.annotations.nl }}")
+                .is_err()
+        );
+        assert!(
+            ctx.render_remote_path("{{ pod.metadata.annotations.empty }}")
+                .is_err()
+        );
         assert!(ctx.render_remote_path("").is_err());
     }
 
     #[test]
     fn static_paths_pass_through() {
         let p = pod(&[], &[]);
-        assert_eq!(render_remote_path("/example-org-bucket", &p).expect("ok"), "/example-org-bucket");
-        assert_eq!(render_remote_path("bucket/dir", &p).expect("ok"), "bucket/dir");
+        assert_eq!(
+            render_remote_path("/example-org-bucket", &p).expect("ok"),
+            "/example-org-bucket"
+        );
+        assert_eq!(
+            render_remote_path("bucket/dir", &p).expect("ok"),
+            "bucket/dir"
+        );
     }
 
     #[test]
@@ -398,14 +506,26 @@ mod tests {
     fn env_values_render_and_errors_name_the_key() {
         let p = pod(&[("bucket", "b1")], &[]);
         assert_eq!(
-            render_env_value("REMOTE_ENDPOINT", "http://{{ pod.metadata.annotations.bucket }}.local", &p).expect("ok"),
+            render_env_value(
+                "REMOTE_ENDPOINT",
+                "http://{{ pod.metadata.annotations.bucket }}.local",
+                &p
+            )
+            .expect("ok"),
             "http://b1.local"
         );
-        let err = render_env_value("REMOTE_ACL", "{{ pod.metadata.annotations.acl }}", &p).expect_err("undefined");
+        let err = render_env_value("REMOTE_ACL", "{{ pod.metadata.annotations.acl }}", &p)
+            .expect_err("undefined");
         assert_eq!(err.field, "spec.env.REMOTE_ACL");
-        assert!(err.to_string().starts_with("spec.env.REMOTE_ACL: "), "{err}");
+        assert!(
+            err.to_string().starts_with("spec.env.REMOTE_ACL: "),
+            "{err}"
+        );
         // Plain values, including ones with characters HTML would escape, pass unchanged.
-        assert_eq!(render_env_value("X.html", "a<b>&'c'", &p).expect("ok"), "a<b>&'c'");
+        assert_eq!(
+            render_env_value("X.html", "a<b>&'c'", &p).expect("ok"),
+            "a<b>&'c'"
+        );
     }
 
     #[test]

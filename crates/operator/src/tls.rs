@@ -54,8 +54,23 @@ pub fn watch(
     config: RustlsConfig,
 ) -> Result<notify::RecommendedWatcher, TlsError> {
     let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    let names: Vec<std::ffi::OsString> = [&files.cert, &files.key]
+        .iter()
+        .filter_map(|file| file.file_name().map(ToOwned::to_owned))
+        .collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Only writes to the certificate, the key, or a mounted Secret's `..data` swap count:
+        // reads (our own reload) and other files in the directory must not trigger a reload.
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        let relevant = event.paths.iter().any(|path| {
+            path.file_name().is_some_and(|name| {
+                names.iter().any(|n| n == name) || name.to_string_lossy().starts_with("..")
+            })
+        });
+        if relevant {
             let _ = sender.send(());
         }
     })

@@ -44,7 +44,10 @@ pub fn review(
         return (response, "unchanged");
     }
     let Some(pod) = request.object.as_ref() else {
-        return (response.deny("volume-syncing-controller: the request carries no Pod"), "denied");
+        return (
+            response.deny("volume-syncing-controller: the request carries no Pod"),
+            "denied",
+        );
     };
     if !opted_in(pod.metadata.labels.as_ref()) {
         return (response, "unchanged");
@@ -56,7 +59,12 @@ pub fn review(
         .unwrap_or_else(|| "default".to_string());
     let selected = match selection::select(pod, &namespace, candidates.iter().map(Arc::as_ref)) {
         Ok(selected) => selected,
-        Err(denial) => return (response.deny(format!("volume-syncing-controller: {denial}")), "denied"),
+        Err(denial) => {
+            return (
+                response.deny(format!("volume-syncing-controller: {denial}")),
+                "denied",
+            );
+        }
     };
     let Some(pfss) = selected else {
         let mut response = response;
@@ -80,7 +88,11 @@ pub fn review(
     }
     match mutation::mutate(pod, &namespace, pfss, injection) {
         Ok(mutation) => {
-            let result = if mutation.patch.0.is_empty() { "unchanged" } else { "patched" };
+            let result = if mutation.patch.0.is_empty() {
+                "unchanged"
+            } else {
+                "patched"
+            };
             let warnings = mutation.warnings;
             match response.with_patch(mutation.patch) {
                 Ok(mut response) => {
@@ -90,12 +102,17 @@ pub fn review(
                     (response, result)
                 }
                 Err(e) => (
-                    AdmissionResponse::from(request).deny(format!("volume-syncing-controller: cannot encode the patch: {e}")),
+                    AdmissionResponse::from(request).deny(format!(
+                        "volume-syncing-controller: cannot encode the patch: {e}"
+                    )),
                     "error",
                 ),
             }
         }
-        Err(denial) => (response.deny(format!("volume-syncing-controller: {denial}")), "denied"),
+        Err(denial) => (
+            response.deny(format!("volume-syncing-controller: {denial}")),
+            "denied",
+        ),
     }
 }
 
@@ -108,12 +125,17 @@ pub async fn mutate_pods(
         Ok(request) => request,
         Err(e) => {
             state.metrics.admission("error");
-            return Json(AdmissionResponse::invalid(format!("not an admission request: {e}")).into_review());
+            return Json(
+                AdmissionResponse::invalid(format!("not an admission request: {e}")).into_review(),
+            );
         }
     };
     let (response, result) = review(&request, &state.store.state(), &state.injection);
     state.metrics.admission(result);
-    state.metrics.admission_seconds.observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .admission_seconds
+        .observe(started.elapsed().as_secs_f64());
     tracing::info!(
         namespace = request.namespace.as_deref().unwrap_or(""),
         pod = request.name.as_str(),

@@ -19,7 +19,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::contract::{ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2, INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME};
+use crate::contract::{
+    ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2, INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME,
+};
 
 /// API group of the custom resource.
 pub const GROUP: &str = "riotkit.org";
@@ -62,6 +64,7 @@ const MAX_PATH_LEN: usize = 4096;
     printcolumn = r#"{"name":"Selector","type":"string","jsonPath":".spec.podSelector","priority":1,"description":"Which Pods of the namespace are selected"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
 pub struct PodFilesystemSyncSpec {
     /// Selects the Pods (in this resource's namespace) whose directory is synced. Pods must
     /// also carry the label `riotkit.org/volume-syncing-controller: "true"`. An empty selector
@@ -137,7 +140,8 @@ pub struct PodFilesystemSyncSpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
     "rule": "(has(self.placement) && (self.placement == 'before' || self.placement == 'after')) ? (has(self.containerReference) && size(self.containerReference) > 0) : (!has(self.containerReference) || size(self.containerReference) == 0)",
-    "message": "placement before/after needs containerReference; first/last must not set it"
+    "message": "placement before/after needs containerReference; first/last must not set it",
+    "fieldPath": ".containerReference"
 }]))]
 pub struct InitContainerPlacement {
     /// Name of the Pod's init container that `before`/`after` refer to. Must be empty for
@@ -207,7 +211,8 @@ impl SidecarMode {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [{
     "rule": "!has(self.method) || self.method != 'scheduler' || (has(self.schedule) && size(self.schedule) > 0)",
-    "message": "method scheduler needs a schedule"
+    "message": "method scheduler needs a schedule",
+    "fieldPath": ".schedule"
 }]))]
 pub struct SyncOptions {
     /// `scheduler`: sync on `schedule`. `fsnotify`: sync when files change (at most once per
@@ -311,7 +316,12 @@ pub struct CleanUp {
 
 impl Default for CleanUp {
     fn default() -> Self {
-        Self { remote: true, local: true, force_remote: false, force_local: false }
+        Self {
+            remote: true,
+            local: true,
+            force_remote: false,
+            force_local: false,
+        }
     }
 }
 
@@ -331,7 +341,10 @@ pub struct AllowedDirections {
 
 impl Default for AllowedDirections {
     fn default() -> Self {
-        Self { to_remote: true, from_remote: true }
+        Self {
+            to_remote: true,
+            from_remote: true,
+        }
     }
 }
 
@@ -430,6 +443,7 @@ impl JsonSchema for IntOrNumericString {
 /// Observed state, written by the operator.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = unwrap_descriptions)]
 pub struct PodFilesystemSyncStatus {
     /// The `metadata.generation` the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -474,7 +488,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -485,6 +502,42 @@ impl fmt::Display for FieldError {
 }
 
 impl std::error::Error for FieldError {}
+
+/// Doc comments are wrapped at 100 columns; `kubectl explain` wraps again, so the hard line
+/// breaks inside a paragraph are joined (paragraph breaks stay).
+fn unwrap_descriptions(schema: &mut schemars::Schema) {
+    fn visit_map(map: &mut serde_json::Map<String, serde_json::Value>) {
+        for (key, child) in map.iter_mut() {
+            match (key.as_str(), child) {
+                ("description", serde_json::Value::String(text)) => {
+                    *text = text
+                        .split("\n\n")
+                        .map(|paragraph| {
+                            paragraph
+                                .split('\n')
+                                .map(str::trim)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n\n");
+                }
+                ("default" | "enum" | "example", _) => {}
+                (_, child) => visit(child),
+            }
+        }
+    }
+    fn visit(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => visit_map(map),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(visit),
+            _ => {}
+        }
+    }
+    if let Some(object) = schema.as_object_mut() {
+        visit_map(object);
+    }
+}
 
 fn default_true() -> bool {
     true
@@ -497,7 +550,11 @@ fn default_schedule() -> String {
 impl InitContainerPlacement {
     /// The placement with its reference, or the field that makes it invalid.
     pub fn effective(&self) -> Result<EffectivePlacement<'_>, FieldError> {
-        let reference = self.container_reference.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        let reference = self
+            .container_reference
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
         let field = "spec.initContainerPlacement.containerReference";
         match (self.placement, reference) {
             (Placement::First, None) => Ok(EffectivePlacement::First),
@@ -506,11 +563,15 @@ impl InitContainerPlacement {
                 field,
                 "must be empty when placement is first or last (set placement to before or after)",
             )),
-            (Placement::Before | Placement::After, None) => {
-                Err(FieldError::new(field, "placement before/after needs the name of an init container"))
-            }
+            (Placement::Before | Placement::After, None) => Err(FieldError::new(
+                field,
+                "placement before/after needs the name of an init container",
+            )),
             (_, Some(name)) if name == INIT_CONTAINER_NAME || name == SIDECAR_CONTAINER_NAME => {
-                Err(FieldError::new(field, format!("cannot refer to the injected container {name}")))
+                Err(FieldError::new(
+                    field,
+                    format!("cannot refer to the injected container {name}"),
+                ))
             }
             (Placement::Before, Some(name)) => Ok(EffectivePlacement::Before(name)),
             (Placement::After, Some(name)) => Ok(EffectivePlacement::After(name)),
@@ -534,19 +595,26 @@ fn parse_id(value: Option<&IntOrNumericString>, field: &str) -> Result<Option<i6
     let Some(value) = value else { return Ok(None) };
     match value.as_i64() {
         Some(id) if (0..=MAX_ID).contains(&id) => Ok(Some(id)),
-        _ => Err(FieldError::new(field, format!("'{value}' is not a number between 0 and {MAX_ID}"))),
+        _ => Err(FieldError::new(
+            field,
+            format!("'{value}' is not a number between 0 and {MAX_ID}"),
+        )),
     }
 }
 
 /// Parses a uid/gid given as text (e.g. a Pod annotation), with the same rules as the spec.
 pub fn parse_numeric_id(text: &str) -> Option<i64> {
-    IntOrNumericString::String(text.to_string()).as_i64().filter(|id| (0..=MAX_ID).contains(id))
+    IntOrNumericString::String(text.to_string())
+        .as_i64()
+        .filter(|id| (0..=MAX_ID).contains(id))
 }
 
 impl SyncOptions {
     /// `maxOneSyncPerMinutes` as a number; `Ok(None)` when unset.
     pub fn min_minutes_between_syncs(&self) -> Result<Option<u32>, FieldError> {
-        let Some(value) = &self.max_one_sync_per_minutes else { return Ok(None) };
+        let Some(value) = &self.max_one_sync_per_minutes else {
+            return Ok(None);
+        };
         value
             .as_i64()
             .and_then(|n| u32::try_from(n).ok())
@@ -573,7 +641,12 @@ impl PodFilesystemSync {
         if !encryption.enabled {
             return None;
         }
-        match encryption.secret_name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        match encryption
+            .secret_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             Some(name) => Some(name.to_string()),
             None => Some(format!(
                 "{}{ENCRYPTION_SECRET_SUFFIX}",
@@ -586,15 +659,17 @@ impl PodFilesystemSync {
     /// the rendered remotePath yet (see [`Self::is_first_run_for`]).
     pub fn should_restore(&self, first_run: bool) -> bool {
         let options = &self.spec.sync_options;
-        options.allowed_directions.from_remote && (!first_run || options.restore_remote_on_first_run)
+        options.allowed_directions.from_remote
+            && (!first_run || options.restore_remote_on_first_run)
     }
 
     /// Whether `status.locations` does not list the rendered remote path yet.
     pub fn is_first_run_for(&self, rendered_remote_path: &str) -> bool {
-        !self
-            .status
-            .as_ref()
-            .is_some_and(|s| s.locations.iter().any(|l| l.directory == rendered_remote_path))
+        !self.status.as_ref().is_some_and(|s| {
+            s.locations
+                .iter()
+                .any(|l| l.directory == rendered_remote_path)
+        })
     }
 
     /// Every problem of the spec the schema cannot express or that predates it, each naming
@@ -610,7 +685,10 @@ impl PodFilesystemSync {
         if spec.remote_path.trim().is_empty() {
             errors.push(FieldError::new("spec.remotePath", "must not be empty"));
         } else if spec.remote_path.len() > MAX_PATH_LEN {
-            errors.push(FieldError::new("spec.remotePath", format!("longer than {MAX_PATH_LEN} characters")));
+            errors.push(FieldError::new(
+                "spec.remotePath",
+                format!("longer than {MAX_PATH_LEN} characters"),
+            ));
         }
         if let Err(e) = self.effective_placement() {
             errors.push(e);
@@ -618,7 +696,10 @@ impl PodFilesystemSync {
 
         let options = &spec.sync_options;
         if options.method == SyncMethod::Scheduler && options.schedule.trim().is_empty() {
-            errors.push(FieldError::new("spec.syncOptions.schedule", "method scheduler needs a schedule"));
+            errors.push(FieldError::new(
+                "spec.syncOptions.schedule",
+                "method scheduler needs a schedule",
+            ));
         }
         if let Err(e) = options.min_minutes_between_syncs() {
             errors.push(e);
@@ -636,7 +717,10 @@ impl PodFilesystemSync {
                     "not a valid environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)",
                 ));
             } else if RESERVED_ENV_NAMES.contains(&key.as_str()) {
-                errors.push(FieldError::new(field, "is set by the operator from localPath/remotePath"));
+                errors.push(FieldError::new(
+                    field,
+                    "is set by the operator from localPath/remotePath",
+                ));
             } else if spec.automatic_encryption.enabled
                 && (key == ENV_ENCRYPTED_PASSWORD || key == ENV_ENCRYPTED_PASSWORD2)
             {
@@ -692,10 +776,16 @@ fn validate_selector(selector: &LabelSelector, errors: &mut Vec<FieldError>) {
         let field = format!("spec.podSelector.matchExpressions[{i}]");
         match requirement.operator.as_str() {
             "In" | "NotIn" if values.is_empty() => {
-                errors.push(FieldError::new(field, format!("operator {} needs values", requirement.operator)));
+                errors.push(FieldError::new(
+                    field,
+                    format!("operator {} needs values", requirement.operator),
+                ));
             }
             "Exists" | "DoesNotExist" if !values.is_empty() => {
-                errors.push(FieldError::new(field, format!("operator {} takes no values", requirement.operator)));
+                errors.push(FieldError::new(
+                    field,
+                    format!("operator {} takes no values", requirement.operator),
+                ));
             }
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
             other => errors.push(FieldError::new(
@@ -729,7 +819,9 @@ pub fn check_local_path(path: &str) -> Result<(), String> {
 /// Kubernetes' classic rule for env names: `[-._a-zA-Z][-._a-zA-Z0-9]*`.
 pub fn is_valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    let Some(first) = chars.next() else { return false };
+    let Some(first) = chars.next() else {
+        return false;
+    };
     (first.is_ascii_alphabetic() || matches!(first, '_' | '-' | '.'))
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
@@ -740,7 +832,9 @@ pub fn is_dns_subdomain(name: &str) -> bool {
         && name.len() <= 253
         && name.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })

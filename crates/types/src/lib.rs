@@ -6,6 +6,6 @@
 //! runtime and performs no I/O.
 
 pub mod contract;
-pub mod obscure;
 #[cfg(feature = "kube")]
 pub mod crd;
+pub mod obscure;

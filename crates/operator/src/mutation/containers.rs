@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, ExecAction, Lifecycle,
-    LifecycleHandler, Pod, ResourceRequirements, SecretEnvSource, SecurityContext, Volume, VolumeMount,
+    LifecycleHandler, Pod, ResourceRequirements, SecretEnvSource, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use vsc_types::contract::{
-    AGENT_BINARY_PATH, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION, SIDECAR_CONTAINER_NAME,
+    AGENT_BINARY_PATH, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
+    SIDECAR_CONTAINER_NAME,
 };
 use vsc_types::crd::{PodFilesystemSync, SyncMethod, parse_numeric_id};
 
@@ -71,15 +73,21 @@ impl Plan {
         env.insert(ENV_REMOTE_PATH.to_string(), remote_path.clone());
         env.insert(ENV_PID_PATH.to_string(), POD_PID_PATH.to_string());
         if let Some(format) = &config.log_format {
-            env.entry(ENV_LOG_FORMAT.to_string()).or_insert_with(|| format.clone());
+            env.entry(ENV_LOG_FORMAT.to_string())
+                .or_insert_with(|| format.clone());
         }
         let encryption_secret = pfss.encryption_secret_name();
         if encryption_secret.is_some() {
-            env.entry(ENV_FILENAME_ENCRYPTION.to_string()).or_insert_with(|| "standard".to_string());
+            env.entry(ENV_FILENAME_ENCRYPTION.to_string())
+                .or_insert_with(|| "standard".to_string());
         }
         let env = env
             .into_iter()
-            .map(|(name, value)| EnvVar { name, value: Some(value), value_from: None })
+            .map(|(name, value)| EnvVar {
+                name,
+                value: Some(value),
+                value_from: None,
+            })
             .collect();
 
         let pod_namespace = Some(namespace)
@@ -88,7 +96,11 @@ impl Plan {
             .unwrap_or_default();
         let mut env_from = Vec::new();
         for (i, secret) in spec.env_from_secrets.iter().enumerate() {
-            if let Some(other) = secret.namespace.as_deref().filter(|n| !n.is_empty() && *n != pod_namespace) {
+            if let Some(other) = secret
+                .namespace
+                .as_deref()
+                .filter(|n| !n.is_empty() && *n != pod_namespace)
+            {
                 return Err(Denial::new(
                     format!("spec.envFromSecrets[{i}].namespace"),
                     format!(
@@ -111,22 +123,39 @@ impl Plan {
             ..VolumeMount::default()
         });
 
-        let uid = id_from_annotation(pod, POD_UID_ANNOTATION)?
-            .or(options.permissions.as_ref().map(|p| p.uid()).transpose()?.flatten());
-        let gid = id_from_annotation(pod, POD_GID_ANNOTATION)?
-            .or(options.permissions.as_ref().map(|p| p.gid()).transpose()?.flatten());
+        let uid = id_from_annotation(pod, POD_UID_ANNOTATION)?.or(options
+            .permissions
+            .as_ref()
+            .map(|p| p.uid())
+            .transpose()?
+            .flatten());
+        let gid = id_from_annotation(pod, POD_GID_ANNOTATION)?.or(options
+            .permissions
+            .as_ref()
+            .map(|p| p.gid())
+            .transpose()?
+            .flatten());
         let security_context = SecurityContext {
             run_as_user: uid,
             run_as_group: gid,
             run_as_non_root: Some(uid != Some(0)),
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities { add: None, drop: Some(vec!["ALL".to_string()]) }),
+            capabilities: Some(Capabilities {
+                add: None,
+                drop: Some(vec!["ALL".to_string()]),
+            }),
             ..SecurityContext::default()
         };
 
         let clean_up = &options.clean_up;
-        let mut restore_args = strings(["remote-to-local-sync", "--src", &remote_path, "--dst", &local_path]);
+        let mut restore_args = strings([
+            "remote-to-local-sync",
+            "--src",
+            &remote_path,
+            "--dst",
+            &local_path,
+        ]);
         if !clean_up.local {
             restore_args.push("--no-delete".into());
         }
@@ -137,7 +166,13 @@ impl Plan {
             restore_args.push("-v".into());
         }
 
-        let mut sync_args = strings(["sync-to-remote", "--src", &local_path, "--dst", &remote_path]);
+        let mut sync_args = strings([
+            "sync-to-remote",
+            "--src",
+            &local_path,
+            "--dst",
+            &remote_path,
+        ]);
         let schedule = options.schedule.trim();
         match options.method {
             SyncMethod::Scheduler => sync_args.extend(strings(["--schedule", schedule])),
@@ -169,7 +204,10 @@ impl Plan {
             env_from,
             mounts,
             security_context,
-            resources: spec.resources.clone().or_else(|| config.default_resources.clone()),
+            resources: spec
+                .resources
+                .clone()
+                .or_else(|| config.default_resources.clone()),
             restore_args,
             sync_args,
         })
@@ -202,7 +240,9 @@ impl Plan {
         let mut container = self.base(SIDECAR_CONTAINER_NAME, &self.sync_args);
         container.lifecycle = Some(Lifecycle {
             pre_stop: Some(LifecycleHandler {
-                exec: Some(ExecAction { command: Some(strings([AGENT_BINARY_PATH, "interrupt"])) }),
+                exec: Some(ExecAction {
+                    command: Some(strings([AGENT_BINARY_PATH, "interrupt"])),
+                }),
                 ..LifecycleHandler::default()
             }),
             ..Lifecycle::default()
@@ -228,13 +268,21 @@ pub(super) fn tmp_volume() -> Volume {
 
 fn secret_ref(name: &str) -> EnvFromSource {
     EnvFromSource {
-        secret_ref: Some(SecretEnvSource { name: name.to_string(), optional: None }),
+        secret_ref: Some(SecretEnvSource {
+            name: name.to_string(),
+            optional: None,
+        }),
         ..EnvFromSource::default()
     }
 }
 
 fn id_from_annotation(pod: &Pod, annotation: &str) -> Result<Option<i64>, Denial> {
-    let Some(value) = pod.metadata.annotations.as_ref().and_then(|a| a.get(annotation)) else {
+    let Some(value) = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotation))
+    else {
         return Ok(None);
     };
     parse_numeric_id(value).map(Some).ok_or_else(|| {

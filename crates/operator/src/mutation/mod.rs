@@ -22,8 +22,8 @@ use vsc_types::crd::{EffectivePlacement, FieldError, PodFilesystemSync};
 use crate::template::{PodContext, TemplateError};
 
 pub use containers::{
-    ENV_FILENAME_ENCRYPTION, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH, POD_PID_PATH,
-    TMP_MOUNT_PATH, TMP_VOLUME_NAME,
+    ENV_FILENAME_ENCRYPTION, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
+    POD_PID_PATH, TMP_MOUNT_PATH, TMP_VOLUME_NAME,
 };
 pub use mounts::select_mounts;
 
@@ -48,7 +48,10 @@ pub struct InjectionConfig {
 impl InjectionConfig {
     /// Settings with the given image and the [`Default`] rest.
     pub fn new(agent_image: impl Into<String>) -> Self {
-        Self { agent_image: agent_image.into(), ..Self::default() }
+        Self {
+            agent_image: agent_image.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -89,7 +92,10 @@ pub struct Denial {
 
 impl Denial {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -103,13 +109,19 @@ impl std::error::Error for Denial {}
 
 impl From<FieldError> for Denial {
     fn from(e: FieldError) -> Self {
-        Denial { field: e.field, message: e.message }
+        Denial {
+            field: e.field,
+            message: e.message,
+        }
     }
 }
 
 impl From<TemplateError> for Denial {
     fn from(e: TemplateError) -> Self {
-        Denial { field: e.field, message: e.message }
+        Denial {
+            field: e.field,
+            message: e.message,
+        }
     }
 }
 
@@ -122,7 +134,10 @@ pub fn mutate(
     config: &InjectionConfig,
 ) -> Result<Mutation, Denial> {
     let patched = patched_pod(pod, namespace, pfss, config)?;
-    Ok(Mutation { patch: patch::diff(pod, &patched)?, warnings: warnings(pod, pfss, config) })
+    Ok(Mutation {
+        patch: patch::diff(pod, &patched)?,
+        warnings: warnings(pod, pfss, config),
+    })
 }
 
 /// The Pod as it is after the mutation ([`mutate`] is the patch from `pod` to this).
@@ -153,10 +168,26 @@ pub fn patched_pod(
         return Err(Denial::new("spec", "the Pod has no spec"));
     };
     let ours = |c: &Container| c.name == INIT_CONTAINER_NAME || c.name == SIDECAR_CONTAINER_NAME;
-    let mut init: Vec<Container> = spec.init_containers.iter().flatten().filter(|c| !ours(c)).cloned().collect();
-    let mut regular: Vec<Container> = spec.containers.iter().filter(|c| !ours(c)).cloned().collect();
-    let mut volumes: Vec<Volume> =
-        spec.volumes.iter().flatten().filter(|v| v.name != TMP_VOLUME_NAME).cloned().collect();
+    let mut init: Vec<Container> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| !ours(c))
+        .cloned()
+        .collect();
+    let mut regular: Vec<Container> = spec
+        .containers
+        .iter()
+        .filter(|c| !ours(c))
+        .cloned()
+        .collect();
+    let mut volumes: Vec<Volume> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| v.name != TMP_VOLUME_NAME)
+        .cloned()
+        .collect();
 
     if restore || sync {
         // Render and check everything first: any problem denies before anything is built.
@@ -179,16 +210,28 @@ pub fn patched_pod(
         }
         // Keep the volume where it was on a reinvocation, so the volume list stays put.
         let tmp = containers::tmp_volume();
-        match spec.volumes.iter().flatten().position(|v| v.name == TMP_VOLUME_NAME) {
+        match spec
+            .volumes
+            .iter()
+            .flatten()
+            .position(|v| v.name == TMP_VOLUME_NAME)
+        {
             Some(i) if i <= volumes.len() => volumes.insert(i, tmp),
             _ => volumes.push(tmp),
         }
     }
 
-    patched_spec.init_containers =
-        if init.is_empty() && spec.init_containers.is_none() { None } else { Some(init) };
+    patched_spec.init_containers = if init.is_empty() && spec.init_containers.is_none() {
+        None
+    } else {
+        Some(init)
+    };
     patched_spec.containers = regular;
-    patched_spec.volumes = if volumes.is_empty() && spec.volumes.is_none() { None } else { Some(volumes) };
+    patched_spec.volumes = if volumes.is_empty() && spec.volumes.is_none() {
+        None
+    } else {
+        Some(volumes)
+    };
     Ok(patched)
 }
 
@@ -201,7 +244,11 @@ fn placement_index(init: &[Container], placement: EffectivePlacement<'_>) -> Res
                 "spec.initContainerPlacement.containerReference",
                 format!(
                     "the Pod has no init container named '{name}' (it has: {})",
-                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
                 ),
             )
         })
@@ -224,7 +271,10 @@ pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -
     let native = pfss.spec.sidecar_mode.is_native(config.native_sidecars);
 
     if !sync && !options.allowed_directions.from_remote {
-        warnings.push("allowedDirections disables both toRemote and fromRemote: nothing is injected".to_string());
+        warnings.push(
+            "allowedDirections disables both toRemote and fromRemote: nothing is injected"
+                .to_string(),
+        );
     }
     if sync
         && let Some(grace) = spec.and_then(|s| s.termination_grace_period_seconds)
@@ -236,14 +286,20 @@ pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -
         ));
     }
     if sync && !native {
-        if let Some(policy) = spec.and_then(|s| s.restart_policy.as_deref()).filter(|p| *p != "Always") {
+        if let Some(policy) = spec
+            .and_then(|s| s.restart_policy.as_deref())
+            .filter(|p| *p != "Always")
+        {
             warnings.push(format!(
                 "the sync sidecar runs as a regular container: with restartPolicy {policy} this Pod will \
                  not complete while it runs (native sidecars need Kubernetes >= 1.29)"
             ));
         }
     }
-    if sync && pfss.spec.sidecar_mode == vsc_types::crd::SidecarMode::Native && !config.native_sidecars {
+    if sync
+        && pfss.spec.sidecar_mode == vsc_types::crd::SidecarMode::Native
+        && !config.native_sidecars
+    {
         warnings.push(
             "sidecarMode is native but the cluster does not report native sidecar support (Kubernetes >= 1.29)"
                 .to_string(),

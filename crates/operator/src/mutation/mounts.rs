@@ -20,7 +20,11 @@ pub fn select_mounts(pod: &Pod, local_path: &str) -> Result<Vec<VolumeMount>, De
     let spec = pod.spec.as_ref();
     let containers = spec
         .into_iter()
-        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
         .filter(|c| c.name != INIT_CONTAINER_NAME && c.name != SIDECAR_CONTAINER_NAME);
 
     // volume name -> deepest mounts of it holding local_path (deduplicated).
@@ -56,7 +60,11 @@ pub fn select_mounts(pod: &Pod, local_path: &str) -> Result<Vec<VolumeMount>, De
             ));
         }
         let mount = mounts[0];
-        if mount.sub_path_expr.as_deref().is_some_and(|e| !e.is_empty()) {
+        if mount
+            .sub_path_expr
+            .as_deref()
+            .is_some_and(|e| !e.is_empty())
+        {
             return Err(Denial::new(
                 FIELD,
                 format!(
@@ -77,7 +85,10 @@ pub fn select_mounts(pod: &Pod, local_path: &str) -> Result<Vec<VolumeMount>, De
                 ),
             ));
         }
-        if let Some(other) = selected.iter().find(|m| normalize(&m.mount_path) == mount_path) {
+        if let Some(other) = selected
+            .iter()
+            .find(|m| normalize(&m.mount_path) == mount_path)
+        {
             return Err(Denial::new(
                 FIELD,
                 format!(
@@ -123,13 +134,19 @@ fn same_mount(a: &VolumeMount, b: &VolumeMount) -> bool {
 fn holds(mount_path: &str, path: &str) -> bool {
     mount_path == "/"
         || path == mount_path
-        || path.strip_prefix(mount_path).is_some_and(|rest| rest.starts_with('/'))
+        || path
+            .strip_prefix(mount_path)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// `/a/b/` -> `/a/b`; `/` stays `/`.
 fn normalize(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() && path.starts_with('/') { "/" } else { trimmed }
+    if trimmed.is_empty() && path.starts_with('/') {
+        "/"
+    } else {
+        trimmed
+    }
 }
 
 #[cfg(test)]

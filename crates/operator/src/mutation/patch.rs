@@ -19,9 +19,27 @@ pub(super) fn diff(original: &Pod, patched: &Pod) -> Result<Patch, Denial> {
     let ours = |c: &Container| c.name == INIT_CONTAINER_NAME || c.name == SIDECAR_CONTAINER_NAME;
     let tmp = |v: &Volume| v.name == TMP_VOLUME_NAME;
     let mut ops = Vec::new();
-    list_ops("initContainers", before.init_containers.as_deref(), after.init_containers.as_deref(), ours, &mut ops)?;
-    list_ops("containers", Some(&before.containers), Some(&after.containers), ours, &mut ops)?;
-    list_ops("volumes", before.volumes.as_deref(), after.volumes.as_deref(), tmp, &mut ops)?;
+    list_ops(
+        "initContainers",
+        before.init_containers.as_deref(),
+        after.init_containers.as_deref(),
+        ours,
+        &mut ops,
+    )?;
+    list_ops(
+        "containers",
+        Some(&before.containers),
+        Some(&after.containers),
+        ours,
+        &mut ops,
+    )?;
+    list_ops(
+        "volumes",
+        before.volumes.as_deref(),
+        after.volumes.as_deref(),
+        tmp,
+        &mut ops,
+    )?;
     Ok(Patch(ops))
 }
 
@@ -41,24 +59,37 @@ fn list_ops<T: PartialEq + Serialize>(
     match (before, after) {
         (before, after) if before == after => {}
         (None, Some(after)) => {
-            ops.push(PatchOperation::Add(AddOperation { path: pointer(None), value: to_json(after)? }));
+            ops.push(PatchOperation::Add(AddOperation {
+                path: pointer(None),
+                value: to_json(after)?,
+            }));
         }
-        (Some(_), None) => ops.push(PatchOperation::Remove(RemoveOperation { path: pointer(None) })),
+        (Some(_), None) => ops.push(PatchOperation::Remove(RemoveOperation {
+            path: pointer(None),
+        })),
         (None, None) => {}
         (Some(before), Some(after)) => {
             let mut before_others = before.iter().filter(|x| !is_ours(x));
             let mut after_others = after.iter().filter(|x| !is_ours(x));
             if !before_others.by_ref().eq(after_others.by_ref()) {
-                ops.push(PatchOperation::Replace(ReplaceOperation { path: pointer(None), value: to_json(after)? }));
+                ops.push(PatchOperation::Replace(ReplaceOperation {
+                    path: pointer(None),
+                    value: to_json(after)?,
+                }));
                 return Ok(());
             }
             // Remove ours from the back (indices stay valid), then add ours front to back:
             // each add lands at its final index because everything before it is final.
             for (i, _) in before.iter().enumerate().rev().filter(|(_, x)| is_ours(x)) {
-                ops.push(PatchOperation::Remove(RemoveOperation { path: pointer(Some(i)) }));
+                ops.push(PatchOperation::Remove(RemoveOperation {
+                    path: pointer(Some(i)),
+                }));
             }
             for (i, item) in after.iter().enumerate().filter(|(_, x)| is_ours(x)) {
-                ops.push(PatchOperation::Add(AddOperation { path: pointer(Some(i)), value: to_json(item)? }));
+                ops.push(PatchOperation::Add(AddOperation {
+                    path: pointer(Some(i)),
+                    value: to_json(item)?,
+                }));
             }
         }
     }
@@ -66,5 +97,10 @@ fn list_ops<T: PartialEq + Serialize>(
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<serde_json::Value, Denial> {
-    serde_json::to_value(value).map_err(|e| Denial::new("spec", format!("internal error: cannot encode the patch: {e}")))
+    serde_json::to_value(value).map_err(|e| {
+        Denial::new(
+            "spec",
+            format!("internal error: cannot encode the patch: {e}"),
+        )
+    })
 }

@@ -1,0 +1,422 @@
+//! What the injected containers run with: args per sync option, env, mounts, security
+//! context, resources; and the patch's properties (idempotent, deterministic, minimal).
+
+#[path = "mutation_support.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde_json::json;
+use support::*;
+use vsc_operator::mutation::{self, InjectionConfig};
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn mutating_a_mutated_pod_is_a_no_op() {
+    let variants = [
+        seed_pfss(),
+        seed_pfss_with(json!({"initContainerPlacement": null})),
+        seed_pfss_with(
+            json!({"initContainerPlacement": {"placement": "first", "containerReference": null}}),
+        ),
+        seed_pfss_with(json!({"syncOptions": {"method": "fsnotify"}, "debug": true})),
+        seed_pfss_with(json!({"syncOptions": {"allowedDirections": {"toRemote": false}}})),
+    ];
+    for pfss in &variants {
+        for config in [config(), native()] {
+            let once = apply(&seed_pod(), pfss, &config);
+            let patch = mutation::mutate(&once, NAMESPACE, pfss, &config)
+                .expect("admitted")
+                .patch;
+            assert!(patch.0.is_empty(), "second mutation patched: {patch}");
+            assert_eq!(apply(&once, pfss, &config), once);
+        }
+    }
+}
+
+#[test]
+fn patch_is_deterministic_and_env_sorted() {
+    let keys: BTreeMap<String, String> = ["ZETA", "ALPHA", "REMOTE_TYPE", "MIDDLE", "B_2", "B_10"]
+        .iter()
+        .map(|k| (k.to_string(), "v".to_string()))
+        .collect();
+    let pfss = seed_pfss_with(json!({"env": keys}));
+    let first = mutation::mutate(&seed_pod(), NAMESPACE, &pfss, &config()).expect("admitted");
+    for _ in 0..5 {
+        let again = mutation::mutate(&seed_pod(), NAMESPACE, &pfss, &config()).expect("admitted");
+        assert_eq!(
+            serde_json::to_string(&again.patch).expect("json"),
+            serde_json::to_string(&first.patch).expect("json")
+        );
+    }
+    let pod = apply(&seed_pod(), &pfss, &config());
+    let names: Vec<String> = env(&pod, SIDECAR)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert_eq!(env(&pod, SIDECAR), env(&pod, RESTORE));
+}
+
+#[test]
+fn patch_leaves_fields_unknown_to_the_model_alone() {
+    // A newer API server sends fields k8s-openapi does not know; the patch must not drop them
+    // from the containers it does not own, even when inserting before them.
+    let mut raw = serde_json::to_value(seed_pod()).expect("serializes");
+    raw["spec"]["initContainers"][0]["futureField"] = json!({"x": 1});
+    raw["spec"]["containers"][0]["futureField"] = json!(true);
+    raw["spec"]["futureSpecField"] = json!("kept");
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(raw.clone()).expect("pod");
+    let pfss = seed_pfss_with(
+        json!({"initContainerPlacement": {"placement": "first", "containerReference": null}}),
+    );
+    for config in [config(), native()] {
+        let patch = mutation::mutate(&pod, NAMESPACE, &pfss, &config)
+            .expect("admitted")
+            .patch;
+        let mut doc = raw.clone();
+        json_patch::patch(&mut doc, &patch).expect("applies");
+        let init = doc["spec"]["initContainers"].as_array().expect("init");
+        let theirs = init
+            .iter()
+            .find(|c| c["name"] == "some-container-name")
+            .expect("kept");
+        assert_eq!(theirs["futureField"], json!({"x": 1}));
+        assert_eq!(doc["spec"]["containers"][0]["futureField"], json!(true));
+        assert_eq!(doc["spec"]["futureSpecField"], "kept");
+        assert_eq!(init[0]["name"], RESTORE);
+        assert!(init[0].get("futureField").is_none());
+    }
+}
+
+#[test]
+fn restore_args_follow_clean_up_and_debug() {
+    let cases = [
+        (json!({}), vec![]),
+        (
+            json!({"syncOptions": {"cleanUp": {"local": false}}}),
+            strings(&["--no-delete"]),
+        ),
+        (
+            json!({"syncOptions": {"cleanUp": {"forceLocal": true}}}),
+            strings(&["--force-delete-local-dir"]),
+        ),
+        (
+            json!({"syncOptions": {"cleanUp": {"local": false, "forceLocal": true}}, "debug": true}),
+            strings(&["--no-delete", "--force-delete-local-dir", "-v"]),
+        ),
+    ];
+    for (overrides, extra) in cases {
+        let pod = apply(&seed_pod(), &seed_pfss_with(overrides.clone()), &config());
+        let mut expected = strings(&[
+            "remote-to-local-sync",
+            "--src",
+            "/example-org-bucket",
+            "--dst",
+            "/var/www/riotkit/wp-content",
+        ]);
+        expected.extend(extra);
+        assert_eq!(args(&pod, RESTORE), expected, "{overrides}");
+    }
+}
+
+#[test]
+fn sync_args_follow_method_clean_up_and_debug() {
+    let base = [
+        "sync-to-remote",
+        "--src",
+        "/var/www/riotkit/wp-content",
+        "--dst",
+        "/example-org-bucket",
+    ];
+    let cases = [
+        (json!({}), strings(&["--schedule", "@every 5m"])),
+        (
+            json!({"syncOptions": {"method": "fsnotify"}}),
+            strings(&[
+                "--watch",
+                "--watch-min-interval",
+                "15m",
+                "--schedule",
+                "@every 5m",
+            ]),
+        ),
+        (
+            json!({"syncOptions": {"method": "fsnotify", "maxOneSyncPerMinutes": 2, "schedule": ""}}),
+            strings(&["--watch", "--watch-min-interval", "2m"]),
+        ),
+        (
+            json!({"syncOptions": {"method": "fsnotify", "maxOneSyncPerMinutes": null}}),
+            strings(&["--watch", "--schedule", "@every 5m"]),
+        ),
+        (
+            json!({"syncOptions": {"cleanUp": {"remote": false, "forceRemote": true}}, "debug": true}),
+            strings(&[
+                "--schedule",
+                "@every 5m",
+                "--no-delete",
+                "--force-even-if-remote-would-be-cleared",
+                "-v",
+            ]),
+        ),
+    ];
+    for (overrides, extra) in cases {
+        let pod = apply(&seed_pod(), &seed_pfss_with(overrides.clone()), &config());
+        let mut expected = strings(&base);
+        expected.extend(extra);
+        assert_eq!(args(&pod, SIDECAR), expected, "{overrides}");
+    }
+}
+
+#[test]
+fn env_holds_paths_pid_log_format_and_encryption_mode() {
+    let config = InjectionConfig {
+        log_format: Some("json".into()),
+        ..config()
+    };
+    let pod = apply(&seed_pod(), &seed_pfss(), &config);
+    let env: BTreeMap<_, _> = support::env(&pod, SIDECAR).into_iter().collect();
+    assert_eq!(env["VSC_LOCAL_PATH"], "/var/www/riotkit/wp-content");
+    assert_eq!(env["VSC_REMOTE_PATH"], "/example-org-bucket");
+    assert_eq!(env["VSC_PID_PATH"], "/tmp/volume-syncing-controller.pid");
+    assert_eq!(env["VSC_LOG_FORMAT"], "json");
+    assert_eq!(env["ENCRYPTED_FILENAME_ENCRYPTION"], "standard");
+
+    // The resource may choose the log format and file name encryption itself.
+    let own = seed_pfss_with(
+        json!({"env": {"VSC_LOG_FORMAT": "text", "ENCRYPTED_FILENAME_ENCRYPTION": "off"}}),
+    );
+    let pod = apply(&seed_pod(), &own, &config);
+    let env: BTreeMap<_, _> = support::env(&pod, SIDECAR).into_iter().collect();
+    assert_eq!(
+        (
+            env["VSC_LOG_FORMAT"].as_str(),
+            env["ENCRYPTED_FILENAME_ENCRYPTION"].as_str()
+        ),
+        ("text", "off")
+    );
+
+    // Without encryption: no file name mode and no key Secret.
+    let plain = seed_pfss_with(json!({"automaticEncryption": {"enabled": false}}));
+    let pod = apply(&seed_pod(), &plain, &InjectionConfig::new(IMAGE));
+    assert!(
+        !support::env(&pod, SIDECAR)
+            .iter()
+            .any(|(k, _)| k == "ENCRYPTED_FILENAME_ENCRYPTION" || k == "VSC_LOG_FORMAT")
+    );
+    let env_from = find(&pod, SIDECAR).env_from.clone().unwrap_or_default();
+    let secrets: Vec<_> = env_from
+        .iter()
+        .filter_map(|e| e.secret_ref.as_ref())
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(secrets, ["cloud-press-secret-envs"]);
+}
+
+#[test]
+fn annotations_override_permissions() {
+    let pod = pod_with(json!({"metadata": {"annotations": {
+        "riotkit.org/volume-user-id": "161", "riotkit.org/volume-group-id": "1312"
+    }}}));
+    let mutated = apply(&pod, &seed_pfss(), &config());
+    for name in [RESTORE, SIDECAR] {
+        let security = find(&mutated, name)
+            .security_context
+            .clone()
+            .expect("security context");
+        assert_eq!(
+            (security.run_as_user, security.run_as_group),
+            (Some(161), Some(1312))
+        );
+        assert_eq!(security.run_as_non_root, Some(true));
+        assert_eq!(security.allow_privilege_escalation, Some(false));
+        assert_eq!(security.read_only_root_filesystem, Some(true));
+        assert_eq!(
+            security.capabilities.and_then(|c| c.drop),
+            Some(vec!["ALL".to_string()])
+        );
+    }
+}
+
+#[test]
+fn root_uid_allows_root_and_no_permissions_sets_no_ids() {
+    let root = seed_pfss_with(json!({"syncOptions": {"permissions": {"uid": 0, "gid": "0"}}}));
+    let security = find(&apply(&seed_pod(), &root, &config()), SIDECAR)
+        .security_context
+        .clone()
+        .expect("set");
+    assert_eq!(
+        (security.run_as_user, security.run_as_non_root),
+        (Some(0), Some(false))
+    );
+
+    let unset = seed_pfss_with(json!({"syncOptions": {"permissions": null}}));
+    let security = find(&apply(&seed_pod(), &unset, &config()), SIDECAR)
+        .security_context
+        .clone()
+        .expect("set");
+    assert_eq!(
+        (
+            security.run_as_user,
+            security.run_as_group,
+            security.run_as_non_root
+        ),
+        (None, None, Some(true))
+    );
+}
+
+#[test]
+fn mounts_copy_the_deepest_mount_per_volume_parents_first() {
+    let pod = pod_with(json!({"spec": {
+        "initContainers": [{"name": "some-container-name", "image": "x",
+            "volumeMounts": [{"name": "content", "mountPath": "/var/www/riotkit/wp-content", "subPath": "wp", "readOnly": true}]}],
+        "containers": [
+            {"name": "app", "image": "x", "volumeMounts": [
+                {"name": "www", "mountPath": "/var/www"},
+                {"name": "www", "mountPath": "/var/www/riotkit/"},
+                {"name": "content", "mountPath": "/var/www/riotkit/wp-content", "subPath": "wp", "readOnly": true,
+                 "mountPropagation": "HostToContainer"},
+                {"name": "cache", "mountPath": "/var/cache"},
+                {"name": "workspace", "mountPath": "/var/www/riotkit/wp"}
+            ]},
+            {"name": "second", "image": "x", "volumeMounts": [{"name": "www", "mountPath": "/var/www/riotkit/"}]}
+        ],
+        "volumes": [{"name": "www", "emptyDir": {}}, {"name": "content", "emptyDir": {}},
+                    {"name": "cache", "emptyDir": {}}, {"name": "workspace", "emptyDir": {}}]
+    }}));
+    let mutated = apply(&pod, &seed_pfss(), &config());
+    for name in [RESTORE, SIDECAR] {
+        let mounts = serde_json::to_value(&find(&mutated, name).volume_mounts).expect("json");
+        assert_eq!(
+            mounts,
+            json!([
+                {"name": "www", "mountPath": "/var/www/riotkit/"},
+                {"name": "content", "mountPath": "/var/www/riotkit/wp-content", "subPath": "wp"},
+                {"name": "volume-syncing-tmp", "mountPath": "/tmp"}
+            ]),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn resources_come_from_the_resource_else_the_default() {
+    let default = ResourceRequirements {
+        requests: Some([("memory".to_string(), Quantity("64Mi".into()))].into()),
+        ..ResourceRequirements::default()
+    };
+    let config = InjectionConfig {
+        default_resources: Some(default.clone()),
+        ..config()
+    };
+    let pod = apply(&seed_pod(), &seed_pfss(), &config);
+    assert_eq!(find(&pod, SIDECAR).resources, Some(default.clone()));
+    assert_eq!(find(&pod, RESTORE).resources, Some(default));
+
+    let own = seed_pfss_with(json!({"resources": {"limits": {"cpu": "200m"}}}));
+    let pod = apply(&seed_pod(), &own, &config);
+    let limits = find(&pod, SIDECAR)
+        .resources
+        .clone()
+        .and_then(|r| r.limits)
+        .expect("limits");
+    assert_eq!(limits["cpu"], Quantity("200m".into()));
+
+    let pod = apply(&seed_pod(), &seed_pfss(), &InjectionConfig::new(IMAGE));
+    assert_eq!(find(&pod, SIDECAR).resources, None);
+}
+
+#[test]
+fn image_and_pull_policy_come_from_the_config() {
+    let config = InjectionConfig {
+        agent_image: "registry.local/vsc@sha256:0123".into(),
+        image_pull_policy: "Always".into(),
+        ..InjectionConfig::default()
+    };
+    let pod = apply(&seed_pod(), &seed_pfss(), &config);
+    for name in [RESTORE, SIDECAR] {
+        let c = find(&pod, name);
+        assert_eq!(c.image.as_deref(), Some("registry.local/vsc@sha256:0123"));
+        assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
+        assert_eq!(
+            c.command,
+            Some(vec!["/usr/bin/volume-syncing-controller".to_string()])
+        );
+    }
+    assert_eq!(InjectionConfig::default().image_pull_policy, "IfNotPresent");
+}
+
+#[test]
+fn namespace_comes_from_the_request_when_the_pod_has_none() {
+    let mut pod = seed_pod();
+    pod.metadata.namespace = None;
+    let pfss = seed_pfss_with(
+        json!({"remotePath": "/bucket/{{ pod.metadata.namespace }}/{{ pod.ObjectMeta.Name }}"}),
+    );
+    let mutated = apply(&pod, &pfss, &config());
+    assert_eq!(args(&mutated, SIDECAR)[4], "/bucket/press/cloud-press-0");
+}
+
+#[test]
+fn warnings_for_short_grace_period_and_classic_sidecar_in_a_job() {
+    let pod =
+        pod_with(json!({"spec": {"terminationGracePeriodSeconds": 5, "restartPolicy": "Never"}}));
+    let (_, mutation) = mutate(&pod, &seed_pfss(), &config()).expect("admitted");
+    assert!(
+        mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains("terminationGracePeriodSeconds is 5")),
+        "{:?}",
+        mutation.warnings
+    );
+    assert!(
+        mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains("restartPolicy Never")),
+        "{:?}",
+        mutation.warnings
+    );
+    let (_, mutation) = mutate(&pod, &seed_pfss(), &native()).expect("admitted");
+    assert!(
+        !mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains("restartPolicy")),
+        "{:?}",
+        mutation.warnings
+    );
+
+    let (_, mutation) = mutate(&seed_pod(), &seed_pfss(), &config()).expect("admitted");
+    assert!(mutation.warnings.is_empty(), "{:?}", mutation.warnings);
+    assert_eq!(
+        mutation::warnings(&seed_pod(), &seed_pfss(), &config()),
+        mutation.warnings
+    );
+}
+
+#[test]
+fn tmp_volume_is_added_once() {
+    let pod = apply(&seed_pod(), &seed_pfss(), &config());
+    let volumes = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.clone())
+        .unwrap_or_default();
+    let tmp: Vec<_> = volumes
+        .iter()
+        .filter(|v| v.name == "volume-syncing-tmp")
+        .collect();
+    assert_eq!(tmp.len(), 1);
+    let empty_dir = tmp[0].empty_dir.clone().expect("emptyDir");
+    assert_eq!(empty_dir.medium.as_deref(), Some("Memory"));
+    assert_eq!(empty_dir.size_limit, Some(Quantity("16Mi".into())));
+}

@@ -1,0 +1,247 @@
+//! `PodFilesystemSync::validate` and the pure helpers the reconciler and the webhook share.
+#![cfg(feature = "kube")]
+
+use serde_json::{Value, json};
+use vsc_types::crd::{
+    EffectivePlacement, IntOrNumericString, PodFilesystemSync, PodFilesystemSyncStatus,
+    SidecarMode, SyncLocation, check_local_path, is_dns_subdomain, is_valid_env_name,
+    parse_numeric_id,
+};
+
+fn resource(spec: Value) -> PodFilesystemSync {
+    let mut base = json!({
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "localPath": "/data",
+        "remotePath": "/bucket/{{ pod.metadata.name }}"
+    });
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), spec) {
+        base.extend(extra);
+    }
+    let mut pfss = PodFilesystemSync::new(
+        "web",
+        serde_json::from_value(base).expect("valid spec JSON"),
+    );
+    pfss.metadata.namespace = Some("apps".into());
+    pfss
+}
+
+fn fields(pfss: &PodFilesystemSync) -> Vec<String> {
+    pfss.validate().into_iter().map(|e| e.field).collect()
+}
+
+#[test]
+fn a_complete_resource_is_valid() {
+    let pfss = resource(json!({
+        "initContainerPlacement": {"placement": "after", "containerReference": "git-clone"},
+        "syncOptions": {"method": "fsnotify", "schedule": "", "maxOneSyncPerMinutes": 15,
+                        "permissions": {"uid": "1001", "gid": 1001}},
+        "env": {"REMOTE_TYPE": "s3", "my.var-1": "x"},
+        "envFromSecrets": [{"name": "creds"}, {"name": "more", "namespace": "apps"}],
+        "automaticEncryption": {"enabled": true}
+    }));
+    assert_eq!(pfss.validate(), vec![]);
+    assert_eq!(
+        pfss.effective_placement(),
+        Ok(EffectivePlacement::After("git-clone"))
+    );
+    assert_eq!(
+        pfss.encryption_secret_name().as_deref(),
+        Some("web-encryption")
+    );
+}
+
+#[test]
+fn each_rule_names_its_field() {
+    let cases = [
+        (json!({"podSelector": {}}), "spec.podSelector"),
+        (
+            json!({"podSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}),
+            "spec.podSelector.matchExpressions[0]",
+        ),
+        (
+            json!({"podSelector": {"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}}),
+            "spec.podSelector.matchExpressions[0]",
+        ),
+        (
+            json!({"podSelector": {"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}}),
+            "spec.podSelector.matchExpressions[0].operator",
+        ),
+        (json!({"localPath": "data"}), "spec.localPath"),
+        (json!({"localPath": "/data/../etc"}), "spec.localPath"),
+        (json!({"localPath": "/"}), "spec.localPath"),
+        (json!({"localPath": "/data\n"}), "spec.localPath"),
+        (json!({"remotePath": "  "}), "spec.remotePath"),
+        (
+            json!({"initContainerPlacement": {"placement": "before"}}),
+            "spec.initContainerPlacement.containerReference",
+        ),
+        (
+            json!({"initContainerPlacement": {"placement": "last", "containerReference": "x"}}),
+            "spec.initContainerPlacement.containerReference",
+        ),
+        (
+            json!({"initContainerPlacement": {"placement": "after", "containerReference": "volume-syncing-sidecar"}}),
+            "spec.initContainerPlacement.containerReference",
+        ),
+        (
+            json!({"syncOptions": {"schedule": " "}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            json!({"syncOptions": {"maxOneSyncPerMinutes": "1.5"}}),
+            "spec.syncOptions.maxOneSyncPerMinutes",
+        ),
+        (
+            json!({"syncOptions": {"permissions": {"uid": "10O1"}}}),
+            "spec.syncOptions.permissions.uid",
+        ),
+        (
+            json!({"syncOptions": {"permissions": {"gid": 2147483648_i64}}}),
+            "spec.syncOptions.permissions.gid",
+        ),
+        (json!({"env": {"A=B": "x"}}), "spec.env.A=B"),
+        (
+            json!({"env": {"VSC_LOCAL_PATH": "/x"}}),
+            "spec.env.VSC_LOCAL_PATH",
+        ),
+        (
+            json!({"env": {"ENCRYPTED_PASSWORD2": "x"}, "automaticEncryption": {"enabled": true}}),
+            "spec.env.ENCRYPTED_PASSWORD2",
+        ),
+        (
+            json!({"envFromSecrets": [{"name": "Not_A_Name"}]}),
+            "spec.envFromSecrets[0].name",
+        ),
+        (
+            json!({"envFromSecrets": [{"name": "ok"}, {"name": "s", "namespace": "other"}]}),
+            "spec.envFromSecrets[1].namespace",
+        ),
+        (
+            json!({"automaticEncryption": {"enabled": true, "secretName": "Bad Name"}}),
+            "spec.automaticEncryption.secretName",
+        ),
+    ];
+    for (spec, field) in cases {
+        let pfss = resource(spec.clone());
+        assert_eq!(fields(&pfss), vec![field.to_string()], "{spec}");
+    }
+}
+
+#[test]
+fn own_keys_are_allowed_without_automatic_encryption() {
+    let pfss = resource(json!({"env": {"ENCRYPTED_PASSWORD": "x", "ENCRYPTED_PASSWORD2": "y"}}));
+    assert_eq!(pfss.validate(), vec![]);
+}
+
+#[test]
+fn field_errors_display_field_and_message() {
+    let errors = resource(json!({"localPath": "data"})).validate();
+    assert_eq!(
+        errors[0].to_string(),
+        "spec.localPath: 'data' must be an absolute path"
+    );
+}
+
+#[test]
+fn uid_and_gid_accept_numbers_and_numeric_strings_and_keep_their_form() {
+    for (input, value) in [
+        (json!(1001), 1001),
+        (json!("1001"), 1001),
+        (json!("0"), 0),
+        (json!(0), 0),
+    ] {
+        let parsed: IntOrNumericString = serde_json::from_value(input.clone()).expect("parses");
+        assert_eq!(parsed.as_i64(), Some(value));
+        assert_eq!(
+            serde_json::to_value(&parsed).expect("serializes"),
+            input,
+            "round trip keeps the form"
+        );
+    }
+    assert_eq!(IntOrNumericString::String("-1".into()).as_i64(), None);
+    assert_eq!(IntOrNumericString::String("".into()).as_i64(), None);
+    assert_eq!(IntOrNumericString::String(" 7 ".into()).as_i64(), Some(7));
+    assert!(serde_json::from_value::<IntOrNumericString>(json!(1.5)).is_err());
+}
+
+#[test]
+fn numeric_ids_from_annotations() {
+    assert_eq!(parse_numeric_id("161"), Some(161));
+    assert_eq!(parse_numeric_id("2147483647"), Some(2_147_483_647));
+    assert_eq!(parse_numeric_id("2147483648"), None);
+    assert_eq!(parse_numeric_id("-1"), None);
+    assert_eq!(parse_numeric_id("root"), None);
+    assert_eq!(parse_numeric_id(""), None);
+}
+
+#[test]
+fn name_and_path_rules() {
+    assert!(
+        is_valid_env_name("REMOTE_TYPE") && is_valid_env_name("_x") && is_valid_env_name("a.b-c")
+    );
+    assert!(
+        !is_valid_env_name("")
+            && !is_valid_env_name("1A")
+            && !is_valid_env_name("A B")
+            && !is_valid_env_name("A=B")
+    );
+    assert!(is_dns_subdomain("cloud-press-remote-sync") && is_dns_subdomain("a.b"));
+    assert!(
+        !is_dns_subdomain("")
+            && !is_dns_subdomain("-a")
+            && !is_dns_subdomain("A")
+            && !is_dns_subdomain("a..b")
+    );
+    assert!(check_local_path("/var/www").is_ok() && check_local_path("/var/www/").is_ok());
+    assert!(
+        check_local_path("/var/..x").is_ok(),
+        "'..x' is a name, not a parent reference"
+    );
+    for bad in ["var", "/var/../etc", "/..", "//", "/"] {
+        assert!(check_local_path(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn restore_decision_follows_direction_and_first_run() {
+    let restoring = resource(json!({}));
+    assert!(restoring.should_restore(true) && restoring.should_restore(false));
+    let skip_first = resource(json!({"syncOptions": {"restoreRemoteOnFirstRun": false}}));
+    assert!(!skip_first.should_restore(true) && skip_first.should_restore(false));
+    let no_restore = resource(json!({"syncOptions": {"allowedDirections": {"fromRemote": false}}}));
+    assert!(!no_restore.should_restore(true) && !no_restore.should_restore(false));
+}
+
+#[test]
+fn first_run_is_tracked_per_rendered_remote_path() {
+    let mut pfss = resource(json!({}));
+    assert!(pfss.is_first_run_for("/bucket/a"));
+    pfss.status = Some(PodFilesystemSyncStatus {
+        locations: vec![SyncLocation {
+            directory: "/bucket/a".into(),
+            first_seen: None,
+        }],
+        ..PodFilesystemSyncStatus::default()
+    });
+    assert!(!pfss.is_first_run_for("/bucket/a"));
+    assert!(pfss.is_first_run_for("/bucket/b"));
+}
+
+#[test]
+fn sidecar_mode_decides_native() {
+    assert!(SidecarMode::Auto.is_native(true) && !SidecarMode::Auto.is_native(false));
+    assert!(SidecarMode::Native.is_native(false) && !SidecarMode::Classic.is_native(true));
+}
+
+#[test]
+fn spec_round_trips_through_json() {
+    let pfss =
+        resource(json!({"syncOptions": {"permissions": {"uid": "1001", "gid": 7}}, "debug": true}));
+    let json = serde_json::to_value(&pfss).expect("serializes");
+    assert_eq!(
+        json["spec"]["syncOptions"]["permissions"],
+        json!({"uid": "1001", "gid": 7})
+    );
+    let back: PodFilesystemSync = serde_json::from_value(json).expect("deserializes");
+    assert_eq!(back, pfss);
+}

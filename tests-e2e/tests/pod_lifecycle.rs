@@ -1,0 +1,159 @@
+//! The whole path a user's data takes: PodFilesystemSync -> webhook -> restore -> the app
+//! writes -> the sidecar syncs -> SIGTERM final sync -> a second Pod restores the same files.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+use vsc_e2e::control_plane::ControlPlane;
+use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
+use vsc_e2e::kubelet::{Kubelet, chown_tree};
+use vsc_e2e::operator::{OperatorProcess, install_crd, register_webhook};
+use vsc_test_support::{S3Server, eventually, owned, read_tree, write_tree};
+
+const APP_UID: u32 = 1001;
+
+async fn round_trip(encrypted: bool) {
+    let s3 = S3Server::start();
+    let bucket = s3.bucket("apps");
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    let operator = OperatorProcess::start(&plane, &[]).await;
+    register_webhook(&client, &operator).await;
+    create_namespace(&client, "shop").await;
+
+    let mut env: BTreeMap<String, String> = s3.remote_env().into_iter().collect();
+    env.insert("RCLONE_RETRIES".into(), "2".into());
+    create_pfss(
+        &client,
+        "shop",
+        "shop-data",
+        json!({
+            "podSelector": {"matchLabels": {"app": "shop"}},
+            "localPath": "/var/lib/shop",
+            "remotePath": "/apps/{{ pod.metadata.labels.app }}/{{ pod.ObjectMeta.Annotations[\"tenant\"] }}",
+            "syncOptions": {
+                "schedule": "@every 1s",
+                "permissions": {"uid": APP_UID, "gid": APP_UID},
+            },
+            "env": env,
+            "automaticEncryption": {"enabled": encrypted, "secretName": "shop-data-key"},
+        }),
+    )
+    .await;
+    wait_ready(&client, "shop", "shop-data", "True").await;
+
+    // First Pod: nothing to restore yet; the app writes; the sidecar syncs.
+    let pod = app_pod(
+        "shop-1",
+        json!({"app": "shop"}),
+        json!({"tenant": "acme"}),
+        "/var/lib/shop",
+    );
+    let stored = create_pod(&client, "shop", &pod)
+        .await
+        .expect("the webhook admits the Pod");
+    let kubelet = Kubelet::new(client.clone());
+    let volume = kubelet.empty_dir("data");
+    let volumes = BTreeMap::from([
+        ("data".to_string(), volume.clone()),
+        ("volume-syncing-tmp".to_string(), kubelet.empty_dir("tmp")),
+    ]);
+    let running = kubelet.start(&stored, &volumes).await;
+
+    let written = [
+        ("orders.db", "order 1, order 2"),
+        ("uploads/logo.png", "png bytes"),
+    ];
+    write_tree(&volume, &written);
+    chown_tree(&volume, APP_UID, APP_UID);
+    let remote_dir = bucket.join("shop/acme");
+    let synced = eventually(Duration::from_secs(30), || {
+        read_tree(&remote_dir).len() == written.len()
+    });
+    assert!(
+        synced,
+        "the sidecar did not sync the app's files: {:?}",
+        read_tree(&remote_dir)
+    );
+
+    // Written just before the Pod stops: only the final sync carries it.
+    write_tree(&volume, &[("late.txt", "written at shutdown")]);
+    chown_tree(&volume, APP_UID, APP_UID);
+    let results = kubelet.stop(running).await;
+    for (name, code, log) in &results {
+        assert_eq!(*code, Some(0), "{name} exited {code:?}:\n{log}");
+        assert!(
+            log.contains("reason=\"final\""),
+            "{name} ran no final sync:\n{log}"
+        );
+    }
+    assert_eq!(
+        read_tree(&remote_dir).len(),
+        3,
+        "the final sync did not upload late.txt"
+    );
+
+    let stored_text: String = read_tree(&remote_dir)
+        .into_iter()
+        .map(|(n, c)| format!("{n}{c}"))
+        .collect();
+    if encrypted {
+        for plain in [
+            "orders.db",
+            "order 1",
+            "logo.png",
+            "late.txt",
+            "written at shutdown",
+        ] {
+            assert!(
+                !stored_text.contains(plain),
+                "'{plain}' reached the server unencrypted"
+            );
+        }
+    } else {
+        assert!(stored_text.contains("order 1, order 2"));
+    }
+
+    // A second Pod, on a fresh empty volume, gets the same files back before its app starts.
+    let pod = app_pod(
+        "shop-2",
+        json!({"app": "shop"}),
+        json!({"tenant": "acme"}),
+        "/var/lib/shop",
+    );
+    let stored = create_pod(&client, "shop", &pod).await.expect("admitted");
+    let volume = kubelet.empty_dir("data");
+    let volumes = BTreeMap::from([
+        ("data".to_string(), volume.clone()),
+        ("volume-syncing-tmp".to_string(), kubelet.empty_dir("tmp")),
+    ]);
+    let running = kubelet.start(&stored, &volumes).await;
+    assert_eq!(
+        read_tree(&volume),
+        owned(&[
+            ("late.txt", "written at shutdown"),
+            ("orders.db", "order 1, order 2"),
+            ("uploads/logo.png", "png bytes")
+        ])
+    );
+    if vsc_test_support::running_as_root() {
+        use std::os::unix::fs::MetadataExt as _;
+        let owner = std::fs::metadata(volume.join("orders.db"))
+            .expect("restored")
+            .uid();
+        assert_eq!(owner, APP_UID, "restored files belong to the Pod's user");
+    }
+    kubelet.stop(running).await;
+}
+
+#[tokio::test]
+async fn plain_volume_round_trips_through_two_pods() {
+    round_trip(false).await;
+}
+
+#[tokio::test]
+async fn encrypted_volume_round_trips_and_the_server_sees_no_plaintext() {
+    round_trip(true).await;
+}
