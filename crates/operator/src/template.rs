@@ -62,8 +62,14 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // serves to generate large amounts of work or to dump the whole context.
     env.remove_global("range");
     env.remove_global("debug");
+    // Bound the work one template may do (loops over Pod data): an admission review has a
+    // few seconds, and a runaway template must fail, not stall every Pod creation.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env
 });
+
+/// Instructions one template render may execute; the seed's templates need a few dozen.
+const TEMPLATE_FUEL: u64 = 50_000;
 
 /// The context templates are rendered with, built once per Pod.
 #[derive(Clone, Debug)]
@@ -499,6 +505,17 @@ mod tests {
         assert!(check_syntax("spec.remotePath", "/b/{{ pod.metadata.name }}").is_ok());
         let p = pod(&[], &[]);
         let err = render_remote_path("/b/{{ pod.", &p).expect_err("syntax");
+        assert_eq!(err.field, "spec.remotePath");
+    }
+
+    #[test]
+    fn a_runaway_template_runs_out_of_fuel_instead_of_stalling_admission() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "labels": {"a": "1", "b": "2", "c": "3", "d": "4"}}
+        }))
+        .expect("pod");
+        let template = "/x/{% for a in pod.metadata.labels %}{% for b in pod.metadata.labels %}{% for c in pod.metadata.labels %}{% for d in pod.metadata.labels %}{% for e in pod.metadata.labels %}{% for f in pod.metadata.labels %}{% for g in pod.metadata.labels %}{% for h in pod.metadata.labels %}y{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}";
+        let err = render_remote_path(template, &pod).expect_err("out of fuel");
         assert_eq!(err.field, "spec.remotePath");
     }
 
