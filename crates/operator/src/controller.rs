@@ -2,6 +2,7 @@
 //! absent, and reports both in `status.conditions` (`Ready`) and Events.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -35,6 +36,8 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// Only the leader writes (statuses, Secrets); every replica keeps its cache for the webhook.
+    pub leader: Arc<AtomicBool>,
 }
 
 /// The verdict on one resource, before it is written to its status.
@@ -72,6 +75,9 @@ async fn reconcile(
     pfss: Arc<PodFilesystemSync>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    if !ctx.leader.load(Ordering::SeqCst) {
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
     let namespace = pfss.namespace().ok_or(ReconcileError::NoNamespace)?;
     let name = pfss.name_any();
     let reference = pfss.object_ref(&());
@@ -221,6 +227,7 @@ fn error_policy(pfss: Arc<PodFilesystemSync>, error: &ReconcileError, ctx: Arc<C
 pub fn build(
     client: Client,
     metrics: Arc<Metrics>,
+    leader: Arc<AtomicBool>,
     reporter_instance: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
@@ -239,6 +246,7 @@ pub fn build(
         recorder: Recorder::new(client.clone(), reporter),
         client,
         metrics,
+        leader,
     });
     let run = controller
         .run(reconcile, error_policy, context)

@@ -1,7 +1,9 @@
 //! The operator: reconciles `PodFilesystemSync` resources and serves the Pod mutating
 //! admission webhook that injects the agent.
+pub mod certificates;
 pub mod controller;
 pub mod encryption;
+pub mod leader;
 pub mod metrics;
 pub mod mutation;
 pub mod pki;

@@ -15,7 +15,9 @@ use clap::{Parser, ValueEnum};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use tokio::sync::watch;
 
+use vsc_operator::certificates::SelfManaged;
 use vsc_operator::controller;
+use vsc_operator::leader::LeaderElection;
 use vsc_operator::metrics::Metrics;
 use vsc_operator::mutation::InjectionConfig;
 use vsc_operator::tls::{self, TlsFiles};
@@ -25,6 +27,12 @@ use vsc_operator::webhook::{self, WebhookState};
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CertificateMode {
+    File,
+    SelfManaged,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -81,6 +89,50 @@ struct Cli {
     /// How the sidecar is injected where a PodFilesystemSync leaves it to the cluster.
     #[arg(long, env = "VSC_SIDECAR_MODE", value_enum, default_value_t = SidecarMode::Auto)]
     sidecar_mode: SidecarMode,
+    /// Where the webhook's certificate comes from: `file` (mounted, e.g. by cert-manager) or
+    /// `self-managed` (the operator keeps a CA and certificate in a Secret, writes them to
+    /// --tls-cert-file/--tls-key-file, sets the webhook's caBundle and renews them).
+    #[arg(long, env = "VSC_CERTIFICATE_MODE", value_enum, default_value_t = CertificateMode::File)]
+    certificate_mode: CertificateMode,
+    /// self-managed: the Secret (in --namespace) holding the CA and serving certificate.
+    #[arg(
+        long,
+        env = "VSC_CERTIFICATE_SECRET_NAME",
+        default_value = "volume-syncing-controller-webhook-tls"
+    )]
+    certificate_secret_name: String,
+    /// self-managed: the MutatingWebhookConfiguration whose caBundle is set.
+    #[arg(
+        long,
+        env = "VSC_WEBHOOK_CONFIGURATION_NAME",
+        default_value = "volume-syncing-controller"
+    )]
+    webhook_configuration_name: String,
+    /// self-managed: the Service in front of the webhook (the certificate is for <name>.<namespace>.svc).
+    #[arg(
+        long,
+        env = "VSC_SERVICE_NAME",
+        default_value = "volume-syncing-controller"
+    )]
+    service_name: String,
+    /// self-managed: more names (DNS or IP) for the serving certificate, e.g. when the API
+    /// server reaches the webhook by URL rather than through the Service.
+    #[arg(long, env = "VSC_CERTIFICATE_EXTRA_NAMES", value_delimiter = ',')]
+    certificate_extra_names: Vec<String>,
+    /// The operator's own namespace (from the downward API).
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: Option<String>,
+    /// Elect one leader among replicas (Lease in --namespace) to reconcile; all replicas serve
+    /// the webhook. Needed for more than one replica.
+    #[arg(long, env = "VSC_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(
+        long,
+        env = "VSC_LEADER_ELECTION_LEASE_NAME",
+        default_value = "volume-syncing-controller"
+    )]
+    leader_election_lease_name: String,
     /// The operator's own log format.
     #[arg(long, env = "VSC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -194,8 +246,31 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let pod_name = std::env::var("POD_NAME").ok();
+    let needs_namespace =
+        cli.leader_election || cli.certificate_mode == CertificateMode::SelfManaged;
+    let namespace = match (&cli.namespace, needs_namespace) {
+        (Some(namespace), _) => namespace.clone(),
+        (None, true) => anyhow::bail!(
+            "--namespace (POD_NAMESPACE) is required with --leader-election or --certificate-mode self-managed"
+        ),
+        (None, false) => String::new(),
+    };
+    let leader = Arc::new(AtomicBool::new(!cli.leader_election));
+    if cli.leader_election {
+        let identity = pod_name
+            .clone()
+            .unwrap_or_else(|| format!("volume-syncing-operator-{}", std::process::id()));
+        let election = LeaderElection {
+            leases: kube::Api::namespaced(client.clone(), &namespace),
+            lease_name: cli.leader_election_lease_name.clone(),
+            identity,
+            lease_duration: std::time::Duration::from_secs(15),
+            renew_every: std::time::Duration::from_secs(5),
+        };
+        tokio::spawn(election.run(leader.clone(), stopped()));
+    }
     let (store, controller_run) =
-        controller::build(client.clone(), metrics.clone(), pod_name, stopped());
+        controller::build(client.clone(), metrics.clone(), leader, pod_name, stopped());
 
     let admin_state = Arc::new(AdminState {
         metrics: metrics.clone(),
@@ -214,6 +289,27 @@ async fn main() -> anyhow::Result<()> {
         cert: cli.tls_cert_file.clone(),
         key: cli.tls_key_file.clone(),
     };
+    if cli.certificate_mode == CertificateMode::SelfManaged {
+        let manager = SelfManaged {
+            secrets: kube::Api::namespaced(client.clone(), &namespace),
+            webhook_configurations: kube::Api::all(client.clone()),
+            secret_name: cli.certificate_secret_name.clone(),
+            webhook_configuration_name: cli.webhook_configuration_name.clone(),
+            dns_names: [
+                format!("{}.{namespace}.svc", cli.service_name),
+                format!("{}.{namespace}.svc.cluster.local", cli.service_name),
+            ]
+            .into_iter()
+            .chain(cli.certificate_extra_names.iter().cloned())
+            .collect(),
+            files: tls_files.clone(),
+        };
+        manager
+            .reconcile()
+            .await
+            .context("self-managed webhook certificate")?;
+        tokio::spawn(manager.run(std::time::Duration::from_secs(3600), stopped()));
+    }
     let tls_config = tls::load(&tls_files).await?;
     let _tls_watch = tls::watch(tls_files, tls_config.clone())?;
     let webhook_state = Arc::new(WebhookState {
