@@ -1,0 +1,391 @@
+//! The CRD, the reconciler and the webhook on a real API server: what `kubectl apply` and
+//! `kubectl create` of a user's objects store, and the errors a user reads.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+use vsc_e2e::control_plane::ControlPlane;
+use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, denial, wait_ready};
+use vsc_e2e::operator::{AGENT_IMAGE, OperatorProcess, install_crd, register_webhook};
+use vsc_types::crd::PodFilesystemSync;
+
+fn spec(selector: serde_json::Value, remote_path: &str) -> serde_json::Value {
+    json!({
+        "podSelector": {"matchLabels": selector},
+        "localPath": "/var/www/riotkit/wp-content",
+        "remotePath": remote_path,
+        "syncOptions": {"schedule": "@every 5m", "permissions": {"uid": "1001", "gid": 1001}},
+        "env": {"REMOTE_TYPE": "s3", "REMOTE_PROVIDER": "Minio", "REMOTE_ENDPOINT": "http://minio:9000"},
+    })
+}
+
+/// The seed's Pod: the app, and an init container the restore is placed before.
+fn seed_pod(name: &str, annotations: serde_json::Value, mount_path: &str) -> Pod {
+    let mut pod = app_pod(
+        name,
+        json!({"my-pod-label": "test"}),
+        annotations,
+        mount_path,
+    );
+    pod.spec.as_mut().expect("spec").init_containers = Some(vec![
+        serde_json::from_value(
+            json!({"name": "some-container-name", "image": "busybox:1.36", "command": ["true"]}),
+        )
+        .expect("init container"),
+    ]);
+    pod
+}
+
+fn names(containers: Option<&Vec<k8s_openapi::api::core::v1::Container>>) -> Vec<String> {
+    containers
+        .into_iter()
+        .flatten()
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn crd_reconciler_and_webhook_on_a_real_api_server() {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    let operator = OperatorProcess::start(&plane, &[]).await;
+    register_webhook(&client, &operator).await;
+    for namespace in ["blog", "shop", "empty"] {
+        create_namespace(&client, namespace).await;
+    }
+
+    // --- The CRD: defaults filled in by the API server, cross-field rules enforced by it.
+    let created = create_pfss(
+        &client,
+        "blog",
+        "minimal",
+        json!({
+            "podSelector": {"matchLabels": {"app": "minimal"}},
+            "localPath": "/data",
+            "remotePath": "/bucket/minimal",
+        }),
+    )
+    .await;
+    let options = &created.spec.sync_options;
+    assert_eq!(options.schedule, "@every 15m");
+    assert!(
+        options.clean_up.remote
+            && options.clean_up.local
+            && !options.clean_up.force_remote
+            && !options.clean_up.force_local
+    );
+    assert!(
+        options.allowed_directions.to_remote
+            && options.allowed_directions.from_remote
+            && options.restore_remote_on_first_run
+    );
+
+    let api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "blog");
+    let mut bad: PodFilesystemSync = serde_json::from_value(json!({
+        "apiVersion": "riotkit.org/v1alpha1", "kind": "PodFilesystemSync",
+        "metadata": {"name": "bad-placement"},
+        "spec": {"podSelector": {"matchLabels": {"a": "b"}}, "localPath": "/data", "remotePath": "/b",
+                 "initContainerPlacement": {"placement": "before"}},
+    }))
+    .expect("object");
+    let err = api
+        .create(&PostParams::default(), &bad)
+        .await
+        .expect_err("CEL rule");
+    assert!(err.to_string().contains("containerReference"), "{err}");
+    bad.spec.init_container_placement = Default::default();
+    bad.spec.local_path = "relative/path".into();
+    let err = api
+        .create(&PostParams::default(), &bad)
+        .await
+        .expect_err("localPath must be absolute");
+    assert!(err.to_string().contains("localPath"), "{err}");
+
+    // --- The reconciler: Ready, and the encryption Secret created once, never replaced.
+    let mut with_encryption = spec(
+        json!({"my-pod-label": "test"}),
+        "/example-org-bucket/{{ pod.ObjectMeta.Annotations[\"subdir\"] }}",
+    );
+    with_encryption["automaticEncryption"] =
+        json!({"enabled": true, "secretName": "cloud-press-remote-sync"});
+    with_encryption["initContainerPlacement"] =
+        json!({"containerReference": "some-container-name", "placement": "before"});
+    create_pfss(&client, "blog", "cloud-press", with_encryption).await;
+    let message = wait_ready(&client, "blog", "cloud-press", "True").await;
+    assert!(message.contains("cloud-press-remote-sync"), "{message}");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "blog");
+    let secret = secrets
+        .get("cloud-press-remote-sync")
+        .await
+        .expect("encryption Secret created");
+    let keys = secret.data.clone().expect("data");
+    assert!(keys.contains_key("ENCRYPTED_PASSWORD") && keys.contains_key("ENCRYPTED_PASSWORD2"));
+
+    // A Secret that exists without the key is reported, not overwritten.
+    let broken = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("half-secret".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "ENCRYPTED_PASSWORD".to_string(),
+            ByteString(b"not obscured".to_vec()),
+        )])),
+        ..Secret::default()
+    };
+    secrets
+        .create(&PostParams::default(), &broken)
+        .await
+        .expect("secret");
+    let mut half = spec(json!({"app": "half"}), "/bucket/half");
+    half["automaticEncryption"] = json!({"enabled": true, "secretName": "half-secret"});
+    create_pfss(&client, "blog", "half", half).await;
+    let message = wait_ready(&client, "blog", "half", "False").await;
+    assert!(
+        message.contains("half-secret") && message.contains("never overwritten"),
+        "{message}"
+    );
+    let after = secrets.get("half-secret").await.expect("still there");
+    assert_eq!(after.data, broken.data, "the Secret was modified");
+
+    // --- The webhook: the seed's example Pod, with its annotation used in the template.
+    let pod = seed_pod(
+        "wordpress-1",
+        json!({"subdir": "blog-1", "riotkit.org/volume-user-id": "161"}),
+        "/var/www/riotkit",
+    );
+    let stored = create_pod(&client, "blog", &pod).await.expect("admitted");
+    let stored_spec = stored.spec.as_ref().expect("spec");
+    assert_eq!(
+        names(stored_spec.init_containers.as_ref()),
+        [
+            "init-volume-restore",
+            "volume-syncing-sidecar",
+            "some-container-name"
+        ]
+    );
+    assert_eq!(
+        names(Some(&stored_spec.containers)),
+        ["app"],
+        "the app container is left alone"
+    );
+    let restore = &stored_spec.init_containers.as_ref().expect("init")[0];
+    assert_eq!(restore.image.as_deref(), Some(AGENT_IMAGE));
+    assert_eq!(restore.image_pull_policy.as_deref(), Some("IfNotPresent"));
+    assert_eq!(
+        restore.args.clone().unwrap_or_default(),
+        [
+            "remote-to-local-sync",
+            "--src",
+            "/example-org-bucket/blog-1",
+            "--dst",
+            "/var/www/riotkit/wp-content"
+        ]
+    );
+    let sidecar = &stored_spec.init_containers.as_ref().expect("init")[1];
+    assert_eq!(
+        sidecar.restart_policy.as_deref(),
+        Some("Always"),
+        "native sidecar on Kubernetes 1.36"
+    );
+    assert_eq!(
+        sidecar.args.clone().unwrap_or_default(),
+        [
+            "sync-to-remote",
+            "--src",
+            "/var/www/riotkit/wp-content",
+            "--dst",
+            "/example-org-bucket/blog-1",
+            "--schedule",
+            "@every 5m"
+        ]
+    );
+    let prestop = sidecar
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .and_then(|h| h.exec.as_ref())
+        .and_then(|e| e.command.clone());
+    assert_eq!(
+        prestop.unwrap_or_default(),
+        ["/usr/bin/volume-syncing-controller", "interrupt"]
+    );
+    let security = restore.security_context.as_ref().expect("security context");
+    assert_eq!(
+        security.run_as_user,
+        Some(161),
+        "the Pod annotation overrides permissions.uid"
+    );
+    assert_eq!(security.run_as_group, Some(1001));
+    assert_eq!(security.run_as_non_root, Some(true));
+    let env: Vec<String> = restore
+        .env
+        .iter()
+        .flatten()
+        .map(|e| e.name.clone())
+        .collect();
+    let mut sorted = env.clone();
+    sorted.sort();
+    assert_eq!(env, sorted, "env is sorted, so patches are deterministic");
+    assert!(env.contains(&"REMOTE_ENDPOINT".to_string()));
+    let env_from: Vec<String> = restore
+        .env_from
+        .iter()
+        .flatten()
+        .filter_map(|e| e.secret_ref.as_ref().map(|s| s.name.clone()))
+        .collect();
+    assert_eq!(env_from, ["cloud-press-remote-sync"]);
+    let mounts: Vec<(String, String)> = restore
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| (m.name.clone(), m.mount_path.clone()))
+        .collect();
+    assert!(
+        mounts.contains(&("data".to_string(), "/var/www/riotkit".to_string())),
+        "{mounts:?}"
+    );
+
+    // --- Denials name what is wrong.
+    let pod = seed_pod("no-subdir", json!({}), "/var/www/riotkit");
+    let message = denial(create_pod(&client, "blog", &pod).await);
+    assert!(message.contains("spec.remotePath"), "{message}");
+    let pod = seed_pod("no-mount", json!({"subdir": "x"}), "/srv/other");
+    let message = denial(create_pod(&client, "blog", &pod).await);
+    assert!(message.contains("spec.localPath"), "{message}");
+    let pod = seed_pod(
+        "bad-uid",
+        json!({"subdir": "x", "riotkit.org/volume-user-id": "root"}),
+        "/var/www/riotkit",
+    );
+    let message = denial(create_pod(&client, "blog", &pod).await);
+    assert!(message.contains("riotkit.org/volume-user-id"), "{message}");
+    let pod = seed_pod(
+        "traversal",
+        json!({"subdir": "../../etc"}),
+        "/var/www/riotkit",
+    );
+    let message = denial(create_pod(&client, "blog", &pod).await);
+    assert!(message.contains("spec.remotePath"), "{message}");
+
+    // Two resources selecting one Pod: denied, naming both.
+    create_pfss(
+        &client,
+        "shop",
+        "first",
+        spec(json!({"app": "shop"}), "/b/1"),
+    )
+    .await;
+    create_pfss(
+        &client,
+        "shop",
+        "second",
+        spec(json!({"tier": "web"}), "/b/2"),
+    )
+    .await;
+    wait_ready(&client, "shop", "second", "True").await;
+    let pod = app_pod(
+        "both",
+        json!({"app": "shop", "tier": "web"}),
+        json!({}),
+        "/var/www/riotkit",
+    );
+    let message = denial(create_pod(&client, "shop", &pod).await);
+    assert!(
+        message.contains("first") && message.contains("second"),
+        "{message}"
+    );
+
+    // --- Namespaces are isolated: a labelled Pod where no resource selects it is admitted unchanged.
+    let pod = app_pod(
+        "lonely",
+        json!({"my-pod-label": "test"}),
+        json!({"subdir": "x"}),
+        "/var/www/riotkit",
+    );
+    let stored = create_pod(&client, "empty", &pod).await.expect("admitted");
+    assert!(
+        stored
+            .spec
+            .as_ref()
+            .expect("spec")
+            .init_containers
+            .is_none(),
+        "a resource of another namespace was applied"
+    );
+
+    // A Pod that did not opt in never reaches the webhook.
+    let mut pod = app_pod(
+        "not-opted-in",
+        json!({"my-pod-label": "test"}),
+        json!({"subdir": "x"}),
+        "/var/www/riotkit",
+    );
+    pod.metadata
+        .labels
+        .as_mut()
+        .expect("labels")
+        .remove("riotkit.org/volume-syncing-controller");
+    let stored = create_pod(&client, "blog", &pod).await.expect("admitted");
+    assert!(
+        stored
+            .spec
+            .as_ref()
+            .expect("spec")
+            .init_containers
+            .is_none()
+    );
+
+    // --- A dry run is answered like a real request and stores nothing.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "blog");
+    let pod = seed_pod("dry", json!({"subdir": "dry"}), "/var/www/riotkit");
+    let dry = pods
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..PostParams::default()
+            },
+            &pod,
+        )
+        .await
+        .expect("dry run");
+    assert_eq!(
+        names(dry.spec.as_ref().expect("spec").init_containers.as_ref()),
+        [
+            "init-volume-restore",
+            "volume-syncing-sidecar",
+            "some-container-name"
+        ]
+    );
+    assert!(pods.get_opt("dry").await.expect("get").is_none());
+
+    // --- Deleting the resource keeps its encryption Secret (the only key to the data).
+    let pfss_api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "blog");
+    pfss_api
+        .delete("cloud-press", &DeleteParams::default())
+        .await
+        .expect("delete");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        secrets
+            .get_opt("cloud-press-remote-sync")
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    let metrics = operator.metrics().await;
+    assert!(
+        metrics.contains("volume_syncing_operator_admissions_total{result=\"patched\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("volume_syncing_operator_admissions_total{result=\"denied\"}"),
+        "{metrics}"
+    );
+}
