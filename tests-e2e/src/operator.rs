@@ -43,6 +43,21 @@ pub struct OperatorProcess {
 impl OperatorProcess {
     /// Starts the operator and waits until its cache has synced (`/readyz` = 200).
     pub async fn start(plane: &ControlPlane, extra_args: &[&str]) -> OperatorProcess {
+        Self::start_on(plane, free_port(), extra_args).await
+    }
+
+    /// The URL the webhook of an operator started with `webhook_port` answers on.
+    pub fn webhook_url_for(webhook_port: u16) -> String {
+        format!("https://127.0.0.1:{webhook_port}/mutate-pods")
+    }
+
+    /// Like [`start`](Self::start), on a webhook port chosen by the caller (to register the
+    /// webhook before the operator starts).
+    pub async fn start_on(
+        plane: &ControlPlane,
+        webhook_port: u16,
+        extra_args: &[&str],
+    ) -> OperatorProcess {
         let dir = plane.dir.path().join(format!("operator-{}", free_port()));
         fs::create_dir_all(&dir).expect("operator dir");
         let serving = plane
@@ -51,7 +66,7 @@ impl OperatorProcess {
             .expect("webhook cert");
         fs::write(dir.join("tls.crt"), &serving.cert_pem).expect("cert");
         fs::write(dir.join("tls.key"), &serving.key_pem).expect("key");
-        let (webhook_port, admin_port) = (free_port(), free_port());
+        let admin_port = free_port();
         let log = plane
             .dir
             .path()
@@ -72,7 +87,7 @@ impl OperatorProcess {
             .spawn()
             .expect("start the operator");
         let mut operator = OperatorProcess {
-            webhook_url: format!("https://127.0.0.1:{webhook_port}/mutate-pods"),
+            webhook_url: Self::webhook_url_for(webhook_port),
             admin_url: format!("http://127.0.0.1:{admin_port}"),
             ca_pem: plane.ca.certified.cert_pem.clone(),
             log,
@@ -99,6 +114,23 @@ impl OperatorProcess {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// SIGTERM, as Kubernetes stops a Pod, then waits for the exit.
+    pub async fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the operator did not stop within 20s of SIGTERM:\n{}",
+            self.log_text()
+        );
     }
 
     pub fn log_text(&self) -> String {
@@ -164,10 +196,21 @@ pub async fn install_crd(client: &kube::Client) {
 
 /// Registers `/mutate-pods` for opted-in Pods, as the Helm chart does, by URL.
 pub async fn register_webhook(client: &kube::Client, operator: &OperatorProcess) {
+    register_webhook_url(
+        client,
+        "volume-syncing-controller-e2e",
+        &operator.webhook_url,
+        &operator.ca_pem,
+    )
+    .await;
+}
+
+/// Registers the webhook configuration `name` for `url`, trusting `ca_pem`.
+pub async fn register_webhook_url(client: &kube::Client, name: &str, url: &str, ca_pem: &str) {
     let configuration: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
-        "metadata": {"name": "volume-syncing-controller-e2e"},
+        "metadata": {"name": name},
         "webhooks": [{
             "name": "pods.volume-syncing-controller.riotkit.org",
             "admissionReviewVersions": ["v1"],
@@ -178,8 +221,8 @@ pub async fn register_webhook(client: &kube::Client, operator: &OperatorProcess)
             "objectSelector": {"matchLabels": {"riotkit.org/volume-syncing-controller": "true"}},
             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"}],
             "clientConfig": {
-                "url": operator.webhook_url,
-                "caBundle": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &operator.ca_pem),
+                "url": url,
+                "caBundle": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ca_pem),
             },
         }],
     }))
