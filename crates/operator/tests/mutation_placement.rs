@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::json;
 use support::*;
-use vsc_operator::mutation::{self, InjectionConfig};
+use vsc_operator::mutation;
 
 /// A Pod with init containers `a` and `b` (both mounting the synced volume).
 fn pod_ab() -> k8s_openapi::api::core::v1::Pod {
@@ -139,35 +139,40 @@ fn sidecar_mode_overrides_cluster_support() {
 }
 
 #[test]
-fn skipped_restore_keeps_the_sidecar_where_the_restore_would_go() {
+fn restore_remote_on_first_run_false_asks_the_agent_to_keep_local_files() {
     let pfss = seed_pfss_with(json!({
         "initContainerPlacement": {"placement": "after", "containerReference": "a"},
         "syncOptions": {"restoreRemoteOnFirstRun": false}
     }));
-    let first_run = InjectionConfig {
-        first_run: true,
-        ..native()
-    };
-    let (pod, mutation) = mutate(&pod_ab(), &pfss, &first_run).expect("admitted");
-    assert_eq!(init_names(&pod), ["a", SIDECAR, "b"]);
+    let pod = apply(&pod_ab(), &pfss, &native());
+    assert_eq!(init_names(&pod), ["a", RESTORE, SIDECAR, "b"]);
+    let restore = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .and_then(|c| c.iter().find(|c| c.name == RESTORE))
+        .expect("restore container");
     assert!(
-        mutation
-            .warnings
+        restore
+            .args
             .iter()
-            .any(|w| w.contains("restoreRemoteOnFirstRun")),
-        "{:?}",
-        mutation.warnings
+            .flatten()
+            .any(|a| a == "--keep-local-if-remote-empty")
     );
-    // Not the first run: the restore is back.
-    assert_eq!(
-        init_names(&apply(&pod_ab(), &pfss, &native())),
-        ["a", RESTORE, SIDECAR, "b"]
-    );
-    // With restoreRemoteOnFirstRun (the default) the first run restores too.
-    let restoring = seed_pfss_with(placement("after", Some("a")));
-    assert_eq!(
-        init_names(&apply(&pod_ab(), &restoring, &first_run)),
-        ["a", RESTORE, SIDECAR, "b"]
+    let default = seed_pfss_with(placement("after", Some("a")));
+    let pod = apply(&pod_ab(), &default, &native());
+    let restore = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .and_then(|c| c.iter().find(|c| c.name == RESTORE))
+        .expect("restore container");
+    assert!(
+        !restore
+            .args
+            .iter()
+            .flatten()
+            .any(|a| a == "--keep-local-if-remote-empty")
     );
 }
 

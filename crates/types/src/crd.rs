@@ -251,9 +251,12 @@ pub struct SyncOptions {
     #[serde(default)]
     pub allowed_directions: AllowedDirections,
 
-    /// Whether the first Pod for a remotePath (after rendering) restores from the remote. The
-    /// remote may be empty the first time; `false` skips that restore. Tracked per rendered
-    /// remotePath in `status.locations`.
+    /// What the restore does the first time a (rendered) remotePath is used, when the remote
+    /// holds nothing yet. `true`: restore as always; into an empty volume that is a no-op, but
+    /// over a volume that already holds files the restore refuses and the Pod does not start,
+    /// so that a wrong remote never empties a volume. `false`: keep the volume's files (e.g. a
+    /// PersistentVolume with data); the sidecar then uploads them. Decided per Pod by the
+    /// agent from the remote itself, so it holds per remotePath, across resources and clusters.
     #[serde(default = "default_true")]
     pub restore_remote_on_first_run: bool,
 }
@@ -458,23 +461,6 @@ pub struct PodFilesystemSyncStatus {
     /// When a Pod last reported a successful sync to the remote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
-
-    /// Rendered remote paths seen so far: a path listed here is restored on the next Pod
-    /// even when `restoreRemoteOnFirstRun` is false.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["directory"]))]
-    pub locations: Vec<SyncLocation>,
-}
-
-/// A rendered remote path the operator has seen.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncLocation {
-    /// The rendered remotePath.
-    pub directory: String,
-    /// When the first Pod for this path was admitted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_seen: Option<Time>,
 }
 
 /// A problem with one field of the resource, e.g. `spec.localPath: must be an absolute path`.
@@ -655,21 +641,11 @@ impl PodFilesystemSync {
         }
     }
 
-    /// Whether the restore init container is injected for a Pod. `first_run`: no Pod has used
-    /// the rendered remotePath yet (see [`Self::is_first_run_for`]).
-    pub fn should_restore(&self, first_run: bool) -> bool {
-        let options = &self.spec.sync_options;
-        options.allowed_directions.from_remote
-            && (!first_run || options.restore_remote_on_first_run)
-    }
-
-    /// Whether `status.locations` does not list the rendered remote path yet.
-    pub fn is_first_run_for(&self, rendered_remote_path: &str) -> bool {
-        !self.status.as_ref().is_some_and(|s| {
-            s.locations
-                .iter()
-                .any(|l| l.directory == rendered_remote_path)
-        })
+    /// Whether the restore init container is injected: `allowedDirections.fromRemote`.
+    /// (`restoreRemoteOnFirstRun` is applied by the agent, which sees whether the remote was
+    /// ever written.)
+    pub fn should_restore(&self) -> bool {
+        self.spec.sync_options.allowed_directions.from_remote
     }
 
     /// Every problem of the spec the schema cannot express or that predates it, each naming

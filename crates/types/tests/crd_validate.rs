@@ -3,9 +3,8 @@
 
 use serde_json::{Value, json};
 use vsc_types::crd::{
-    EffectivePlacement, IntOrNumericString, PodFilesystemSync, PodFilesystemSyncStatus,
-    SidecarMode, SyncLocation, check_local_path, is_dns_subdomain, is_valid_env_name,
-    parse_numeric_id,
+    EffectivePlacement, IntOrNumericString, PodFilesystemSync, SidecarMode, check_local_path,
+    is_dns_subdomain, is_valid_env_name, parse_numeric_id,
 };
 
 fn resource(spec: Value) -> PodFilesystemSync {
@@ -203,28 +202,15 @@ fn name_and_path_rules() {
 }
 
 #[test]
-fn restore_decision_follows_direction_and_first_run() {
-    let restoring = resource(json!({}));
-    assert!(restoring.should_restore(true) && restoring.should_restore(false));
-    let skip_first = resource(json!({"syncOptions": {"restoreRemoteOnFirstRun": false}}));
-    assert!(!skip_first.should_restore(true) && skip_first.should_restore(false));
+fn restore_decision_follows_the_direction_only() {
+    assert!(resource(json!({})).should_restore());
+    let keep_local_first = resource(json!({"syncOptions": {"restoreRemoteOnFirstRun": false}}));
+    assert!(
+        keep_local_first.should_restore(),
+        "the agent decides first runs from the remote"
+    );
     let no_restore = resource(json!({"syncOptions": {"allowedDirections": {"fromRemote": false}}}));
-    assert!(!no_restore.should_restore(true) && !no_restore.should_restore(false));
-}
-
-#[test]
-fn first_run_is_tracked_per_rendered_remote_path() {
-    let mut pfss = resource(json!({}));
-    assert!(pfss.is_first_run_for("/bucket/a"));
-    pfss.status = Some(PodFilesystemSyncStatus {
-        locations: vec![SyncLocation {
-            directory: "/bucket/a".into(),
-            first_seen: None,
-        }],
-        ..PodFilesystemSyncStatus::default()
-    });
-    assert!(!pfss.is_first_run_for("/bucket/a"));
-    assert!(pfss.is_first_run_for("/bucket/b"));
+    assert!(!no_restore.should_restore());
 }
 
 #[test]

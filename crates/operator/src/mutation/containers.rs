@@ -162,6 +162,11 @@ impl Plan {
         if clean_up.force_local {
             restore_args.push("--force-delete-local-dir".into());
         }
+        if !options.restore_remote_on_first_run {
+            // The agent tells a remote never written to (the first run of this remotePath)
+            // from one that was, and keeps the local files in the first case.
+            restore_args.push("--keep-local-if-remote-empty".into());
+        }
         if spec.debug {
             restore_args.push("-v".into());
         }

@@ -40,9 +40,6 @@ pub struct InjectionConfig {
     pub native_sidecars: bool,
     /// `VSC_LOG_FORMAT` of the agent (`text` or `json`); unset: the agent's default.
     pub log_format: Option<String>,
-    /// No Pod has used the rendered remotePath yet (decided by the caller from
-    /// `status.locations`); with `restoreRemoteOnFirstRun: false` the restore is skipped.
-    pub first_run: bool,
 }
 
 impl InjectionConfig {
@@ -65,7 +62,6 @@ impl Default for InjectionConfig {
             default_resources: None,
             native_sidecars: false,
             log_format: None,
-            first_run: false,
         }
     }
 }
@@ -158,7 +154,7 @@ pub fn patched_pod(
         return Err(Denial::new("spec", "the Pod has no spec"));
     };
     let options = &pfss.spec.sync_options;
-    let restore = pfss.should_restore(config.first_run);
+    let restore = pfss.should_restore();
     let sync = options.allowed_directions.to_remote;
 
     let placement = pfss.effective_placement()?;
@@ -267,7 +263,6 @@ pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -
     let options = &pfss.spec.sync_options;
     let spec = pod.spec.as_ref();
     let sync = options.allowed_directions.to_remote;
-    let restore = pfss.should_restore(config.first_run);
     let native = pfss.spec.sidecar_mode.is_native(config.native_sidecars);
 
     if !sync && !options.allowed_directions.from_remote {
@@ -302,12 +297,6 @@ pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -
     {
         warnings.push(
             "sidecarMode is native but the cluster does not report native sidecar support (Kubernetes >= 1.29)"
-                .to_string(),
-        );
-    }
-    if options.allowed_directions.from_remote && !restore {
-        warnings.push(
-            "first Pod for this remotePath and restoreRemoteOnFirstRun is false: the restore is skipped this time"
                 .to_string(),
         );
     }
