@@ -420,3 +420,58 @@ fn tmp_volume_is_added_once() {
     assert_eq!(empty_dir.medium.as_deref(), Some("Memory"));
     assert_eq!(empty_dir.size_limit, Some(Quantity("16Mi".into())));
 }
+
+#[test]
+fn health_check_serves_status_and_probes_liveness() {
+    let pfss = seed_pfss_with(json!({"healthCheck": {"unhealthyAfterFailures": 3}}));
+    let pod = apply(&seed_pod(), &pfss, &config());
+    let sidecar = find(&pod, SIDECAR);
+    let args = sidecar.args.clone().unwrap_or_default();
+    let tail: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| *a != "--status-addr")
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "--status-addr",
+            "0.0.0.0:9841",
+            "--unhealthy-after-failures",
+            "3"
+        ]
+    );
+    let port = &sidecar.ports.as_ref().expect("ports")[0];
+    assert_eq!(port.container_port, 9841);
+    let probe = sidecar.liveness_probe.as_ref().expect("liveness probe");
+    assert_eq!(
+        probe.http_get.as_ref().and_then(|h| h.path.as_deref()),
+        Some("/healthz")
+    );
+
+    // Metrics only: the port, no probe.
+    let pfss = seed_pfss_with(json!({"healthCheck": {"port": 9100}}));
+    let pod = apply(&seed_pod(), &pfss, &config());
+    let sidecar = find(&pod, SIDECAR);
+    assert!(sidecar.liveness_probe.is_none());
+    assert!(sidecar.args.iter().flatten().any(|a| a == "0.0.0.0:9100"));
+    assert!(
+        !sidecar
+            .args
+            .iter()
+            .flatten()
+            .any(|a| a == "--unhealthy-after-failures")
+    );
+}
+
+#[test]
+fn a_status_port_the_app_already_uses_is_denied() {
+    let mut pod = seed_pod();
+    let app = &mut pod.spec.as_mut().expect("spec").containers[0];
+    app.ports = Some(vec![
+        serde_json::from_value(json!({"containerPort": 9841})).expect("port"),
+    ]);
+    let pfss = seed_pfss_with(json!({"healthCheck": {"unhealthyAfterFailures": 1}}));
+    let denial = deny(&pod, &pfss, &config());
+    assert_eq!(denial.field, "spec.healthCheck.port");
+}

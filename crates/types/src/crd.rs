@@ -127,6 +127,10 @@ pub struct PodFilesystemSyncSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 
+    /// Health and metrics of the sync sidecar (roadmap v1.1 / v1.2).
+    #[serde(default)]
+    pub health_check: HealthCheck,
+
     /// How the sync sidecar is injected. `auto`: as a native sidecar (an init container with
     /// `restartPolicy: Always`, so its last sync runs after the app stopped) when the cluster
     /// supports it (Kubernetes >= 1.29), else as a regular container. `native` and `classic`
@@ -203,6 +207,34 @@ impl SidecarMode {
             SidecarMode::Native => true,
             SidecarMode::Classic => false,
         }
+    }
+}
+
+/// Health and metrics of the sync sidecar.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// Mark the sidecar unhealthy (its liveness probe fails, so kubelet restarts it) once
+    /// this many syncs in a row have failed. 0: never.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 1000))]
+    pub unhealthy_after_failures: u32,
+
+    /// Port of the sidecar's `/healthz`, `/readyz` and Prometheus `/metrics`. Unset: not
+    /// served, unless `unhealthyAfterFailures` is set (then 9841).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+}
+
+/// Sidecar status port when health checks need one and none is given.
+pub const DEFAULT_STATUS_PORT: u16 = 9841;
+
+impl HealthCheck {
+    /// The port the sidecar serves its status on, if any.
+    pub fn effective_port(&self) -> Option<u16> {
+        self.port
+            .or((self.unhealthy_after_failures > 0).then_some(DEFAULT_STATUS_PORT))
     }
 }
 

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, ExecAction, Lifecycle,
-    LifecycleHandler, Pod, ResourceRequirements, SecretEnvSource, SecurityContext, Volume,
-    VolumeMount,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler, Pod, Probe, ResourceRequirements,
+    SecretEnvSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use vsc_types::contract::{
     AGENT_BINARY_PATH, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
     SIDECAR_CONTAINER_NAME,
@@ -36,6 +37,8 @@ pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
 pub const ENV_FILENAME_ENCRYPTION: &str = "ENCRYPTED_FILENAME_ENCRYPTION";
 
 const TMP_SIZE_LIMIT: &str = "16Mi";
+/// Name of the sidecar's status port (`/healthz`, `/metrics`).
+pub const STATUS_PORT_NAME: &str = "vsc-status";
 
 /// Everything rendered and checked for one Pod, from which both containers are built.
 pub(super) struct Plan {
@@ -48,6 +51,10 @@ pub(super) struct Plan {
     resources: Option<ResourceRequirements>,
     restore_args: Vec<String>,
     sync_args: Vec<String>,
+    /// The sidecar serves /healthz and /metrics here.
+    status_port: Option<u16>,
+    /// A liveness probe on /healthz (the agent fails it after N failed syncs in a row).
+    liveness: bool,
 }
 
 impl Plan {
@@ -201,6 +208,38 @@ impl Plan {
         if spec.debug {
             sync_args.push("-v".into());
         }
+        let status_port = spec.health_check.effective_port();
+        if let Some(port) = status_port {
+            let taken_by = pod
+                .spec
+                .iter()
+                .flat_map(|s| {
+                    s.containers
+                        .iter()
+                        .chain(s.init_containers.iter().flatten())
+                })
+                .filter(|c| c.name != SIDECAR_CONTAINER_NAME)
+                .find(|c| {
+                    c.ports
+                        .iter()
+                        .flatten()
+                        .any(|p| p.container_port == i32::from(port))
+                });
+            if let Some(container) = taken_by {
+                return Err(Denial::new(
+                    "spec.healthCheck.port",
+                    format!(
+                        "port {port} is already used by container {} of the Pod; choose another",
+                        container.name
+                    ),
+                ));
+            }
+            sync_args.extend(strings(["--status-addr", &format!("0.0.0.0:{port}")]));
+            if spec.health_check.unhealthy_after_failures > 0 {
+                let failures = spec.health_check.unhealthy_after_failures.to_string();
+                sync_args.extend(strings(["--unhealthy-after-failures", &failures]));
+            }
+        }
 
         Ok(Self {
             image: config.agent_image.clone(),
@@ -215,6 +254,8 @@ impl Plan {
                 .or_else(|| config.default_resources.clone()),
             restore_args,
             sync_args,
+            status_port,
+            liveness: spec.health_check.unhealthy_after_failures > 0,
         })
     }
 
@@ -254,6 +295,27 @@ impl Plan {
         });
         if native {
             container.restart_policy = Some("Always".to_string());
+        }
+        if let Some(port) = self.status_port {
+            container.ports = Some(vec![ContainerPort {
+                name: Some(STATUS_PORT_NAME.to_string()),
+                container_port: i32::from(port),
+                protocol: Some("TCP".to_string()),
+                ..ContainerPort::default()
+            }]);
+            if self.liveness {
+                container.liveness_probe = Some(Probe {
+                    http_get: Some(HTTPGetAction {
+                        path: Some("/healthz".to_string()),
+                        port: IntOrString::String(STATUS_PORT_NAME.to_string()),
+                        ..HTTPGetAction::default()
+                    }),
+                    period_seconds: Some(30),
+                    // The agent already counts failed syncs; one failed probe is the signal.
+                    failure_threshold: Some(1),
+                    ..Probe::default()
+                });
+            }
         }
         container
     }
