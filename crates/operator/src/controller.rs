@@ -155,7 +155,7 @@ async fn write_status(
     let flipped = previous.is_none_or(|c| c.status != status_word);
     let last_transition_time = match previous {
         Some(c) if !flipped => c.last_transition_time.clone(),
-        _ => Time(chrono_now()),
+        _ => Time(now()),
     };
     let condition = Condition {
         type_: CONDITION_READY.to_string(),
@@ -193,7 +193,7 @@ async fn write_status(
     Ok(())
 }
 
-fn chrono_now() -> k8s_openapi::jiff::Timestamp {
+fn now() -> k8s_openapi::jiff::Timestamp {
     k8s_openapi::jiff::Timestamp::now()
 }
 

@@ -7,6 +7,7 @@ pub mod leader;
 pub mod metrics;
 pub mod mutation;
 pub mod pki;
+pub mod report;
 pub mod selection;
 pub mod template;
 pub mod tls;

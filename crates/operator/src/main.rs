@@ -19,7 +19,8 @@ use vsc_operator::certificates::SelfManaged;
 use vsc_operator::controller;
 use vsc_operator::leader::LeaderElection;
 use vsc_operator::metrics::Metrics;
-use vsc_operator::mutation::InjectionConfig;
+use vsc_operator::mutation::{InjectionConfig, ReportConfig};
+use vsc_operator::report::{ReportKey, ReportState};
 use vsc_operator::tls::{self, TlsFiles};
 use vsc_operator::webhook::{self, WebhookState};
 
@@ -133,6 +134,13 @@ struct Cli {
         default_value = "volume-syncing-controller"
     )]
     leader_election_lease_name: String,
+    /// URL the injected agents report their syncs to (the admin port's `/report`, e.g.
+    /// http://volume-syncing-controller.vsc.svc:8080/report); unset: no reports.
+    #[arg(long, env = "VSC_REPORT_URL")]
+    report_url: Option<String>,
+    /// Secret key of the report tokens (the same for every replica); required with --report-url.
+    #[arg(long, env = "VSC_REPORT_KEY", hide_env_values = true)]
+    report_key: Option<String>,
     /// The operator's own log format.
     #[arg(long, env = "VSC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -229,7 +237,16 @@ async fn main() -> anyhow::Result<()> {
         SidecarMode::Classic => false,
         SidecarMode::Auto => cluster_supports_native_sidecars(&client).await?,
     };
+    let report = match (&cli.report_url, &cli.report_key) {
+        (Some(url), Some(key)) if !key.is_empty() => Some(ReportConfig {
+            url: url.clone(),
+            key: ReportKey::new(key.as_bytes().to_vec()),
+        }),
+        (Some(_), _) => anyhow::bail!("--report-url needs --report-key (VSC_REPORT_KEY)"),
+        (None, _) => None,
+    };
     let injection = InjectionConfig {
+        report: report.clone(),
         image_pull_policy: cli.agent_image_pull_policy.clone(),
         default_resources,
         native_sidecars,
@@ -276,11 +293,22 @@ async fn main() -> anyhow::Result<()> {
         metrics: metrics.clone(),
         ready: AtomicBool::new(false),
     });
-    let admin = Router::new()
+    let mut admin = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(serve_metrics))
         .with_state(admin_state.clone());
+    if let Some(report) = &report {
+        let state = Arc::new(ReportState {
+            client: client.clone(),
+            key: report.key.clone(),
+        });
+        admin = admin.merge(
+            Router::new()
+                .route("/report", post(vsc_operator::report::receive))
+                .with_state(state),
+        );
+    }
     let admin_listener = tokio::net::TcpListener::bind(cli.admin_addr)
         .await
         .with_context(|| format!("--admin-addr {}: cannot listen", cli.admin_addr))?;

@@ -32,7 +32,14 @@ pub const CONDITION_READY: &str = "Ready";
 /// Suffix of the encryption Secret's name when `automaticEncryption.secretName` is not set.
 pub const ENCRYPTION_SECRET_SUFFIX: &str = "-encryption";
 /// Env names the operator sets itself in the injected containers; `spec.env` may not set them.
-pub const RESERVED_ENV_NAMES: [&str; 3] = ["VSC_LOCAL_PATH", "VSC_REMOTE_PATH", "VSC_PID_PATH"];
+pub const RESERVED_ENV_NAMES: [&str; 6] = [
+    "VSC_LOCAL_PATH",
+    "VSC_REMOTE_PATH",
+    "VSC_PID_PATH",
+    "VSC_REPORT_URL",
+    "VSC_REPORT_RESOURCE",
+    "VSC_REPORT_TOKEN",
+];
 
 /// Largest uid/gid Kubernetes accepts in a security context.
 const MAX_ID: i64 = 2_147_483_647;
@@ -208,6 +215,23 @@ impl SidecarMode {
             SidecarMode::Classic => false,
         }
     }
+}
+
+/// A sync an injected container reported.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReportStatus {
+    /// When the operator received the report.
+    pub time: Time,
+    /// The reporting Pod.
+    pub pod: String,
+    /// `to-remote` (the sidecar) or `to-local` (the restore).
+    pub direction: String,
+    /// Whether the sync succeeded.
+    pub success: bool,
+    /// The error, when it failed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// Health and metrics of the sync sidecar.
@@ -493,6 +517,11 @@ pub struct PodFilesystemSyncStatus {
     /// When a Pod last reported a successful sync to the remote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+
+    /// The last sync an injected container reported (when the operator runs with
+    /// `--report-url`), successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_report: Option<SyncReportStatus>,
 }
 
 /// A problem with one field of the resource, e.g. `spec.localPath: must be an absolute path`.

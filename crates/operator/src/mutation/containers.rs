@@ -33,6 +33,10 @@ pub const ENV_REMOTE_PATH: &str = "VSC_REMOTE_PATH";
 pub const ENV_PID_PATH: &str = "VSC_PID_PATH";
 /// The agent's log format.
 pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
+/// Where the agent reports its syncs, for which resource, with which token.
+pub const ENV_REPORT_URL: &str = "VSC_REPORT_URL";
+pub const ENV_REPORT_RESOURCE: &str = "VSC_REPORT_RESOURCE";
+pub const ENV_REPORT_TOKEN: &str = "VSC_REPORT_TOKEN";
 /// rclone crypt's file name encryption mode.
 pub const ENV_FILENAME_ENCRYPTION: &str = "ENCRYPTED_FILENAME_ENCRYPTION";
 
@@ -82,6 +86,15 @@ impl Plan {
         if let Some(format) = &config.log_format {
             env.entry(ENV_LOG_FORMAT.to_string())
                 .or_insert_with(|| format.clone());
+        }
+        if let Some(report) = &config.report {
+            let resource = format!(
+                "{namespace}/{}",
+                pfss.metadata.name.as_deref().unwrap_or_default()
+            );
+            env.insert(ENV_REPORT_TOKEN.to_string(), report.key.token(&resource));
+            env.insert(ENV_REPORT_URL.to_string(), report.url.clone());
+            env.insert(ENV_REPORT_RESOURCE.to_string(), resource);
         }
         let encryption_secret = pfss.encryption_secret_name();
         if encryption_secret.is_some() {

@@ -40,6 +40,8 @@ pub struct InjectionConfig {
     pub native_sidecars: bool,
     /// `VSC_LOG_FORMAT` of the agent (`text` or `json`); unset: the agent's default.
     pub log_format: Option<String>,
+    /// Where agents report their syncs, and the key their tokens are made with.
+    pub report: Option<ReportConfig>,
 }
 
 impl InjectionConfig {
@@ -62,8 +64,16 @@ impl Default for InjectionConfig {
             default_resources: None,
             native_sidecars: false,
             log_format: None,
+            report: None,
         }
     }
+}
+
+/// Sync reporting: agents POST results to `url` with a token for their resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportConfig {
+    pub url: String,
+    pub key: crate::report::ReportKey,
 }
 
 /// The result of a successful mutation.

@@ -1,0 +1,152 @@
+//! Sync reports from the agents: each injected container may POST the result of a sync to
+//! the operator, which records it in its PodFilesystemSync's status. The webhook grants a
+//! token per resource (an HMAC of `namespace/name` under the operator's key), so a Pod can
+//! only report for the resource that selected it, and the operator stores no tokens.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, Mac};
+use kube::api::{Api, Patch, PatchParams};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::Sha256;
+
+use vsc_types::crd::PodFilesystemSync;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The operator's secret for report tokens (Helm keeps it in a Secret, shared by replicas).
+#[derive(Clone)]
+pub struct ReportKey(Vec<u8>);
+
+impl std::fmt::Debug for ReportKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReportKey(…)")
+    }
+}
+
+impl PartialEq for ReportKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl ReportKey {
+    pub fn new(key: impl Into<Vec<u8>>) -> Self {
+        ReportKey(key.into())
+    }
+
+    fn mac(&self, resource: &str) -> HmacSha256 {
+        // HMAC accepts keys of any length; this cannot fail.
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(resource.as_bytes());
+        mac
+    }
+
+    /// The token for `namespace/name`.
+    pub fn token(&self, resource: &str) -> String {
+        hex::encode(self.mac(resource).finalize().into_bytes())
+    }
+
+    /// Constant-time check of a presented token.
+    pub fn verify(&self, resource: &str, token: &str) -> bool {
+        hex::decode(token).is_ok_and(|bytes| self.mac(resource).verify_slice(&bytes).is_ok())
+    }
+}
+
+/// What an agent reports after a sync.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    /// `namespace/name` of the PodFilesystemSync.
+    pub resource: String,
+    pub pod: String,
+    /// `to-remote` or `to-local`.
+    pub direction: String,
+    pub success: bool,
+    #[serde(default)]
+    pub message: String,
+}
+
+pub struct ReportState {
+    pub client: kube::Client,
+    pub key: ReportKey,
+}
+
+pub async fn receive(
+    State(state): State<Arc<ReportState>>,
+    headers: HeaderMap,
+    Json(report): Json<SyncReport>,
+) -> (StatusCode, String) {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !state.key.verify(&report.resource, token) {
+        return (
+            StatusCode::FORBIDDEN,
+            "the token does not grant reports for this resource\n".into(),
+        );
+    }
+    let Some((namespace, name)) = report.resource.split_once('/') else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "resource must be namespace/name\n".into(),
+        );
+    };
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let mut status = json!({
+        "lastReport": {
+            "time": now,
+            "pod": report.pod,
+            "direction": report.direction,
+            "success": report.success,
+            "message": report.message.chars().take(1024).collect::<String>(),
+        }
+    });
+    if report.success && report.direction == "to-remote" {
+        status["lastSyncTime"] = json!(now);
+    }
+    let api: Api<PodFilesystemSync> = Api::namespaced(state.client.clone(), namespace);
+    match api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+    {
+        Ok(_) => (StatusCode::NO_CONTENT, String::new()),
+        Err(kube::Error::Api(e)) if e.code == 404 => (
+            StatusCode::NOT_FOUND,
+            format!("no PodFilesystemSync {}\n", report.resource),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, resource = %report.resource, "could not record a sync report");
+            (
+                StatusCode::BAD_GATEWAY,
+                "could not record the report\n".into(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_valid_only_for_its_resource_and_key() {
+        let key = ReportKey::new(b"operator secret".to_vec());
+        let token = key.token("shop/data");
+        assert!(key.verify("shop/data", &token));
+        assert!(!key.verify("shop/other", &token));
+        assert!(!key.verify("shop/data", "not-hex"));
+        assert!(!ReportKey::new(b"another".to_vec()).verify("shop/data", &token));
+    }
+}
