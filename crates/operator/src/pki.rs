@@ -72,32 +72,20 @@ impl CertificateAuthority {
 
     /// A serving certificate for `names` (DNS names or IP addresses).
     pub fn issue_server(&self, names: &[String], days: i64) -> Result<CertifiedKey, PkiError> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        let mut name = DistinguishedName::new();
-        name.push(
-            DnType::CommonName,
-            names.first().map(String::as_str).unwrap_or("localhost"),
-        );
-        params.distinguished_name = name;
-        params.subject_alt_names = names
+        let common_name = names.first().map(String::as_str).unwrap_or("localhost");
+        let sans = names
             .iter()
             .map(|n| match n.parse::<IpAddr>() {
                 Ok(ip) => Ok(SanType::IpAddress(ip)),
                 Err(_) => n.clone().try_into().map(SanType::DnsName),
             })
             .collect::<Result<_, _>>()?;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        validity(&mut params, days);
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(CertifiedKey {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        self.issue(
+            &[(DnType::CommonName, common_name)],
+            sans,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            days,
+        )
     }
 
     /// A client certificate: `common_name` is the user, `organization` its group.
@@ -107,17 +95,38 @@ impl CertificateAuthority {
         organization: &str,
         days: i64,
     ) -> Result<CertifiedKey, PkiError> {
+        let subject = [
+            (DnType::CommonName, common_name),
+            (DnType::OrganizationName, organization),
+        ];
+        self.issue(
+            &subject,
+            Vec::new(),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            days,
+        )
+    }
+
+    fn issue(
+        &self,
+        subject: &[(DnType, &str)],
+        subject_alt_names: Vec<SanType>,
+        usage: ExtendedKeyUsagePurpose,
+        days: i64,
+    ) -> Result<CertifiedKey, PkiError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let mut name = DistinguishedName::new();
-        name.push(DnType::CommonName, common_name);
-        name.push(DnType::OrganizationName, organization);
+        for (kind, value) in subject {
+            name.push(kind.clone(), *value);
+        }
         params.distinguished_name = name;
+        params.subject_alt_names = subject_alt_names;
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![usage];
         validity(&mut params, days);
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(CertifiedKey {
