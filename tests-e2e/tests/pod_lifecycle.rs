@@ -12,6 +12,8 @@ use vsc_e2e::operator::{OperatorProcess, install_crd, register_webhook};
 use vsc_test_support::{S3Server, eventually, owned, read_tree, write_tree};
 
 const APP_UID: u32 = 1001;
+/// Each completed upload leaves one completion record beside the data (encrypted with it).
+const COMPLETION_RECORD: usize = 1;
 
 async fn round_trip(encrypted: bool) {
     let s3 = S3Server::start();
@@ -70,12 +72,15 @@ async fn round_trip(encrypted: bool) {
     chown_tree(&volume, APP_UID, APP_UID);
     let remote_dir = bucket.join("shop/acme");
     let synced = eventually(Duration::from_secs(30), || {
-        read_tree(&remote_dir).len() == written.len()
+        read_tree(&remote_dir).len() == written.len() + COMPLETION_RECORD
     });
     assert!(
         synced,
         "the sidecar did not sync the app's files: {:?}",
         read_tree(&remote_dir)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect::<Vec<_>>()
     );
 
     // Written just before the Pod stops: only the final sync carries it.
@@ -91,7 +96,7 @@ async fn round_trip(encrypted: bool) {
     }
     assert_eq!(
         read_tree(&remote_dir).len(),
-        3,
+        3 + COMPLETION_RECORD,
         "the final sync did not upload late.txt"
     );
 

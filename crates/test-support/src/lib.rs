@@ -159,13 +159,19 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
         let path = entry.path();
         if path.is_dir() {
             collect(root, &path, files);
+        } else if path.extension().is_some_and(|e| e == "partial") {
+            // rclone's local backend (behind `rclone serve s3`) writes `*.partial` then renames
+            // it: not an object yet.
+            continue;
         } else {
             let relative = path
                 .strip_prefix(root)
                 .expect("under root")
                 .display()
                 .to_string();
-            let contents = String::from_utf8_lossy(&fs::read(&path).expect("read")).into_owned();
+            // A server may rename a file it is writing while we walk: skip what vanished.
+            let Ok(bytes) = fs::read(&path) else { continue };
+            let contents = String::from_utf8_lossy(&bytes).into_owned();
             files.push((relative, contents));
         }
     }
