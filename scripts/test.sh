@@ -15,4 +15,6 @@ echo "[test] tools: $(rclone version | head -n 1), $(kubectl version --client 2>
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The e2e tests run the operator and agent binaries as processes: build them first.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"
