@@ -3,5 +3,6 @@
 
 pub mod control_plane;
 pub mod fixtures;
+pub mod helm;
 pub mod kubelet;
 pub mod operator;
