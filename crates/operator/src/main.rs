@@ -177,6 +177,27 @@ async fn cluster_supports_native_sidecars(client: &kube::Client) -> anyhow::Resu
     Ok(major > 1 || (major == 1 && minor >= 29))
 }
 
+/// Retries a start-up step for a minute: right after `helm install`, the RBAC just created
+/// may not be in force yet, and a crash loop would only delay the operator further.
+async fn with_startup_retries<T, F, Fut>(what: &str, mut step: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    const ATTEMPTS: u32 = 30;
+    for attempt in 1.. {
+        match step().await {
+            Ok(value) => return Ok(value),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "cannot {what} yet; retrying in 2s");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e.context(format!("cannot {what}"))),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
 struct AdminState {
     metrics: Arc<Metrics>,
     ready: AtomicBool,
@@ -235,7 +256,12 @@ async fn main() -> anyhow::Result<()> {
     let native_sidecars = match cli.sidecar_mode {
         SidecarMode::Native => true,
         SidecarMode::Classic => false,
-        SidecarMode::Auto => cluster_supports_native_sidecars(&client).await?,
+        SidecarMode::Auto => {
+            with_startup_retries("read the API server version", || {
+                cluster_supports_native_sidecars(&client)
+            })
+            .await?
+        }
     };
     let report = match (&cli.report_url, &cli.report_key) {
         (Some(url), Some(key)) if !key.is_empty() => Some(ReportConfig {
@@ -332,10 +358,10 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
             files: tls_files.clone(),
         };
-        manager
-            .reconcile()
-            .await
-            .context("self-managed webhook certificate")?;
+        with_startup_retries("set up the self-managed webhook certificate", || async {
+            manager.reconcile().await.map_err(anyhow::Error::from)
+        })
+        .await?;
         tokio::spawn(manager.run(std::time::Duration::from_secs(3600), stopped()));
     }
     let tls_config = tls::load(&tls_files).await?;
