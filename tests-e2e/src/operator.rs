@@ -66,7 +66,12 @@ impl OperatorProcess {
             .expect("webhook cert");
         fs::write(dir.join("tls.crt"), &serving.cert_pem).expect("cert");
         fs::write(dir.join("tls.key"), &serving.key_pem).expect("key");
-        let admin_port = free_port();
+        // A caller that needs the admin address up front (e.g. for --report-url) passes it.
+        let given_admin = extra_args
+            .iter()
+            .find_map(|a| a.strip_prefix("--admin-addr=127.0.0.1:"))
+            .and_then(|p| p.parse::<u16>().ok());
+        let admin_port = given_admin.unwrap_or_else(free_port);
         let log = plane
             .dir
             .path()
@@ -76,7 +81,11 @@ impl OperatorProcess {
             .env("KUBECONFIG", &plane.kubeconfig)
             .env("VSC_LOG", "info,vsc_operator=debug")
             .arg(format!("--webhook-addr=127.0.0.1:{webhook_port}"))
-            .arg(format!("--admin-addr=127.0.0.1:{admin_port}"))
+            .args(
+                given_admin
+                    .is_none()
+                    .then(|| format!("--admin-addr=127.0.0.1:{admin_port}")),
+            )
             .arg(format!("--tls-cert-file={}", dir.join("tls.crt").display()))
             .arg(format!("--tls-key-file={}", dir.join("tls.key").display()))
             .arg(format!("--agent-image={AGENT_IMAGE}"))

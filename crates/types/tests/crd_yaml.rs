@@ -102,11 +102,13 @@ fn walk_properties(schema: &Value, path: &str, missing: &mut Vec<String>) {
             walk_properties(property, &format!("{path}.{name}"), missing);
         }
     }
-    if let Some(items) = schema.get("items") {
-        if let Some(properties) = items.get("properties").and_then(Value::as_object) {
-            for (name, property) in properties {
-                walk_properties(property, &format!("{path}[].{name}"), missing);
-            }
+    if let Some(properties) = schema
+        .get("items")
+        .and_then(|items| items.get("properties"))
+        .and_then(Value::as_object)
+    {
+        for (name, property) in properties {
+            walk_properties(property, &format!("{path}[].{name}"), missing);
         }
     }
 }

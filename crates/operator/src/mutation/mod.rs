@@ -290,16 +290,16 @@ pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -
              stops may be cut short; raise it to cover a full sync"
         ));
     }
-    if sync && !native {
-        if let Some(policy) = spec
+    if sync
+        && !native
+        && let Some(policy) = spec
             .and_then(|s| s.restart_policy.as_deref())
             .filter(|p| *p != "Always")
-        {
-            warnings.push(format!(
-                "the sync sidecar runs as a regular container: with restartPolicy {policy} this Pod will \
-                 not complete while it runs (native sidecars need Kubernetes >= 1.29)"
-            ));
-        }
+    {
+        warnings.push(format!(
+            "the sync sidecar runs as a regular container: with restartPolicy {policy} this Pod will \
+             not complete while it runs (native sidecars need Kubernetes >= 1.29)"
+        ));
     }
     if sync
         && pfss.spec.sidecar_mode == vsc_types::crd::SidecarMode::Native
