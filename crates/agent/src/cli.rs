@@ -18,13 +18,22 @@ Configuration:
                           Without ENCRYPTED_REMOTE the crypt remote wraps remote:/<remote path>.
   Secrets belong in the environment: -p/-e arguments are visible in process listings.
 
+Remote layout:
+  The agent keeps its completion record (.volume-syncing-controller.json) and, with --trash,
+  its trash (.volume-syncing-controller.trash/) inside the remote path. Both names are
+  excluded from every transfer, listing and check, in both directions.
+
 Exit codes:
-  0  done
+  0  done (verify: local and remote are identical)
   1  unexpected internal error
   2  invalid flag, environment variable or config (nothing was touched)
-  3  refused by a safety valve (nothing was written or deleted)
-  4  rclone failed (remote unreachable, misconfigured, or transfer incomplete)
-  5  interrupt: no running agent";
+  3  refused by a safety valve (nothing was written or deleted): an empty source, too many
+     deletions (--max-delete-percent / --max-delete-files), a missing --require-sentinel,
+     or a remote whose last upload did not complete (--allow-incomplete)
+  4  rclone failed (remote unreachable, misconfigured, undecryptable, or transfer
+     incomplete); verify: the comparison could not be made
+  5  interrupt: no running agent
+  6  verify: local and remote differ";
 
 /// Restores a directory from rclone remote storage and keeps it synced back.
 #[derive(Debug, Parser)]
@@ -54,11 +63,16 @@ pub enum Command {
     RemoteToLocalSync(RemoteToLocalSync),
     /// Ask the running agent to stop: it runs one last sync, then exits. Used as a preStop hook.
     Interrupt(Interrupt),
+    /// Compare a local directory with the remote copy (rclone check; cryptcheck when
+    /// encrypted) and report what differs. Changes nothing.
+    #[command(after_help = AFTER_HELP)]
+    Verify(Verify),
 }
 
+/// The two sides of an upload, and of `verify`, which compares them.
 #[derive(Debug, Args)]
-pub struct SyncToRemote {
-    /// Local directory to upload.
+pub struct UploadPaths {
+    /// Local directory: what is uploaded (sync-to-remote) or compared (verify).
     #[arg(
         short = 's',
         long = "src",
@@ -66,14 +80,44 @@ pub struct SyncToRemote {
         default_value = "./"
     )]
     pub src: PathBuf,
-    /// Remote path to upload into, e.g. `bucket/some/dir`.
+    /// Remote path, e.g. `bucket/some/dir`.
     #[arg(short = 'd', long = "dst", env = "VSC_REMOTE_PATH")]
     pub dst: String,
-    /// Run even if the local directory is empty, which clears the remote copy.
+}
+
+#[derive(Debug, Args)]
+pub struct SyncToRemote {
+    #[command(flatten)]
+    pub paths: UploadPaths,
+    /// Run even if the local directory is empty, which clears the remote copy (and lifts the
+    /// deletion limits for that case only).
     #[arg(short = 'f', long, env = "VSC_FORCE_EVEN_IF_REMOTE_WOULD_BE_CLEARED")]
     pub force_even_if_remote_would_be_cleared: bool,
+    /// Refuse to upload (exit 3) when this file, relative to --src, is missing: put it on the
+    /// volume so that an unmounted or wrong directory never replaces the remote copy.
+    #[arg(long, env = "VSC_REQUIRE_SENTINEL", value_name = "RELATIVE_PATH")]
+    pub require_sentinel: Option<PathBuf>,
+    #[command(flatten)]
+    pub trash: TrashArgs,
     #[command(flatten)]
     pub common: CommonSyncArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TrashArgs {
+    /// Keep what a sync deletes or overwrites on the remote: it is moved to
+    /// <remote path>/.volume-syncing-controller.trash/<UTC time>/ (rclone --backup-dir), and
+    /// `remote-to-local-sync --as-of` can restore the tree of an earlier time.
+    #[arg(long, env = "VSC_TRASH")]
+    pub trash: bool,
+    /// With --trash: after each successful sync, purge trash older than this many days
+    /// (0: no age limit).
+    #[arg(long, env = "VSC_TRASH_RETENTION_DAYS", default_value_t = 30)]
+    pub trash_retention_days: u32,
+    /// With --trash: after each successful sync, keep only the newest N trash versions
+    /// (0: no count limit).
+    #[arg(long, env = "VSC_TRASH_KEEP", default_value_t = 0)]
+    pub trash_keep: u32,
 }
 
 #[derive(Debug, Args)]
@@ -88,16 +132,22 @@ pub struct RemoteToLocalSync {
     /// someone else, or mirror an empty remote over local files.
     #[arg(short = 'n', long, env = "VSC_FORCE_DELETE_LOCAL_DIR")]
     pub force_delete_local_dir: bool,
+    /// Restore even when the remote's completion record says the last upload did not finish
+    /// (the remote may hold a partial or mixed tree).
+    #[arg(long, env = "VSC_ALLOW_INCOMPLETE")]
+    pub allow_incomplete: bool,
+    /// Restore the tree as it was at this time (RFC 3339, e.g. 2026-11-24T18:00:00Z), from
+    /// the trash kept by `sync-to-remote --trash`.
+    #[arg(long, env = "VSC_AS_OF", value_name = "RFC3339", value_parser = parse_time)]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     #[command(flatten)]
     pub common: CommonSyncArgs,
 }
 
+/// How the agent reaches the remote: the rclone config and binary. Shared by every command
+/// that talks to rclone.
 #[derive(Debug, Args)]
-pub struct CommonSyncArgs {
-    /// Copy instead of sync: never delete files at the destination.
-    #[arg(short = 'x', long, env = "VSC_NO_DELETE")]
-    pub no_delete: bool,
-
+pub struct RemoteArgs {
     /// Where the rclone config is written (mode 0600, removed on exit). Default: a private
     /// temporary directory.
     #[arg(short = 'c', long, env = "CONFIG_PATH")]
@@ -116,6 +166,40 @@ pub struct CommonSyncArgs {
     /// encryption on. Overrides ENCRYPTED_<KEY>.
     #[arg(short = 'e', long = "enc-param", value_name = "KEY=VALUE")]
     pub enc_params: Vec<String>,
+
+    /// More output: -v logs every file rclone transfers, -vv adds rclone's debug log.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// The rclone binary to run.
+    #[arg(long, env = "VSC_RCLONE_BINARY", default_value = "rclone")]
+    pub rclone_binary: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonSyncArgs {
+    /// Copy instead of sync: never delete files at the destination.
+    #[arg(short = 'x', long, env = "VSC_NO_DELETE")]
+    pub no_delete: bool,
+
+    /// Refuse a sync (exit 3, nothing touched) that would delete more than this percentage
+    /// of the files at the destination (100: no limit).
+    #[arg(long, env = "VSC_MAX_DELETE_PERCENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub max_delete_percent: u8,
+
+    /// Refuse a sync (exit 3, nothing touched) that would delete more than this many files
+    /// at the destination (0: no limit).
+    #[arg(long, env = "VSC_MAX_DELETE_FILES", default_value_t = 0)]
+    pub max_delete_files: u64,
+
+    /// Skip the deletion plan (a listing of both sides before a sync): faster, but only the
+    /// empty-source valves then stand between a wrong source and the destination.
+    #[arg(long, env = "VSC_NO_DELETION_PLAN")]
+    pub no_deletion_plan: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 
     /// Keep running: sync at start, then on this schedule. Cron with seconds
     /// ('0 30 * * * *'), 5-field cron ('*/5 * * * *'), '@hourly', or '@every 1m'.
@@ -145,17 +229,9 @@ pub struct CommonSyncArgs {
     #[arg(long, env = "VSC_PID_PATH")]
     pub pid_path: Option<PathBuf>,
 
-    /// More output: -v logs every file rclone transfers, -vv adds rclone's debug log.
-    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
-    pub verbose: u8,
-
     /// How often rclone reports transfer progress during a long sync.
     #[arg(long, env = "VSC_STATS_INTERVAL", default_value = "30s", value_parser = parse_seconds)]
     pub stats_interval: Duration,
-
-    /// The rclone binary to run.
-    #[arg(long, env = "VSC_RCLONE_BINARY", default_value = "rclone")]
-    pub rclone_binary: PathBuf,
 }
 
 impl CommonSyncArgs {
@@ -178,6 +254,31 @@ pub struct Interrupt {
     /// Give up waiting after this long (e.g. 90s); by default wait as long as it takes.
     #[arg(long, value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct Verify {
+    #[command(flatten)]
+    pub paths: UploadPaths,
+    /// Print the report as one JSON object on stdout (for machines) instead of text.
+    #[arg(long, env = "VSC_VERIFY_JSON")]
+    pub json: bool,
+    /// How many names to list for each kind of difference.
+    #[arg(long, env = "VSC_VERIFY_SHOW", default_value_t = 10)]
+    pub show: usize,
+    /// Compare contents by downloading them (rclone check --download): for backends without
+    /// hashes, and for a byte-for-byte check. Slow: reads everything.
+    #[arg(long, env = "VSC_VERIFY_DOWNLOAD")]
+    pub download: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// An RFC 3339 time such as `2026-11-24T18:00:00Z` or `2026-11-24T19:00:00+01:00`.
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|time| time.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("'{text}' is not an RFC 3339 time such as 2026-11-24T18:00:00Z: {e}"))
 }
 
 /// `30`, `30s`, `2m`, `1h`.

@@ -14,6 +14,8 @@ pub mod exit_code {
     pub const RCLONE_FAILED: i32 = 4;
     /// `interrupt` found no running agent to signal.
     pub const NO_RUNNING_AGENT: i32 = 5;
+    /// `verify` compared both sides and they differ.
+    pub const DIFFERENT: i32 = 6;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,9 @@ pub enum AgentError {
     #[error("no running agent: {0}")]
     NoRunningAgent(String),
 
+    #[error("local and remote differ: {0}")]
+    Different(String),
+
     #[error("{0}")]
     Internal(String),
 }
@@ -79,6 +84,7 @@ impl AgentError {
                 exit_code::RCLONE_FAILED
             }
             AgentError::NoRunningAgent(_) => exit_code::NO_RUNNING_AGENT,
+            AgentError::Different(_) => exit_code::DIFFERENT,
             AgentError::Io { .. } | AgentError::Internal(_) => exit_code::INTERNAL,
         }
     }

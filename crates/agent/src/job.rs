@@ -1,10 +1,20 @@
-//! One sync in one direction: safety valves first, then rclone.
+//! One sync in one direction: the safety valves, the deletion plan and the completion
+//! record around one rclone transfer (with `--trash`, into a backup dir; with `--as-of`,
+//! from a tree rebuilt out of the trash).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use crate::error::Result;
-use crate::rclone::{Rclone, RemoteListing, TransferMode};
+use chrono::{DateTime, Utc};
+
+use crate::as_of::{self, Rebuilt};
+use crate::error::{AgentError, Result};
+use crate::layout;
+use crate::plan::{self, DeletionPlan, Limits};
+use crate::rclone::{Rclone, TransferMode};
+use crate::record::{CompletionRecord, RemoteState, RemoteSurvey};
 use crate::safety::{self, LocalTarget};
+use crate::trash::{self, Retention};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -28,10 +38,22 @@ pub struct SyncJob {
     pub local: PathBuf,
     /// The rclone path of the remote side, e.g. `remote:/bucket/dir` or `remote_encrypted:`.
     pub remote: String,
+    /// The remote side is a crypt remote (recorded in the completion record).
+    pub encrypted: bool,
     /// `sync` (mirror, deletes extra files at the destination) rather than `copy`.
     pub delete: bool,
     /// Skip the safety valves that can be skipped.
     pub force: bool,
+    /// The deletion plan's limits; `None`: `--no-deletion-plan`.
+    pub deletion_limits: Option<Limits>,
+    /// Upload: a file the source must hold (`--require-sentinel`).
+    pub sentinel: Option<PathBuf>,
+    /// Restore: even when the last upload did not complete.
+    pub allow_incomplete: bool,
+    /// Upload: keep replaced and deleted files in the trash, with this retention.
+    pub trash: Option<Retention>,
+    /// Restore: the tree as it was at this time.
+    pub as_of: Option<DateTime<Utc>>,
     pub rclone: Rclone,
     pub running_uid: u32,
     pub running_gid: u32,
@@ -46,6 +68,10 @@ impl SyncJob {
         }
     }
 
+    fn local_path(&self) -> String {
+        self.local.display().to_string()
+    }
+
     pub async fn run(&self) -> Result<Outcome> {
         match self.direction {
             Direction::ToRemote => self.upload().await,
@@ -55,22 +81,93 @@ impl SyncJob {
 
     async fn upload(&self) -> Result<Outcome> {
         safety::check_upload_source(&self.local, self.delete, self.force)?;
-        let local = self.local.display().to_string();
+        if let Some(sentinel) = &self.sentinel {
+            safety::check_sentinel(&self.local, sentinel)?;
+        }
+        for reserved in [layout::RECORD_NAME, layout::TRASH_DIR] {
+            if self.local.join(reserved).exists() {
+                tracing::warn!(
+                    name = reserved,
+                    "the source holds a name the agent reserves for itself at the remote; it is not uploaded"
+                );
+            }
+        }
+        let local = self.local_path();
+        let limits = self.deletion_limits.filter(|_| self.delete);
+        let started = Instant::now();
+        // The source listing gives the record its counts; the remote one is needed by the
+        // plan and the trash's change log. Both run at once.
+        let (source, destination) = tokio::try_join!(self.rclone.list_files(&local), async {
+            if limits.is_some() || self.trash.is_some() {
+                self.rclone.list_files(&self.remote).await
+            } else {
+                Ok(Default::default())
+            }
+        })?;
+        if let Some(limits) = limits {
+            let plan = DeletionPlan::between(&source, &destination);
+            let destination_name = format!("at the remote {}", self.remote);
+            let forced_clear = self.force && source.is_empty();
+            judge_plan(&plan, limits, forced_clear, &destination_name, started)?;
+        }
+
+        let stamp = Utc::now();
+        let bytes = source.values().sum();
+        let record =
+            CompletionRecord::in_progress(stamp, source.len() as u64, bytes, self.encrypted);
+        let mut extra = Vec::new();
+        let log_changes = async {
+            if self.trash.is_none() {
+                return Ok(());
+            }
+            let deleted = match self.delete {
+                true => plan::missing_from(&destination, &source),
+                false => Vec::new(),
+            };
+            let added = plan::missing_from(&source, &destination);
+            trash::log_changes(&self.rclone, &self.remote, stamp, added, deleted).await
+        };
+        tokio::try_join!(record.write(&self.rclone, &self.remote), log_changes)?;
+        if self.trash.is_some() {
+            extra.extend([
+                "--backup-dir".to_string(),
+                trash::backup_dir(&self.remote, stamp),
+            ]);
+        }
         self.rclone
-            .transfer(self.mode(), &local, &self.remote, &[])
+            .transfer(self.mode(), &local, &self.remote, &extra)
             .await?;
+        record.complete().write(&self.rclone, &self.remote).await?;
+        if let Some(retention) = self.trash
+            && let Err(e) = trash::maintain(&self.rclone, &self.remote, stamp, retention).await
+        {
+            tracing::warn!(error = %e, "the sync finished, but the trash could not be maintained; the next sync tries again");
+        }
         Ok(Outcome::Transferred)
     }
 
     async fn restore(&self) -> Result<Outcome> {
         let local_state = safety::check_restore_target(&self.local, self.force, self.running_uid)?;
-        // Listing first also proves the remote is reachable and decryptable before any
-        // local change: an unreachable remote fails here with nothing touched.
-        let listing = self.rclone.list_top_level(&self.remote).await?;
-        if listing == RemoteListing::Empty {
+        // The survey also proves the remote reachable and decryptable before any local
+        // change: an unreachable remote fails here with nothing touched.
+        let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
+        self.admit(&survey.state)?;
+        if let Some(when) = self.as_of {
+            match as_of::rebuild(&self.rclone, &self.remote, when).await? {
+                Some(rebuilt) => return self.restore_rebuilt(rebuilt, local_state).await,
+                None => {
+                    tracing::info!(as_of = %when, "no sync changed the remote since --as-of: restoring the current tree")
+                }
+            }
+        }
+        if survey.data.is_empty() {
+            let why = match &survey.state {
+                RemoteState::Complete(_) => "the remote holds no files (its last upload had none)",
+                _ => "the remote was never written: nothing to restore (first run)",
+            };
             match local_state {
                 LocalTarget::Missing | LocalTarget::Empty => {
-                    tracing::warn!(remote = %self.remote, "the remote is empty: nothing to restore (first run?)");
+                    tracing::warn!(remote = %self.remote, "{why}");
                     self.create_local_target()?;
                     return Ok(Outcome::NothingToRestore);
                 }
@@ -78,7 +175,7 @@ impl SyncJob {
                     return Err(safety::refuse_empty_remote(&self.remote, &self.local));
                 }
                 LocalTarget::NotEmpty if !self.delete => {
-                    tracing::warn!(remote = %self.remote, "the remote is empty: nothing to copy, local files kept");
+                    tracing::warn!(remote = %self.remote, "{why}; local files kept");
                     return Ok(Outcome::NothingToRestore);
                 }
                 LocalTarget::NotEmpty => {
@@ -87,26 +184,184 @@ impl SyncJob {
             }
         }
         self.create_local_target()?;
-        let mut extra = Vec::new();
-        if self.running_uid != 0 {
-            // Only root may give files away; a non-root restore owns what it writes.
-            extra.extend([
-                "--metadata-set".to_string(),
-                format!("uid={}", self.running_uid),
-                "--metadata-set".to_string(),
-                format!("gid={}", self.running_gid),
-            ]);
+        let local = self.local_path();
+        if let Some(limits) = self.deletion_limits.filter(|_| self.delete)
+            && local_state == LocalTarget::NotEmpty
+        {
+            let started = Instant::now();
+            let (remote_files, local_files) = tokio::try_join!(
+                self.rclone.list_files(&self.remote),
+                self.rclone.list_files(&local)
+            )?;
+            let plan = DeletionPlan::between(&remote_files, &local_files);
+            let forced_clear = self.force && remote_files.is_empty();
+            let destination_name = format!("in the local directory {local}");
+            judge_plan(&plan, limits, forced_clear, &destination_name, started)?;
         }
-        let local = self.local.display().to_string();
         self.rclone
-            .transfer(self.mode(), &self.remote, &local, &extra)
+            .transfer(self.mode(), &self.remote, &local, &self.restore_args())
             .await?;
         Ok(Outcome::Transferred)
     }
 
-    fn create_local_target(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.local).map_err(|e| {
-            crate::error::AgentError::io("cannot create --dst (local target)", &self.local, e)
-        })
+    /// Whether the completion record lets the restore go on.
+    fn admit(&self, state: &RemoteState) -> Result<()> {
+        let remote = &self.remote;
+        match state {
+            RemoteState::NeverWritten => {}
+            RemoteState::Complete(record) => {
+                tracing::info!(%remote, last_upload = %record.describe(), "the last upload completed");
+            }
+            RemoteState::Unrecorded => {
+                tracing::warn!(%remote, "the remote holds files but no completion record (written by plain rclone or an older agent): restoring what is there");
+            }
+            RemoteState::Incomplete(record) => {
+                let before_it = match (self.as_of, record.started_at()) {
+                    (Some(when), Some(started)) => when < started,
+                    _ => false,
+                };
+                if before_it {
+                    tracing::info!(%remote, last_upload = %record.describe(), "the last upload did not complete, but --as-of is before it started");
+                } else if self.allow_incomplete {
+                    tracing::warn!(%remote, last_upload = %record.describe(), "the last upload did not complete; restoring anyway because --allow-incomplete is set");
+                } else {
+                    return Err(AgentError::RefusedBySafetyValve {
+                        reason: format!(
+                            "the last upload to {remote} did not complete ({}); the remote may hold a partial or mixed tree",
+                            record.describe()
+                        ),
+                        how_to_override: "Let the uploader finish (or find out why it stopped), restore an earlier tree with --as-of, or pass --allow-incomplete to restore it anyway.",
+                    });
+                }
+            }
+            RemoteState::UnreadableRecord(problem) => {
+                if !self.allow_incomplete {
+                    return Err(AgentError::RefusedBySafetyValve {
+                        reason: format!(
+                            "the completion record at {remote} cannot be read ({problem}), so whether the last upload completed is unknown"
+                        ),
+                        how_to_override: "Pass --allow-incomplete to restore anyway.",
+                    });
+                }
+                tracing::warn!(%remote, %problem, "the completion record cannot be read; restoring anyway because --allow-incomplete is set");
+            }
+        }
+        Ok(())
     }
+
+    /// `--as-of`: copies each file's version of that time from where it is now, then (sync)
+    /// deletes local files the tree of that time did not have.
+    async fn restore_rebuilt(&self, rebuilt: Rebuilt, local_state: LocalTarget) -> Result<Outcome> {
+        self.create_local_target()?;
+        let local = self.local_path();
+        if !rebuilt.lost.is_empty() {
+            tracing::warn!(
+                count = rebuilt.lost.len(),
+                files = %plan::quote_names(&rebuilt.lost),
+                "files of that time whose version is no longer at the remote are left out"
+            );
+        }
+        let extras = if self.delete && local_state == LocalTarget::NotEmpty {
+            let started = Instant::now();
+            let local_files = self.rclone.list_files(&local).await?;
+            let plan = DeletionPlan {
+                deletions: local_files
+                    .keys()
+                    .filter(|path| !rebuilt.tree.contains(*path))
+                    .cloned()
+                    .collect(),
+                destination_files: local_files.len(),
+            };
+            if let Some(limits) = self.deletion_limits {
+                let destination_name = format!("in the local directory {local}");
+                judge_plan(&plan, limits, false, &destination_name, started)?;
+            }
+            plan.deletions
+        } else {
+            Vec::new()
+        };
+        let lists = tempfile::tempdir().map_err(|e| {
+            AgentError::io(
+                "cannot create a temporary directory in",
+                std::env::temp_dir(),
+                e,
+            )
+        })?;
+        let from_trash = rebuilt.from_trash.len();
+        let sources = std::iter::once((self.remote.clone(), rebuilt.from_current))
+            .chain(rebuilt.from_trash)
+            .filter(|(_, paths)| !paths.is_empty());
+        for (index, (source, paths)) in sources.enumerate() {
+            let list = write_list(lists.path(), &format!("copy-{index}"), &paths)?;
+            self.rclone
+                .copy_listed(&source, &local, &list, &self.restore_args())
+                .await?;
+        }
+        if !extras.is_empty() {
+            let list = write_list(lists.path(), "delete", &extras)?;
+            self.rclone.delete_listed(&local, &list).await?;
+        }
+        tracing::info!(
+            files = rebuilt.tree.len(),
+            trash_versions_used = from_trash,
+            deleted_locally = extras.len(),
+            "restored the tree as of --as-of"
+        );
+        Ok(Outcome::Transferred)
+    }
+
+    /// Extra rclone arguments of every transfer into the local directory.
+    fn restore_args(&self) -> Vec<String> {
+        if self.running_uid == 0 {
+            return Vec::new();
+        }
+        // Only root may give files away; a non-root restore owns what it writes.
+        vec![
+            "--metadata-set".to_string(),
+            format!("uid={}", self.running_uid),
+            "--metadata-set".to_string(),
+            format!("gid={}", self.running_gid),
+        ]
+    }
+
+    fn create_local_target(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.local)
+            .map_err(|e| AgentError::io("cannot create --dst (local target)", &self.local, e))
+    }
+}
+
+/// Logs the plan and its cost, then checks it; an explicitly forced clear of everything
+/// (`--force-*` with an empty source) is the one case the limits let through.
+fn judge_plan(
+    plan: &DeletionPlan,
+    limits: Limits,
+    forced_clear: bool,
+    destination: &str,
+    started: Instant,
+) -> Result<()> {
+    tracing::info!(
+        deletions = plan.deletions.len(),
+        destination_files = plan.destination_files,
+        percent = plan.percent(),
+        seconds = started.elapsed().as_secs_f64(),
+        "deletion plan"
+    );
+    if forced_clear {
+        tracing::warn!(
+            deletions = plan.deletions.len(),
+            "the source is empty and forced: every file {destination} will be deleted"
+        );
+        return Ok(());
+    }
+    plan.check(limits, destination)
+}
+
+/// Writes `paths`, one per line, for rclone's `--files-from-raw`.
+fn write_list(dir: &Path, name: &str, paths: &[String]) -> Result<String> {
+    let path = dir.join(name);
+    let mut text = paths.join("\n");
+    text.push('\n');
+    std::fs::write(&path, text)
+        .map_err(|e| AgentError::io("cannot write a file list", &path, e))?;
+    Ok(path.display().to_string())
 }

@@ -1,35 +1,45 @@
 //! `volume-syncing-controller`: the agent that restores a directory from rclone remote
 //! storage and keeps it synced back, on bare metal, in Docker, or injected into a Pod.
 
+mod as_of;
 mod cli;
 mod error;
 mod job;
+mod layout;
 mod pidfile;
+mod plan;
 mod rclone;
 mod rclone_config;
+mod record;
 mod runner;
 mod safety;
 mod schedule;
 mod status;
 mod status_server;
+mod trash;
+mod verify;
 mod watch;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command, CommonSyncArgs, LogFormat};
+use crate::cli::{Cli, Command, CommonSyncArgs, LogFormat, RemoteArgs};
 use crate::error::{AgentError, Result, exit_code};
 use crate::job::{Direction, SyncJob};
 use crate::pidfile::PidFile;
-use crate::rclone::Rclone;
-use crate::rclone_config::{ConfigFile, RemoteParams, RemotePath};
+use crate::plan::Limits;
+use crate::rclone::{CheckMethod, Rclone};
+use crate::rclone_config::{ConfigFile, RemoteParams, RemotePath, is_encrypted_target};
 use crate::runner::StopSignal;
 use crate::schedule::Schedule;
 use crate::status::Status;
 use crate::status_server::StatusServer;
+use crate::trash::Retention;
+use crate::verify::Verification;
 use crate::watch::ChangeWatcher;
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -50,8 +60,9 @@ fn init_logging(format: LogFormat, verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbose = match &cli.command {
-        Command::SyncToRemote(args) => args.common.verbose,
-        Command::RemoteToLocalSync(args) => args.common.verbose,
+        Command::SyncToRemote(args) => args.common.remote.verbose,
+        Command::RemoteToLocalSync(args) => args.common.remote.verbose,
+        Command::Verify(args) => args.remote.verbose,
         Command::Interrupt(_) => 0,
     };
     init_logging(cli.log_format, verbose);
@@ -77,28 +88,64 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::SyncToRemote(args) => {
-            let remote_path = RemotePath::parse(&args.dst, "--dst")?;
-            let force = args.force_even_if_remote_would_be_cleared;
+            let remote_path = RemotePath::parse(&args.paths.dst, "--dst")?;
+            let trash = args.trash.trash.then_some(Retention {
+                days: args.trash.trash_retention_days,
+                keep: args.trash.trash_keep,
+            });
+            let options = JobOptions {
+                force: args.force_even_if_remote_would_be_cleared,
+                sentinel: args.require_sentinel,
+                trash,
+                ..JobOptions::default()
+            };
             run_sync(
                 Direction::ToRemote,
-                args.src,
+                args.paths.src,
                 remote_path,
-                force,
+                options,
                 &args.common,
             )
             .await
         }
         Command::RemoteToLocalSync(args) => {
             let remote_path = RemotePath::parse(&args.src, "--src")?;
-            let force = args.force_delete_local_dir;
+            let options = JobOptions {
+                force: args.force_delete_local_dir,
+                allow_incomplete: args.allow_incomplete,
+                as_of: args.as_of,
+                ..JobOptions::default()
+            };
             run_sync(
                 Direction::ToLocal,
                 args.dst,
                 remote_path,
-                force,
+                options,
                 &args.common,
             )
             .await
+        }
+        Command::Verify(args) => {
+            let remote_path = RemotePath::parse(&args.paths.dst, "--dst")?;
+            let (config, remote) = prepare_remote(&args.remote, &remote_path)?;
+            let method = if args.download {
+                CheckMethod::Download
+            } else if is_encrypted_target(&remote) {
+                CheckMethod::CryptHashes
+            } else {
+                CheckMethod::Hashes
+            };
+            let verification = Verification {
+                local: args.paths.src,
+                remote,
+                method,
+                show: args.show,
+                json: args.json,
+                rclone: rclone_for(&args.remote, &config, Duration::from_secs(30)),
+            };
+            let result = verification.run().await;
+            drop(config);
+            result
         }
         Command::Interrupt(args) => pidfile::interrupt(&args.pid_path, !args.no_wait, args.timeout)
             .await
@@ -106,11 +153,48 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
+/// The per-direction settings of a job (the rest comes from [`CommonSyncArgs`]).
+#[derive(Debug, Default)]
+struct JobOptions {
+    force: bool,
+    sentinel: Option<std::path::PathBuf>,
+    trash: Option<Retention>,
+    allow_incomplete: bool,
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The rclone config for this run (written from the environment, or the user's own with
+/// `--no-template`) and the rclone path that `remote_path` means in it.
+fn prepare_remote(args: &RemoteArgs, remote_path: &RemotePath) -> Result<(ConfigFile, String)> {
+    if args.no_template {
+        let path = args
+            .config_path
+            .as_deref()
+            .ok_or_else(|| AgentError::invalid("--no-template needs --config-path"))?;
+        let config = ConfigFile::existing(path)?;
+        let remote = config.existing_target(remote_path)?;
+        Ok((config, remote))
+    } else {
+        let params = RemoteParams::collect(std::env::vars_os(), &args.params, &args.enc_params)?;
+        let config = ConfigFile::write(args.config_path.as_deref(), &params.render(remote_path))?;
+        Ok((config, params.target(remote_path)))
+    }
+}
+
+fn rclone_for(args: &RemoteArgs, config: &ConfigFile, stats_interval: Duration) -> Rclone {
+    Rclone {
+        binary: args.rclone_binary.clone(),
+        config: config.path().to_path_buf(),
+        verbosity: args.verbose,
+        stats_interval,
+    }
+}
+
 async fn run_sync(
     direction: Direction,
     local: std::path::PathBuf,
     remote_path: RemotePath,
-    force: bool,
+    options: JobOptions,
     common: &CommonSyncArgs,
 ) -> Result<()> {
     // Everything the user gave is validated before anything is written.
@@ -121,21 +205,7 @@ async fn run_sync(
         .map(str::parse::<Schedule>)
         .transpose()
         .map_err(|e| AgentError::invalid(e.to_string()))?;
-    let (config, remote) = if common.no_template {
-        let path = common
-            .config_path
-            .as_deref()
-            .ok_or_else(|| AgentError::invalid("--no-template needs --config-path"))?;
-        let config = ConfigFile::existing(path)?;
-        let remote = config.existing_target(&remote_path)?;
-        (config, remote)
-    } else {
-        let params =
-            RemoteParams::collect(std::env::vars_os(), &common.params, &common.enc_params)?;
-        let config =
-            ConfigFile::write(common.config_path.as_deref(), &params.render(&remote_path))?;
-        (config, params.target(&remote_path))
-    };
+    let (config, remote) = prepare_remote(&common.remote, &remote_path)?;
     if common.watch && direction == Direction::ToLocal {
         return Err(AgentError::invalid(
             "--watch watches the local directory, so it only applies to sync-to-remote",
@@ -159,15 +229,19 @@ async fn run_sync(
     let job = SyncJob {
         direction,
         local,
+        encrypted: is_encrypted_target(&remote),
         remote,
         delete: !common.no_delete,
-        force,
-        rclone: Rclone {
-            binary: common.rclone_binary.clone(),
-            config: config.path().to_path_buf(),
-            verbosity: common.verbose,
-            stats_interval: common.stats_interval,
-        },
+        force: options.force,
+        deletion_limits: (!common.no_deletion_plan).then_some(Limits {
+            max_percent: common.max_delete_percent,
+            max_files: common.max_delete_files,
+        }),
+        sentinel: options.sentinel,
+        allow_incomplete: options.allow_incomplete,
+        trash: options.trash,
+        as_of: options.as_of,
+        rclone: rclone_for(&common.remote, &config, common.stats_interval),
         running_uid: nix::unistd::geteuid().as_raw(),
         running_gid: nix::unistd::getegid().as_raw(),
     };

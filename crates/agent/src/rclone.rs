@@ -1,13 +1,15 @@
 //! Runs `rclone` as a child process and forwards its JSON log lines to `tracing`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::Command;
 
 use crate::error::{AgentError, Result};
+use crate::layout;
 
 /// rclone's exit code for "directory not found" (`rclone help flags`, "Exit Code").
 const EXIT_DIRECTORY_NOT_FOUND: i32 = 3;
@@ -30,13 +32,31 @@ impl TransferMode {
     }
 }
 
-/// What listing the top of a remote path found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteListing {
-    /// Nothing there (or the directory does not exist).
-    Empty,
-    /// At least these entries (a sample, not the whole listing).
-    NotEmpty(Vec<String>),
+/// Every file below a path, as rclone lists it (the agent's own names excluded):
+/// relative path -> size in bytes.
+pub type FileListing = BTreeMap<String, u64>;
+
+/// What `rclone check` / `cryptcheck` printed and logged, for `verify` to judge.
+#[derive(Debug)]
+pub struct CheckRun {
+    pub code: Option<i32>,
+    /// The `--combined -` report: one `<mark> <path>` line per file.
+    pub combined: String,
+    pub errors: Vec<String>,
+    pub undecryptable: usize,
+    /// rclone found no hash both sides have and compared sizes only.
+    pub sizes_only: bool,
+}
+
+/// How `check` compares contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckMethod {
+    /// `rclone check`: hashes where both sides have one, else sizes.
+    Hashes,
+    /// `rclone cryptcheck`: the hash of the encrypted content, for crypt remotes.
+    CryptHashes,
+    /// `rclone check --download`: both sides read and compared byte for byte.
+    Download,
 }
 
 #[derive(Debug, Clone)]
@@ -71,12 +91,41 @@ impl Rclone {
         command
     }
 
-    /// `rclone sync|copy <source> <destination>` with metadata and empty directories kept.
+    /// `rclone sync|copy <source> <destination>` with metadata and empty directories kept,
+    /// and the agent's own names excluded.
     pub async fn transfer(
         &self,
         mode: TransferMode,
         source: &str,
         destination: &str,
+        extra_args: &[String],
+    ) -> Result<()> {
+        let filter = layout::exclude_args();
+        self.transfer_filtered(mode, source, destination, &filter, extra_args)
+            .await
+    }
+
+    /// `rclone copy` of exactly the files listed (one relative path per line) in the file
+    /// `list`. rclone takes no other filter with a list, and none is needed: the list names
+    /// user files only.
+    pub async fn copy_listed(
+        &self,
+        source: &str,
+        destination: &str,
+        list: &str,
+        extra_args: &[String],
+    ) -> Result<()> {
+        let filter = ["--files-from-raw".to_string(), list.to_string()];
+        self.transfer_filtered(TransferMode::Copy, source, destination, &filter, extra_args)
+            .await
+    }
+
+    async fn transfer_filtered(
+        &self,
+        mode: TransferMode,
+        source: &str,
+        destination: &str,
+        filter: &[String],
         extra_args: &[String],
     ) -> Result<()> {
         let mut command = self.command();
@@ -89,71 +138,169 @@ impl Rclone {
             .arg("--stats-one-line")
             .arg("--stats-log-level")
             .arg("NOTICE")
+            .args(filter)
             .args(extra_args)
             .arg(source)
             .arg(destination);
         let operation = format!("{} {source} -> {destination}", mode.subcommand());
         tracing::info!(%operation, "starting rclone");
-        let output = self.run(command, &operation, false).await?;
-        if output.success() {
-            Ok(())
-        } else {
-            Err(output.into_error(operation))
-        }
+        self.run(command, &operation, Io::default())
+            .await?
+            .into_result(operation)
+            .map(drop)
     }
 
-    /// Lists up to a few top-level entries of `target` (one request on bucket backends).
-    pub async fn list_top_level(&self, target: &str) -> Result<RemoteListing> {
+    /// The top-level entries of `target`, the agent's own included (one request on bucket
+    /// backends). Directories end in `/`. A missing directory lists as empty.
+    pub async fn list_top_level(&self, target: &str) -> Result<Vec<String>> {
         let mut command = self.command();
         command.arg("lsf").arg("--max-depth").arg("1").arg(target);
-        let operation = format!("lsf {target}");
-        let output = self.run(command, &operation, true).await?;
+        let stdout = self.listing(command, format!("lsf {target}")).await?;
+        Ok(stdout
+            .lines()
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Every file below `target` with its size, the agent's own names excluded. Sizes and
+    /// names come from the directory listing (no per-file request on bucket backends).
+    pub async fn list_files(&self, target: &str) -> Result<FileListing> {
+        let mut command = self.command();
+        command
+            .arg("lsjson")
+            .args([
+                "-R",
+                "--files-only",
+                "--no-modtime",
+                "--no-mimetype",
+                "--fast-list",
+            ])
+            .args(layout::exclude_args())
+            .arg(target);
+        let stdout = self.listing(command, format!("lsjson {target}")).await?;
+        if stdout.trim().is_empty() {
+            return Ok(FileListing::new());
+        }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(rename = "Path")]
+            path: String,
+            #[serde(rename = "Size", default)]
+            size: i64,
+        }
+        let entries: Vec<Entry> = serde_json::from_str(&stdout).map_err(|e| {
+            AgentError::Internal(format!("rclone lsjson {target}: unreadable output: {e}"))
+        })?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| (entry.path, u64::try_from(entry.size).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Runs a listing command: a missing directory is an empty listing; names that do not
+    /// decrypt are a failure, never "empty" (crypt leaves them out and only logs a notice,
+    /// so a wrong password would look like an empty remote).
+    async fn listing(&self, command: Command, operation: String) -> Result<String> {
+        let output = self.run(command, &operation, Io::capturing()).await?;
         if output.code == Some(EXIT_DIRECTORY_NOT_FOUND) {
-            return Ok(RemoteListing::Empty);
+            return Ok(String::new());
         }
-        if !output.success() {
-            return Err(output.into_error(operation));
-        }
-        // crypt leaves out names it cannot decrypt and only logs a notice: a wrong password
-        // would look like an empty remote. Such a listing is a failure, never "empty".
         if output.log.undecryptable > 0 {
-            return Err(AgentError::RcloneFailed {
+            return Err(undecryptable(
                 operation,
-                code: output.code,
-                summary: format!(
-                    "{} name(s) at the remote cannot be decrypted: wrong ENCRYPTED_PASSWORD / ENCRYPTED_PASSWORD2, or not a crypt remote",
-                    output.log.undecryptable
-                ),
-            });
+                output.code,
+                output.log.undecryptable,
+            ));
         }
         if !output.log.errors.is_empty() {
             return Err(output.into_error(operation));
         }
-        let entries: Vec<String> = output
-            .stdout
-            .lines()
-            .filter(|line| !line.is_empty())
-            .take(5)
-            .map(str::to_string)
-            .collect();
-        Ok(if entries.is_empty() {
-            RemoteListing::Empty
-        } else {
-            RemoteListing::NotEmpty(entries)
+        output.into_result(operation).map(|output| output.stdout)
+    }
+
+    /// The contents of one file (`rclone cat`).
+    pub async fn cat(&self, target: &str) -> Result<String> {
+        let output = self.simple(&["cat", target], Io::capturing()).await?;
+        Ok(output.stdout)
+    }
+
+    /// Every file below `target` that matches the rclone filter `include`, concatenated.
+    pub async fn cat_matching(&self, target: &str, include: &str) -> Result<String> {
+        let output = self
+            .simple(&["cat", "--include", include, target], Io::capturing())
+            .await?;
+        Ok(output.stdout)
+    }
+
+    /// Writes `contents` to the file `target` (`rclone rcat`), replacing it.
+    pub async fn write_file(&self, target: &str, contents: Vec<u8>) -> Result<()> {
+        let io = Io {
+            stdin: Some(contents),
+            ..Io::default()
+        };
+        self.simple(&["rcat", target], io).await.map(drop)
+    }
+
+    /// Removes `target` and everything below it (`rclone purge`; filters do not apply).
+    pub async fn purge(&self, target: &str) -> Result<()> {
+        self.simple(&["purge", target], Io::default())
+            .await
+            .map(drop)
+    }
+
+    /// Deletes the files listed (one relative path per line) in the file `list` below
+    /// `target`.
+    pub async fn delete_listed(&self, target: &str, list: &str) -> Result<()> {
+        self.simple(&["delete", "--files-from-raw", list, target], Io::default())
+            .await
+            .map(drop)
+    }
+
+    /// `rclone <args>`, which must succeed; the arguments name the operation in errors.
+    async fn simple(&self, args: &[&str], io: Io) -> Result<Finished> {
+        let mut command = self.command();
+        command.args(args);
+        let operation = args.join(" ");
+        self.run(command, &operation, io)
+            .await?
+            .into_result(operation)
+    }
+
+    /// Compares `local` with `remote`; the result is for the caller to judge (rclone exits 1
+    /// both when files differ and when it cannot compare).
+    pub async fn check(&self, method: CheckMethod, local: &str, remote: &str) -> Result<CheckRun> {
+        let mut command = self.command();
+        match method {
+            CheckMethod::Hashes => command.arg("check"),
+            CheckMethod::CryptHashes => command.arg("cryptcheck"),
+            CheckMethod::Download => command.arg("check").arg("--download"),
+        };
+        command
+            .args(["--combined", "-"])
+            .args(layout::exclude_args())
+            .arg(local)
+            .arg(remote);
+        let operation = format!("check {local} <-> {remote}");
+        let output = self.run(command, &operation, Io::capturing()).await?;
+        Ok(CheckRun {
+            code: output.code,
+            combined: output.stdout,
+            errors: output.log.errors,
+            undecryptable: output.log.undecryptable,
+            sizes_only: output.log.sizes_only,
         })
     }
 
-    async fn run(
-        &self,
-        mut command: Command,
-        operation: &str,
-        capture_stdout: bool,
-    ) -> Result<Finished> {
-        command.stderr(Stdio::piped()).stdout(if capture_stdout {
+    async fn run(&self, mut command: Command, operation: &str, io: Io) -> Result<Finished> {
+        command.stderr(Stdio::piped()).stdout(if io.capture_stdout {
             Stdio::piped()
         } else {
             Stdio::null()
         });
+        if io.stdin.is_some() {
+            command.stdin(Stdio::piped());
+        }
         let mut child = command
             .spawn()
             .map_err(|source| AgentError::RcloneMissing {
@@ -173,6 +320,10 @@ impl Rclone {
             }
             text
         });
+        if let (Some(contents), Some(mut stdin)) = (io.stdin, child.stdin.take()) {
+            // A write error shows up as rclone's own failure below; dropping closes stdin.
+            let _ = stdin.write_all(&contents).await;
+        }
         let status = child
             .wait()
             .await
@@ -184,6 +335,22 @@ impl Rclone {
             log,
             stdout,
         })
+    }
+}
+
+/// What a run feeds rclone and keeps of its output.
+#[derive(Debug, Default)]
+struct Io {
+    capture_stdout: bool,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Io {
+    fn capturing() -> Self {
+        Io {
+            capture_stdout: true,
+            stdin: None,
+        }
     }
 }
 
@@ -200,11 +367,21 @@ struct LogSummary {
     errors: Vec<String>,
     /// Names crypt skipped because they would not decrypt.
     undecryptable: usize,
+    /// `check` found no common hash and compared sizes only.
+    sizes_only: bool,
 }
 
 impl Finished {
     fn success(&self) -> bool {
         self.code == Some(0)
+    }
+
+    fn into_result(self, operation: String) -> Result<Self> {
+        if self.success() {
+            Ok(self)
+        } else {
+            Err(self.into_error(operation))
+        }
     }
 
     fn into_error(self, operation: String) -> AgentError {
@@ -221,6 +398,16 @@ impl Finished {
     }
 }
 
+fn undecryptable(operation: String, code: Option<i32>, names: usize) -> AgentError {
+    AgentError::RcloneFailed {
+        operation,
+        code,
+        summary: format!(
+            "{names} name(s) at the remote cannot be decrypted: wrong ENCRYPTED_PASSWORD / ENCRYPTED_PASSWORD2, or not a crypt remote"
+        ),
+    }
+}
+
 /// Forwards rclone's `--use-json-log` lines to `tracing`, keeping a [`LogSummary`].
 async fn forward_log(stderr: Option<tokio::process::ChildStderr>) -> LogSummary {
     let mut summary = LogSummary::default();
@@ -232,6 +419,9 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>) -> LogSummary 
         let (level, message) = parse_log_line(&line);
         if message.contains("undecryptable") {
             summary.undecryptable += 1;
+        }
+        if message.contains("No common hash found") {
+            summary.sizes_only = true;
         }
         match level {
             LogLevel::Error => {
@@ -261,7 +451,13 @@ enum LogLevel {
 fn parse_log_line(line: &str) -> (LogLevel, String) {
     let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(line)
     else {
-        return (LogLevel::Info, line.trim().to_string());
+        // Before its JSON logging starts (a bad flag, a bad config), rclone logs plain text.
+        let level = if line.contains("CRITICAL:") || line.contains("ERROR :") {
+            LogLevel::Error
+        } else {
+            LogLevel::Info
+        };
+        return (level, line.trim().to_string());
     };
     let level = match fields
         .get("level")
@@ -303,5 +499,9 @@ mod tests {
         let (level, message) = parse_log_line("plain text from an old rclone");
         assert_eq!(level, LogLevel::Info);
         assert_eq!(message, "plain text from an old rclone");
+        let (level, _) = parse_log_line(
+            "2026/11/24 19:12:20 CRITICAL: Failed to initialise global options: bad filter",
+        );
+        assert_eq!(level, LogLevel::Error);
     }
 }

@@ -247,6 +247,13 @@ impl RemoteParams {
     }
 }
 
+/// Whether an rclone path (as [`RemoteParams::target`] returns) is on the crypt remote.
+pub fn is_encrypted_target(target: &str) -> bool {
+    target
+        .strip_prefix(ENCRYPTED_REMOTE_NAME)
+        .is_some_and(|rest| rest.starts_with(':'))
+}
+
 fn target_for(encrypted: bool, explicit_crypt_remote: bool, remote_path: &RemotePath) -> String {
     match (encrypted, explicit_crypt_remote) {
         (false, _) => remote_path.inside(REMOTE_NAME),
@@ -515,6 +522,8 @@ mod tests {
             "{rendered}"
         );
         assert_eq!(params.target(&path("/bucket/dir/")), "remote_encrypted:");
+        assert!(is_encrypted_target(&params.target(&path("/bucket/dir/"))));
+        assert!(!is_encrypted_target("remote:/bucket/dir"));
     }
 
     #[test]

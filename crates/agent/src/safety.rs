@@ -45,6 +45,37 @@ pub fn check_upload_source(source: &Path, deletes_on_remote: bool, force: bool) 
     })
 }
 
+/// `--require-sentinel`: the upload source must hold this file (relative to it), proof
+/// that the volume is mounted and is the right one. No force skips it.
+pub fn check_sentinel(source: &Path, sentinel: &Path) -> Result<()> {
+    if sentinel.is_absolute() || sentinel.components().any(|c| c == Component::ParentDir) {
+        return Err(AgentError::invalid(format!(
+            "--require-sentinel {}: give a path relative to --src, without '..'",
+            sentinel.display()
+        )));
+    }
+    let path = source.join(sentinel);
+    match fs::symlink_metadata(&path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(AgentError::RefusedBySafetyValve {
+                reason: format!(
+                    "the sentinel file {} is missing, so {} may not be the volume it should be (not mounted?)",
+                    path.display(),
+                    source.display()
+                ),
+                how_to_override: "Create the sentinel file on the volume, or remove --require-sentinel.",
+            })
+        }
+        Err(e) => Err(AgentError::io("cannot inspect the sentinel", path, e)),
+    }
+}
+
+/// The path must be a directory the agent can list.
+pub fn check_readable_directory(path: &Path, what: &str) -> Result<()> {
+    directory_has_entries(path, what).map(drop)
+}
+
 /// Restore: refuses system directories and (when it holds files) a target not owned by the
 /// running user. Returns the state of the target for the remote-side decision.
 pub fn check_restore_target(target: &Path, force: bool, running_uid: u32) -> Result<LocalTarget> {
@@ -261,6 +292,23 @@ mod tests {
         assert!(err.to_string().contains("is empty"), "{err}");
         check_upload_source(dir.path(), false, false).expect("copy adds nothing, deletes nothing");
         check_upload_source(dir.path(), true, true).expect("forced");
+    }
+
+    #[test]
+    fn a_missing_sentinel_is_refused_and_must_be_relative() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = check_sentinel(dir.path(), Path::new(".mounted")).expect_err("missing");
+        assert!(
+            matches!(err, AgentError::RefusedBySafetyValve { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains(".mounted"), "{err}");
+        fs::write(dir.path().join(".mounted"), "").expect("write");
+        check_sentinel(dir.path(), Path::new(".mounted")).expect("present");
+        for bad in ["/etc/passwd", "../x"] {
+            let err = check_sentinel(dir.path(), Path::new(bad)).expect_err("invalid");
+            assert!(matches!(err, AgentError::InvalidInput(_)), "{err}");
+        }
     }
 
     #[test]

@@ -21,14 +21,6 @@ fn obscure(plain: &str) -> String {
         .to_string()
 }
 
-/// Every byte stored by the server under `dir`, names and contents, as one string.
-fn everything_stored(dir: &std::path::Path) -> String {
-    read_tree(dir)
-        .into_iter()
-        .map(|(name, body)| format!("{name}\n{body}\n"))
-        .collect()
-}
-
 #[test]
 fn crypt_wraps_the_remote_path_and_round_trips() {
     let server = S3Server::start();
@@ -133,5 +125,7 @@ fn enc_param_flags_turn_encryption_on() {
     );
     let stored = everything_stored(&bucket.join("x"));
     assert!(!stored.is_empty() && !stored.contains(SECRET_TEXT) && !stored.contains(SECRET_NAME));
-    assert!(fs::read_dir(bucket.join("x")).expect("stored").count() == 1);
+    // One encrypted file and the agent's completion record, encrypted too.
+    assert_eq!(fs::read_dir(bucket.join("x")).expect("stored").count(), 2);
+    assert!(!stored.contains(RECORD_NAME) && !stored.contains("\"state\""));
 }

@@ -34,7 +34,7 @@ fn sigterm(child: &Child) {
 #[test]
 fn the_schedule_syncs_at_start_and_on_every_tick() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     let src = sandbox.write("src", &[("first.txt", "1")]);
     let agent = spawn(
@@ -46,7 +46,7 @@ fn the_schedule_syncs_at_start_and_on_every_tick() {
             "-s",
             "src",
             "-d",
-            "b/live",
+            "bkt/live",
         ],
     );
 
@@ -80,7 +80,7 @@ fn the_schedule_syncs_at_start_and_on_every_tick() {
 #[test]
 fn cron_with_seconds_is_accepted_and_runs() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("a.txt", "1")]);
     let agent = spawn(
@@ -92,7 +92,7 @@ fn cron_with_seconds_is_accepted_and_runs() {
             "-s",
             "src",
             "-d",
-            "b/cron",
+            "bkt/cron",
         ],
     );
     assert!(eventually(Duration::from_secs(15), || bucket
@@ -112,7 +112,7 @@ fn cron_with_seconds_is_accepted_and_runs() {
 #[test]
 fn sigterm_runs_a_final_sync_that_carries_files_written_after_start() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("early.txt", "1")]);
     let agent = spawn(
@@ -124,7 +124,7 @@ fn sigterm_runs_a_final_sync_that_carries_files_written_after_start() {
             "-s",
             "src",
             "-d",
-            "b/app",
+            "bkt/app",
         ],
     );
     assert!(eventually(Duration::from_secs(15), || bucket
@@ -140,7 +140,7 @@ fn sigterm_runs_a_final_sync_that_carries_files_written_after_start() {
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("reason=\"final\""), "{log}");
     assert_eq!(
-        read_tree(&bucket.join("app")),
+        stored_data(&bucket.join("app")),
         owned(&[
             ("early.txt", "1"),
             ("late.txt", "written after the last scheduled sync")
@@ -155,7 +155,7 @@ fn sigterm_runs_a_final_sync_that_carries_files_written_after_start() {
 #[test]
 fn a_failed_final_sync_exits_non_zero() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let mut sandbox = Sandbox::new(&server);
     sandbox.set_env("RCLONE_RETRIES", "1");
     sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
@@ -169,7 +169,7 @@ fn a_failed_final_sync_exits_non_zero() {
             "-s",
             "src",
             "-d",
-            "b/app",
+            "bkt/app",
         ],
     );
     assert!(eventually(Duration::from_secs(15), || bucket
@@ -184,7 +184,7 @@ fn a_failed_final_sync_exits_non_zero() {
 #[test]
 fn interrupt_signals_the_agent_through_its_pid_file_and_waits_for_it() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("early.txt", "1")]);
     let mut agent = spawn(
@@ -196,7 +196,7 @@ fn interrupt_signals_the_agent_through_its_pid_file_and_waits_for_it() {
             "-s",
             "src",
             "-d",
-            "b/app",
+            "bkt/app",
         ],
     );
     assert!(eventually(Duration::from_secs(15), || bucket
@@ -228,13 +228,13 @@ fn interrupt_signals_the_agent_through_its_pid_file_and_waits_for_it() {
 #[test]
 fn a_one_shot_run_finishes_its_sync_despite_sigterm() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let mut sandbox = Sandbox::new(&server);
     // Slow the transfer down so the signal lands mid-sync.
     sandbox.set_env("RCLONE_BWLIMIT", "200k");
     let big = "x".repeat(400 * 1024);
     sandbox.write("src", &[("big.bin", big.as_str())]);
-    let agent = spawn(&sandbox, &["sync-to-remote", "-s", "src", "-d", "b/one"]);
+    let agent = spawn(&sandbox, &["sync-to-remote", "-s", "src", "-d", "bkt/one"]);
     std::thread::sleep(Duration::from_millis(700));
     sigterm(&agent);
     let (code, log) = wait_with_stderr(agent);
@@ -250,12 +250,12 @@ fn a_one_shot_run_finishes_its_sync_despite_sigterm() {
 #[test]
 fn watch_syncs_changes_soon_after_they_settle() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("a.txt", "1")]);
     let agent = spawn(
         &sandbox,
-        &["sync-to-remote", "--watch", "-s", "src", "-d", "b/w"],
+        &["sync-to-remote", "--watch", "-s", "src", "-d", "bkt/w"],
     );
     assert!(eventually(Duration::from_secs(15), || bucket
         .join("w/a.txt")
@@ -276,7 +276,7 @@ fn watch_syncs_changes_soon_after_they_settle() {
 #[test]
 fn watch_min_interval_holds_changes_until_it_passes_or_the_agent_stops() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("a.txt", "1")]);
     let agent = spawn(
@@ -289,7 +289,7 @@ fn watch_min_interval_holds_changes_until_it_passes_or_the_agent_stops() {
             "-s",
             "src",
             "-d",
-            "b/w",
+            "bkt/w",
         ],
     );
     assert!(eventually(Duration::from_secs(15), || bucket
@@ -344,7 +344,7 @@ fn free_port() -> u16 {
 #[test]
 fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("a.txt", "1")]);
     let port = free_port();
@@ -362,7 +362,7 @@ fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
             "-s",
             "src",
             "-d",
-            "b/h",
+            "bkt/h",
         ],
     );
     assert!(eventually(Duration::from_secs(15), || bucket
@@ -398,7 +398,7 @@ fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
             "-s",
             "src",
             "-d",
-            "b/h",
+            "bkt/h",
         ],
     );
     assert!(

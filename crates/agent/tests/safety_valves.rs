@@ -11,7 +11,7 @@ const REFUSED: i32 = 3;
 #[test]
 fn an_empty_local_source_never_clears_the_remote() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     write_tree(
         &bucket.join("app"),
         &[("db.sqlite", "data"), ("media/a.png", "png")],
@@ -21,7 +21,7 @@ fn an_empty_local_source_never_clears_the_remote() {
     fs::create_dir_all(&empty).expect("mkdir");
     give_to_agent(&empty);
 
-    let output = sandbox.run(&["sync-to-remote", "-s", "empty", "-d", "b/app"]);
+    let output = sandbox.run(&["sync-to-remote", "-s", "empty", "-d", "bkt/app"]);
     assert_exit(&output, REFUSED);
     assert!(
         stderr(&output).contains("--force-even-if-remote-would-be-cleared"),
@@ -43,7 +43,7 @@ fn an_empty_local_source_never_clears_the_remote() {
             "-s",
             "empty",
             "-d",
-            "b/app",
+            "bkt/app",
         ])
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -62,7 +62,7 @@ fn an_empty_local_source_never_clears_the_remote() {
 #[test]
 fn forcing_an_empty_upload_clears_the_remote_loudly() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     write_tree(&bucket.join("app"), &[("old.txt", "x")]);
     let sandbox = Sandbox::new(&server);
     let empty = sandbox.path("empty");
@@ -74,23 +74,23 @@ fn forcing_an_empty_upload_clears_the_remote_loudly() {
         "-s",
         "empty",
         "-d",
-        "b/app",
+        "bkt/app",
     ]);
     assert_exit(&output, 0);
     assert!(stderr(&output).contains("WARN"), "{}", stderr(&output));
-    assert!(read_tree(&bucket.join("app")).is_empty());
+    assert!(stored_data(&bucket.join("app")).is_empty());
 }
 
 #[test]
 fn an_empty_remote_never_clears_local_files() {
     let server = S3Server::start();
-    server.bucket("b");
+    server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     let data = sandbox.write("data", &[("precious.db", "state")]);
     let output = sandbox.run(&[
         "remote-to-local-sync",
         "-s",
-        "b/never-written",
+        "bkt/never-written",
         "-d",
         "data",
     ]);
@@ -107,7 +107,7 @@ fn an_empty_remote_never_clears_local_files() {
         "remote-to-local-sync",
         "--force-delete-local-dir",
         "-s",
-        "b/never-written",
+        "bkt/never-written",
         "-d",
         "data",
     ]);
@@ -118,18 +118,18 @@ fn an_empty_remote_never_clears_local_files() {
 #[test]
 fn an_undecryptable_remote_never_clears_local_files() {
     let server = S3Server::start();
-    server.bucket("b");
+    server.bucket("bkt");
     let mut sandbox = Sandbox::new(&server);
     sandbox.set_env("ENCRYPTED_PASSWORD_PLAIN", "the right password");
     sandbox.write("src", &[("a.txt", "secret")]);
     assert_exit(
-        &sandbox.run(&["sync-to-remote", "-s", "src", "-d", "b/enc"]),
+        &sandbox.run(&["sync-to-remote", "-s", "src", "-d", "bkt/enc"]),
         0,
     );
 
     sandbox.set_env("ENCRYPTED_PASSWORD_PLAIN", "a wrong password");
     let data = sandbox.write("data", &[("precious.db", "state")]);
-    let output = sandbox.run(&["remote-to-local-sync", "-s", "b/enc", "-d", "data"]);
+    let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/enc", "-d", "data"]);
     assert_exit(&output, 4);
     assert!(
         stderr(&output).contains("cannot be decrypted"),
@@ -140,7 +140,7 @@ fn an_undecryptable_remote_never_clears_local_files() {
 
     // Into an empty volume the wrong key must not look like "nothing to restore" either:
     // the app would start on an empty directory.
-    let output = sandbox.run(&["remote-to-local-sync", "-s", "b/enc", "-d", "fresh"]);
+    let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/enc", "-d", "fresh"]);
     assert_exit(&output, 4);
     assert!(!sandbox.path("fresh").exists());
 }
@@ -148,7 +148,7 @@ fn an_undecryptable_remote_never_clears_local_files() {
 #[test]
 fn system_directories_are_refused_as_restore_roots() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     write_tree(&bucket.join("app"), &[("evil", "x")]);
     let sandbox = Sandbox::new(&server);
     for root in [
@@ -162,7 +162,7 @@ fn system_directories_are_refused_as_restore_roots() {
         "//home/",
         "/usr/lib/.",
     ] {
-        let output = sandbox.run(&["remote-to-local-sync", "-s", "b/app", "-d", root]);
+        let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", root]);
         assert_exit(&output, REFUSED);
         assert!(
             stderr(&output).contains("operating system"),
@@ -172,7 +172,7 @@ fn system_directories_are_refused_as_restore_roots() {
     }
     // `.` spelled from inside a system directory is caught too.
     let output = sandbox
-        .agent(&["remote-to-local-sync", "-s", "b/app", "-d", "."])
+        .agent(&["remote-to-local-sync", "-s", "bkt/app", "-d", "."])
         .current_dir("/usr/bin")
         .output()
         .expect("run");
@@ -183,13 +183,13 @@ fn system_directories_are_refused_as_restore_roots() {
 #[test]
 fn a_target_owned_by_root_or_another_user_is_refused() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     write_tree(&bucket.join("app"), &[("remote.txt", "R")]);
     let sandbox = Sandbox::new(&server);
 
     let foreign = sandbox.write("foreign", &[("theirs.txt", "T")]);
     give_to(&foreign, agent_uid() + 1);
-    let output = sandbox.run(&["remote-to-local-sync", "-s", "b/app", "-d", "foreign"]);
+    let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", "foreign"]);
     if fs_uid_is_root() {
         assert_exit(&output, REFUSED);
         assert!(
@@ -201,7 +201,7 @@ fn a_target_owned_by_root_or_another_user_is_refused() {
 
         let roots = sandbox.write("roots", &[("system.txt", "S")]);
         give_to(&roots, 0);
-        let output = sandbox.run(&["remote-to-local-sync", "-s", "b/app", "-d", "roots"]);
+        let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", "roots"]);
         assert_exit(&output, REFUSED);
         assert!(
             stderr(&output).contains("owned by root"),
@@ -219,9 +219,9 @@ fn a_target_owned_by_root_or_another_user_is_refused() {
 #[test]
 fn unreadable_or_wrong_paths_are_clear_errors_not_panics() {
     let server = S3Server::start();
-    server.bucket("b");
+    server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
-    let output = sandbox.run(&["sync-to-remote", "-s", "does-not-exist", "-d", "b/x"]);
+    let output = sandbox.run(&["sync-to-remote", "-s", "does-not-exist", "-d", "bkt/x"]);
     assert_exit(&output, 1);
     assert!(
         stderr(&output).contains("does-not-exist"),
@@ -236,7 +236,7 @@ fn unreadable_or_wrong_paths_are_clear_errors_not_panics() {
     let output = sandbox.run(&[
         "remote-to-local-sync",
         "-s",
-        "b/x",
+        "bkt/x",
         "-d",
         file.to_str().expect("utf8"),
     ]);
@@ -252,7 +252,7 @@ fn unreadable_or_wrong_paths_are_clear_errors_not_panics() {
         give_to(&locked, 0);
         fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .expect("chmod");
-        let output = sandbox.run(&["sync-to-remote", "-s", "locked", "-d", "b/x"]);
+        let output = sandbox.run(&["sync-to-remote", "-s", "locked", "-d", "bkt/x"]);
         assert_exit(&output, 1);
         assert!(
             stderr(&output).contains("Permission denied")

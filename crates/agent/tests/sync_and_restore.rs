@@ -33,7 +33,7 @@ fn the_readme_example_uploads_and_restores() {
     );
     let output = upload.output().expect("run");
     assert_exit(&output, 0);
-    assert_eq!(read_tree(&bucket.join("some-directory")), owned(&data));
+    assert_eq!(stored_data(&bucket.join("some-directory")), owned(&data));
 
     let output = sandbox.run(&[
         "remote-to-local-sync",
@@ -76,13 +76,13 @@ fn param_flags_configure_the_remote_without_env() {
         &secret,
     ]);
     assert_exit(&output, 0);
-    assert_eq!(read_tree(&bucket.join("dir")), owned(&[("a.txt", "A")]));
+    assert_eq!(stored_data(&bucket.join("dir")), owned(&[("a.txt", "A")]));
 }
 
 #[test]
 fn sync_mirrors_deletions_and_no_delete_keeps_remote_files() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     let src = sandbox.write("src", &[("keep.txt", "1"), ("gone.txt", "2")]);
     assert_exit(
@@ -91,38 +91,45 @@ fn sync_mirrors_deletions_and_no_delete_keeps_remote_files() {
             "-s",
             src.to_str().expect("utf8"),
             "-d",
-            "b/x",
+            "bkt/x",
         ]),
         0,
     );
     fs::remove_file(src.join("gone.txt")).expect("rm");
 
     assert_exit(
-        &sandbox.run(&["sync-to-remote", "--no-delete", "-s", "src", "-d", "b/x"]),
+        &sandbox.run(&["sync-to-remote", "--no-delete", "-s", "src", "-d", "bkt/x"]),
         0,
     );
     assert_eq!(
-        read_tree(&bucket.join("x")),
+        stored_data(&bucket.join("x")),
         owned(&[("gone.txt", "2"), ("keep.txt", "1")])
     );
 
     assert_exit(
-        &sandbox.run(&["sync-to-remote", "-s", "src", "-d", "b/x"]),
+        &sandbox.run(&["sync-to-remote", "-s", "src", "-d", "bkt/x"]),
         0,
     );
-    assert_eq!(read_tree(&bucket.join("x")), owned(&[("keep.txt", "1")]));
+    assert_eq!(stored_data(&bucket.join("x")), owned(&[("keep.txt", "1")]));
 }
 
 #[test]
 fn restore_mirrors_the_remote_and_no_delete_keeps_local_files() {
     let server = S3Server::start();
-    let bucket = server.bucket("b");
+    let bucket = server.bucket("bkt");
     write_tree(&bucket.join("app"), &[("remote.txt", "R")]);
     let sandbox = Sandbox::new(&server);
     let dst = sandbox.write("restore", &[("local-only.txt", "L")]);
 
     assert_exit(
-        &sandbox.run(&["remote-to-local-sync", "-x", "-s", "b/app", "-d", "restore"]),
+        &sandbox.run(&[
+            "remote-to-local-sync",
+            "-x",
+            "-s",
+            "bkt/app",
+            "-d",
+            "restore",
+        ]),
         0,
     );
     assert_eq!(
@@ -131,7 +138,7 @@ fn restore_mirrors_the_remote_and_no_delete_keeps_local_files() {
     );
 
     assert_exit(
-        &sandbox.run(&["remote-to-local-sync", "-s", "b/app", "-d", "restore"]),
+        &sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", "restore"]),
         0,
     );
     assert_eq!(read_tree(&dst), owned(&[("remote.txt", "R")]));
@@ -252,7 +259,7 @@ fn config_path_is_private_while_running_and_removed_after() {
     assert_exit(&bare.output().expect("run"), 0);
     assert!(config.exists());
     assert_eq!(
-        read_tree(&server.root.path().join("cfg/y")),
+        stored_data(&server.root.path().join("cfg/y")),
         owned(&[("a", "a")])
     );
 }

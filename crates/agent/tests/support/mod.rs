@@ -124,6 +124,23 @@ impl Sandbox {
         self.agent(args).output().expect("run the agent")
     }
 
+    /// `sync-to-remote -s <src> -d <dst>`, which must succeed.
+    #[track_caller]
+    pub fn upload(&self, src: &str, dst: &str) {
+        assert_exit(&self.run(&["sync-to-remote", "-s", src, "-d", dst]), 0);
+    }
+
+    /// `remote-to-local-sync <flags> -s <remote> -d <dir>`, which must succeed; returns the
+    /// restored tree.
+    #[track_caller]
+    pub fn restore(&self, flags: &[&str], remote: &str, dir: &str) -> Vec<(String, String)> {
+        let mut args = vec!["remote-to-local-sync"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["-s", remote, "-d", dir]);
+        assert_exit(&self.run(&args), 0);
+        read_tree(&self.path(dir))
+    }
+
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.into(), value.into()));
@@ -134,6 +151,22 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The agent's log (stderr) holds each of `needles`.
+#[track_caller]
+pub fn assert_logged(output: &Output, needles: &[&str]) {
+    let log = stderr(output);
+    for needle in needles {
+        assert!(log.contains(needle), "no '{needle}' in the log:\n{log}");
+    }
+}
+
+/// The agent's log (stderr) does not mention `needle`.
+#[track_caller]
+pub fn assert_not_logged(output: &Output, needle: &str) {
+    let log = stderr(output);
+    assert!(!log.contains(needle), "'{needle}' in the log:\n{log}");
+}
+
 #[track_caller]
 pub fn assert_exit(output: &Output, code: i32) {
     assert_eq!(
@@ -142,4 +175,34 @@ pub fn assert_exit(output: &Output, code: i32) {
         "expected exit {code}; stderr:\n{}",
         stderr(output)
     );
+}
+
+/// The agent's completion record at the top of a remote path.
+pub const RECORD_NAME: &str = ".volume-syncing-controller.json";
+/// The agent's trash at the top of a remote path (`--trash`).
+pub const TRASH_DIR: &str = ".volume-syncing-controller.trash";
+
+/// The user's files stored under `dir` on the S3 server's disk: [`read_tree`] without the
+/// agent's completion record and trash.
+pub fn stored_data(dir: &Path) -> Vec<(String, String)> {
+    read_tree(dir)
+        .into_iter()
+        .filter(|(path, _)| path != RECORD_NAME && !path.starts_with(&format!("{TRASH_DIR}/")))
+        .collect()
+}
+
+/// The completion record under `dir` on the S3 server's disk (plain remotes only).
+pub fn stored_record(dir: &Path) -> serde_json::Value {
+    let text = fs::read_to_string(dir.join(RECORD_NAME))
+        .unwrap_or_else(|e| panic!("no completion record in {}: {e}", dir.display()));
+    serde_json::from_str(&text).expect("the completion record is JSON")
+}
+
+/// Every byte stored by the server under `dir`, names and contents, as one string: what
+/// must hold no plaintext when the remote is encrypted.
+pub fn everything_stored(dir: &Path) -> String {
+    read_tree(dir)
+        .into_iter()
+        .map(|(name, body)| format!("{name}\n{body}\n"))
+        .collect()
 }
