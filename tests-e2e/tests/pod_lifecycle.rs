@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kube::api::Api;
 use serde_json::json;
 use vsc_e2e::control_plane::ControlPlane;
 use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
 use vsc_e2e::kubelet::{Kubelet, chown_tree};
 use vsc_e2e::operator::{OperatorProcess, install_crd, register_webhook};
 use vsc_test_support::{S3Server, eventually, owned, read_tree, write_tree};
+use vsc_types::crd::PodFilesystemSync;
 
 const APP_UID: u32 = 1001;
 /// Each completed upload leaves one completion record beside the data (encrypted with it).
@@ -21,7 +23,15 @@ async fn round_trip(encrypted: bool) {
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
     install_crd(&client).await;
-    let operator = OperatorProcess::start(&plane, &[]).await;
+    // Agents report each sync to the operator's admin port, which records it in the status.
+    let admin_port = vsc_test_support::free_port();
+    let admin_addr = format!("--admin-addr=127.0.0.1:{admin_port}");
+    let report_url = format!("--report-url=http://127.0.0.1:{admin_port}/report");
+    let operator = OperatorProcess::start(
+        &plane,
+        &[&admin_addr, &report_url, "--report-key=e2e-report-key"],
+    )
+    .await;
     register_webhook(&client, &operator).await;
     create_namespace(&client, "shop").await;
 
@@ -98,6 +108,22 @@ async fn round_trip(encrypted: bool) {
         read_tree(&remote_dir).len(),
         3 + COMPLETION_RECORD,
         "the final sync did not upload late.txt"
+    );
+    let resources: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "shop");
+    let status = resources
+        .get("shop-data")
+        .await
+        .expect("resource")
+        .status
+        .expect("status");
+    assert!(
+        status.last_sync_time.is_some(),
+        "no sync was reported: {status:?}"
+    );
+    let report = status.last_report.expect("last report");
+    assert!(
+        report.success && report.direction == "to-remote",
+        "{report:?}"
     );
 
     let stored_text: String = read_tree(&remote_dir)

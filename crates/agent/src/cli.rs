@@ -136,6 +136,11 @@ pub struct RemoteToLocalSync {
     /// (the remote may hold a partial or mixed tree).
     #[arg(long, env = "VSC_ALLOW_INCOMPLETE")]
     pub allow_incomplete: bool,
+    /// When the remote was never written (no files, no completion record), keep the local
+    /// files instead of refusing: the first run of a volume that already holds data, which
+    /// the next upload then copies to the remote (`restoreRemoteOnFirstRun: false`).
+    #[arg(long, env = "VSC_KEEP_LOCAL_IF_REMOTE_EMPTY")]
+    pub keep_local_if_remote_empty: bool,
     /// Restore the tree as it was at this time (RFC 3339, e.g. 2026-11-24T18:00:00Z), from
     /// the trash kept by `sync-to-remote --trash`.
     #[arg(long, env = "VSC_AS_OF", value_name = "RFC3339", value_parser = parse_time)]
@@ -181,6 +186,18 @@ pub struct CommonSyncArgs {
     /// Copy instead of sync: never delete files at the destination.
     #[arg(short = 'x', long, env = "VSC_NO_DELETE")]
     pub no_delete: bool,
+
+    /// Report each sync's result to the operator at this http:// URL (set by the webhook).
+    #[arg(long, env = "VSC_REPORT_URL")]
+    pub report_url: Option<String>,
+
+    /// Bearer token for --report-url, granted for one PodFilesystemSync.
+    #[arg(long, env = "VSC_REPORT_TOKEN", hide_env_values = true)]
+    pub report_token: Option<String>,
+
+    /// `namespace/name` of the PodFilesystemSync the reports are about.
+    #[arg(long, env = "VSC_REPORT_RESOURCE")]
+    pub report_resource: Option<String>,
 
     /// Refuse a sync (exit 3, nothing touched) that would delete more than this percentage
     /// of the files at the destination (100: no limit).

@@ -13,6 +13,7 @@ use crate::layout;
 use crate::plan::{self, DeletionPlan, Limits};
 use crate::rclone::{Rclone, TransferMode};
 use crate::record::{CompletionRecord, RemoteState, RemoteSurvey};
+use crate::report::Reporter;
 use crate::safety::{self, LocalTarget};
 use crate::trash::{self, Retention};
 
@@ -50,6 +51,10 @@ pub struct SyncJob {
     pub sentinel: Option<PathBuf>,
     /// Restore: even when the last upload did not complete.
     pub allow_incomplete: bool,
+    /// Restore: a remote never written leaves local files as they are (first run).
+    pub keep_local_if_remote_empty: bool,
+    /// Tells the operator how each sync went.
+    pub reporter: Option<Reporter>,
     /// Upload: keep replaced and deleted files in the trash, with this retention.
     pub trash: Option<Retention>,
     /// Restore: the tree as it was at this time.
@@ -169,6 +174,13 @@ impl SyncJob {
                 LocalTarget::Missing | LocalTarget::Empty => {
                     tracing::warn!(remote = %self.remote, "{why}");
                     self.create_local_target()?;
+                    return Ok(Outcome::NothingToRestore);
+                }
+                LocalTarget::NotEmpty
+                    if self.keep_local_if_remote_empty
+                        && matches!(survey.state, RemoteState::NeverWritten) =>
+                {
+                    tracing::warn!(remote = %self.remote, "the remote was never written (first run): local files kept, the next upload copies them");
                     return Ok(Outcome::NothingToRestore);
                 }
                 LocalTarget::NotEmpty if self.delete && !self.force => {

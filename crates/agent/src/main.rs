@@ -11,6 +11,7 @@ mod plan;
 mod rclone;
 mod rclone_config;
 mod record;
+mod report;
 mod runner;
 mod safety;
 mod schedule;
@@ -34,6 +35,7 @@ use crate::pidfile::PidFile;
 use crate::plan::Limits;
 use crate::rclone::{CheckMethod, Rclone};
 use crate::rclone_config::{ConfigFile, RemoteParams, RemotePath, is_encrypted_target};
+use crate::report::Reporter;
 use crate::runner::StopSignal;
 use crate::schedule::Schedule;
 use crate::status::Status;
@@ -113,6 +115,7 @@ async fn run(command: Command) -> Result<()> {
             let options = JobOptions {
                 force: args.force_delete_local_dir,
                 allow_incomplete: args.allow_incomplete,
+                keep_local_if_remote_empty: args.keep_local_if_remote_empty,
                 as_of: args.as_of,
                 ..JobOptions::default()
             };
@@ -160,6 +163,7 @@ struct JobOptions {
     sentinel: Option<std::path::PathBuf>,
     trash: Option<Retention>,
     allow_incomplete: bool,
+    keep_local_if_remote_empty: bool,
     as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -226,8 +230,21 @@ async fn run_sync(
         }
         Err(e) => return Err(e),
     };
+    let reporter = match &common.report_url {
+        Some(url) => Some(Reporter::new(
+            url,
+            common.report_token.as_deref().unwrap_or_default(),
+            common.report_resource.as_deref().unwrap_or_default(),
+            match direction {
+                Direction::ToRemote => "to-remote",
+                Direction::ToLocal => "to-local",
+            },
+        )?),
+        None => None,
+    };
     let job = SyncJob {
         direction,
+        reporter,
         local,
         encrypted: is_encrypted_target(&remote),
         remote,
@@ -239,6 +256,7 @@ async fn run_sync(
         }),
         sentinel: options.sentinel,
         allow_incomplete: options.allow_incomplete,
+        keep_local_if_remote_empty: options.keep_local_if_remote_empty,
         trash: options.trash,
         as_of: options.as_of,
         rclone: rclone_for(&common.remote, &config, common.stats_interval),

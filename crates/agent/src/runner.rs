@@ -69,6 +69,9 @@ async fn run_logged(job: &SyncJob, status: &Status, reason: &str) -> Result<Outc
     let result = job.run().await;
     let elapsed = started.elapsed();
     status.record(&result, elapsed);
+    if let Some(reporter) = &job.reporter {
+        reporter.send(&result).await;
+    }
     match &result {
         Ok(outcome) => {
             tracing::info!(

@@ -267,3 +267,45 @@ fn fs_uid_is_root() -> bool {
     use std::os::unix::fs::MetadataExt as _;
     fs::metadata("/proc/self").expect("stat").uid() == 0
 }
+
+#[test]
+fn keep_local_if_remote_empty_keeps_a_volumes_files_on_its_first_run_only() {
+    let server = S3Server::start();
+    server.bucket("bkt");
+    let sandbox = Sandbox::new(&server);
+    let data = sandbox.write("data", &[("precious.db", "state")]);
+    let restore = [
+        "remote-to-local-sync",
+        "--keep-local-if-remote-empty",
+        "-s",
+        "bkt/app",
+        "-d",
+        "data",
+    ];
+    let output = sandbox.run(&restore);
+    assert_exit(&output, 0);
+    assert!(
+        stderr(&output).contains("never written"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(read_tree(&data), owned(&[("precious.db", "state")]));
+
+    // Once an upload completed, the remote is no longer "never written": the flag does not
+    // turn a cleared remote into a reason to skip restores.
+    let empty = sandbox.write("empty", &[]);
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    give_to_agent(&empty);
+    let output = sandbox.run(&[
+        "sync-to-remote",
+        "--force-even-if-remote-would-be-cleared",
+        "-s",
+        "empty",
+        "-d",
+        "bkt/app",
+    ]);
+    assert_exit(&output, 0);
+    let output = sandbox.run(&restore);
+    assert_exit(&output, REFUSED);
+    assert_eq!(read_tree(&data), owned(&[("precious.db", "state")]));
+}
