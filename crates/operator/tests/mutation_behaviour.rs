@@ -475,3 +475,27 @@ fn a_status_port_the_app_already_uses_is_denied() {
     let denial = deny(&pod, &pfss, &config());
     assert_eq!(denial.field, "spec.healthCheck.port");
 }
+
+#[test]
+fn safety_limits_trash_and_as_of_reach_the_agent() {
+    let pfss = seed_pfss_with(json!({"syncOptions": {
+        "safety": {"maxDeletePercent": 10, "maxDeleteFiles": 5, "requireSentinel": ".mounted", "allowIncompleteRestore": true},
+        "trash": {"enabled": true, "retentionDays": 7, "keep": 3},
+    }}));
+    let pod = pod_with(
+        json!({"metadata": {"annotations": {"riotkit.org/restore-as-of": "2026-11-24T18:00:00Z"}}}),
+    );
+    let pod = apply(&pod, &pfss, &config());
+    let restore = args(&pod, RESTORE).join(" ");
+    assert!(restore.contains("--max-delete-percent 10 --max-delete-files 5 --allow-incomplete --as-of 2026-11-24T18:00:00Z"), "{restore}");
+    let sync = args(&pod, SIDECAR).join(" ");
+    assert!(sync.contains("--max-delete-percent 10 --max-delete-files 5 --require-sentinel .mounted --trash --trash-retention-days 7 --trash-keep 3"), "{sync}");
+
+    let bad =
+        pod_with(json!({"metadata": {"annotations": {"riotkit.org/restore-as-of": "yesterday"}}}));
+    let denial = deny(&bad, &pfss, &config());
+    assert_eq!(
+        denial.field,
+        "metadata.annotations[riotkit.org/restore-as-of]"
+    );
+}

@@ -28,6 +28,9 @@ pub const POD_UID_ANNOTATION: &str = "riotkit.org/volume-user-id";
 /// Pod annotation overriding `syncOptions.permissions.gid`.
 pub const POD_GID_ANNOTATION: &str = "riotkit.org/volume-group-id";
 
+/// Pod annotation: restore the remote as it was at this RFC 3339 time (needs the trash).
+pub const RESTORE_AS_OF_ANNOTATION: &str = "riotkit.org/restore-as-of";
+
 /// Injected init container that restores the volume before the app starts.
 pub const INIT_CONTAINER_NAME: &str = "init-volume-restore";
 /// Injected sidecar that keeps syncing the volume to the remote.

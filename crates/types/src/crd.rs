@@ -234,6 +234,77 @@ pub struct SyncReportStatus {
     pub message: String,
 }
 
+/// Limits checked before a sync may delete anything (the agent's deletion plan).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Safety {
+    /// Refuse a sync that would delete more than this percentage of the destination's files
+    /// (nothing is touched; 100 turns the check off).
+    #[serde(default = "default_max_delete_percent")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_delete_percent: u8,
+
+    /// Refuse a sync that would delete more than this many files. 0: no limit.
+    #[serde(default)]
+    pub max_delete_files: u64,
+
+    /// A file, relative to localPath, that must exist before an upload: its absence means
+    /// the volume is not mounted, and the upload is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub require_sentinel: Option<String>,
+
+    /// Restore even when the remote's last upload did not complete (it may hold a partial
+    /// tree). Off: such a restore is refused and the Pod does not start.
+    #[serde(default)]
+    pub allow_incomplete_restore: bool,
+}
+
+fn default_max_delete_percent() -> u8 {
+    50
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Safety {
+            max_delete_percent: default_max_delete_percent(),
+            max_delete_files: 0,
+            require_sentinel: None,
+            allow_incomplete_restore: false,
+        }
+    }
+}
+
+/// Versions of the remote files a sync deleted or overwrote, under
+/// `<remotePath>/.volume-syncing-controller.trash/`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Trash {
+    /// Keep deleted and overwritten files.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Purge versions older than this many days. 0: no age limit.
+    #[serde(default = "default_trash_days")]
+    pub retention_days: u32,
+    /// Keep only the newest this many versions. 0: no count limit.
+    #[serde(default)]
+    pub keep: u32,
+}
+
+fn default_trash_days() -> u32 {
+    30
+}
+
+impl Default for Trash {
+    fn default() -> Self {
+        Trash {
+            enabled: false,
+            retention_days: default_trash_days(),
+            keep: 0,
+        }
+    }
+}
+
 /// Health and metrics of the sync sidecar.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -303,6 +374,14 @@ pub struct SyncOptions {
     #[serde(default)]
     pub clean_up: CleanUp,
 
+    /// Limits checked before a sync may delete anything, in either direction.
+    #[serde(default)]
+    pub safety: Safety,
+
+    /// Keep the remote files a sync deletes or overwrites, to restore an earlier state.
+    #[serde(default)]
+    pub trash: Trash,
+
     /// Which containers are injected.
     #[serde(default)]
     pub allowed_directions: AllowedDirections,
@@ -325,6 +404,8 @@ impl Default for SyncOptions {
             max_one_sync_per_minutes: None,
             permissions: None,
             clean_up: CleanUp::default(),
+            safety: Safety::default(),
+            trash: Trash::default(),
             allowed_directions: AllowedDirections::default(),
             restore_remote_on_first_run: true,
         }
@@ -740,6 +821,14 @@ impl PodFilesystemSync {
         }
         if let Err(e) = options.min_minutes_between_syncs() {
             errors.push(e);
+        }
+        if let Some(sentinel) = &options.safety.require_sentinel
+            && (sentinel.starts_with('/') || sentinel.split('/').any(|part| part == ".."))
+        {
+            errors.push(FieldError::new(
+                "spec.syncOptions.safety.requireSentinel",
+                "must be a path relative to localPath, without '..'",
+            ));
         }
         if let Some(permissions) = &options.permissions {
             errors.extend(permissions.uid().err());

@@ -11,9 +11,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use vsc_types::contract::{
     AGENT_BINARY_PATH, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
-    SIDECAR_CONTAINER_NAME,
+    RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME,
 };
-use vsc_types::crd::{PodFilesystemSync, SyncMethod, parse_numeric_id};
+use vsc_types::crd::{PodFilesystemSync, Safety, SyncMethod, parse_numeric_id};
 
 use super::{Denial, InjectionConfig, mounts};
 use crate::template::PodContext;
@@ -182,6 +182,39 @@ impl Plan {
         if clean_up.force_local {
             restore_args.push("--force-delete-local-dir".into());
         }
+        let safety = &options.safety;
+        // Only what differs from the agent's own defaults, so args stay readable.
+        let mut limits = Vec::new();
+        if safety.max_delete_percent != Safety::default().max_delete_percent {
+            limits.extend(strings([
+                "--max-delete-percent",
+                &safety.max_delete_percent.to_string(),
+            ]));
+        }
+        if safety.max_delete_files != 0 {
+            limits.extend(strings([
+                "--max-delete-files",
+                &safety.max_delete_files.to_string(),
+            ]));
+        }
+        restore_args.extend(limits.iter().cloned());
+        if safety.allow_incomplete_restore {
+            restore_args.push("--allow-incomplete".into());
+        }
+        let as_of = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RESTORE_AS_OF_ANNOTATION));
+        if let Some(when) = as_of {
+            if when.parse::<k8s_openapi::jiff::Timestamp>().is_err() {
+                return Err(Denial::new(
+                    format!("metadata.annotations[{RESTORE_AS_OF_ANNOTATION}]"),
+                    format!("'{when}' is not an RFC 3339 time such as 2026-11-24T18:00:00Z"),
+                ));
+            }
+            restore_args.extend(strings(["--as-of", when]));
+        }
         if !options.restore_remote_on_first_run {
             // The agent tells a remote never written to (the first run of this remotePath)
             // from one that was, and keeps the local files in the first case.
@@ -217,6 +250,19 @@ impl Plan {
         }
         if clean_up.force_remote {
             sync_args.push("--force-even-if-remote-would-be-cleared".into());
+        }
+        sync_args.extend(limits);
+        if let Some(sentinel) = &safety.require_sentinel {
+            sync_args.extend(strings(["--require-sentinel", sentinel]));
+        }
+        if options.trash.enabled {
+            sync_args.extend(strings([
+                "--trash",
+                "--trash-retention-days",
+                &options.trash.retention_days.to_string(),
+                "--trash-keep",
+                &options.trash.keep.to_string(),
+            ]));
         }
         if spec.debug {
             sync_args.push("-v".into());
