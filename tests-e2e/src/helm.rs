@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use vsc_test_support::{free_port, tool};
 
 use crate::control_plane::ControlPlane;
-use crate::operator::{http_get, workspace_binary};
+use crate::operator::{wait_until_ready, workspace_binary};
 
 /// Release name and namespace of deploy/volume-syncing-controller.yaml (scripts/render-deploy.sh).
 pub const RELEASE: &str = "volume-syncing-controller";
@@ -507,26 +507,8 @@ impl ChartOperator {
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if http_get(&format!("{}/readyz", self.admin_url))
-                .await
-                .is_some_and(|(code, _)| code == 200)
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "the operator exited ({status}); args {:?}:\n{}",
-                    self.args,
-                    self.log_text()
-                );
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("the operator never became ready:\n{}", self.log_text());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let context = format!("; args {:?}", self.args);
+        wait_until_ready(&self.admin_url, &mut self.child, &self.log, &context).await;
     }
 
     pub fn log_text(&self) -> String {

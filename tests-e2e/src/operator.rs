@@ -107,22 +107,7 @@ impl OperatorProcess {
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if http_get(&format!("{}/readyz", self.admin_url))
-                .await
-                .is_some_and(|(code, _)| code == 200)
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the operator exited ({status}):\n{}", self.log_text());
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("the operator never became ready:\n{}", self.log_text());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_until_ready(&self.admin_url, &mut self.child, &self.log, "").await;
     }
 
     /// SIGTERM, as Kubernetes stops a Pod, then waits for the exit.
@@ -158,6 +143,33 @@ impl Drop for OperatorProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until an operator process answers `/readyz` with 200; panics with its log (and
+/// `context`) when it exits or takes over a minute.
+pub async fn wait_until_ready(
+    admin_url: &str,
+    child: &mut Child,
+    log: &std::path::Path,
+    context: &str,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let log_text = || fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if http_get(&format!("{admin_url}/readyz"))
+            .await
+            .is_some_and(|(code, _)| code == 200)
+        {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the operator exited ({status}){context}:\n{}", log_text());
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("the operator never became ready{context}:\n{}", log_text());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
