@@ -86,8 +86,18 @@ impl OperatorProcess {
                     .is_none()
                     .then(|| format!("--admin-addr=127.0.0.1:{admin_port}")),
             )
-            .arg(format!("--tls-cert-file={}", dir.join("tls.crt").display()))
-            .arg(format!("--tls-key-file={}", dir.join("tls.key").display()))
+            // A caller that manages the certificate files itself passes its own paths.
+            .args(
+                (!extra_args.iter().any(|a| a.starts_with("--tls-cert-file=")))
+                    .then(|| {
+                        [
+                            format!("--tls-cert-file={}", dir.join("tls.crt").display()),
+                            format!("--tls-key-file={}", dir.join("tls.key").display()),
+                        ]
+                    })
+                    .into_iter()
+                    .flatten(),
+            )
             .arg(format!("--agent-image={AGENT_IMAGE}"))
             .args(extra_args)
             .stdout(log_file.try_clone().expect("log"))

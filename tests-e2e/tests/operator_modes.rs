@@ -172,3 +172,98 @@ async fn with_leader_election_one_replica_reconciles_and_another_takes_over() {
     wait_ready(&client, "apps", "two", "True").await;
     drop(remaining);
 }
+
+/// A mounted Secret as kubelet lays it out: the files are symlinks through `..data`, which
+/// an update swaps atomically to a new timestamped directory.
+fn mount_secret_version(
+    dir: &std::path::Path,
+    version: u32,
+    cert: &vsc_operator::pki::CertifiedKey,
+) {
+    let data = dir.join(format!("..2026_11_24_{version}"));
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(data.join("tls.crt"), &cert.cert_pem).expect("cert");
+    std::fs::write(data.join("tls.key"), &cert.key_pem).expect("key");
+    let staged = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&staged);
+    std::os::unix::fs::symlink(data.file_name().expect("name"), &staged).expect("symlink");
+    std::fs::rename(&staged, dir.join("..data")).expect("swap ..data");
+    for file in ["tls.crt", "tls.key"] {
+        let link = dir.join(file);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{file}"), &link).expect("file symlink");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_mounted_certificate_is_served_without_a_restart() {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    create_namespace(&client, "apps").await;
+    create_pfss(&client, "apps", "data", pfss_spec("web")).await;
+
+    let mount = plane.dir.path().join("mounted-secret");
+    let old_ca = vsc_operator::pki::CertificateAuthority::generate("old-ca", 1).expect("ca");
+    mount_secret_version(
+        &mount,
+        1,
+        &old_ca.issue_server(&["127.0.0.1".into()], 1).expect("cert"),
+    );
+    let webhook_port = free_port();
+    let cert_arg = format!("--tls-cert-file={}", mount.join("tls.crt").display());
+    let key_arg = format!("--tls-key-file={}", mount.join("tls.key").display());
+    let _operator = OperatorProcess::start_on(&plane, webhook_port, &[&cert_arg, &key_arg]).await;
+    let url = OperatorProcess::webhook_url_for(webhook_port);
+    register_webhook_url(
+        &client,
+        WEBHOOK_CONFIGURATION,
+        &url,
+        &old_ca.certified.cert_pem,
+    )
+    .await;
+    create_pod(
+        &client,
+        "apps",
+        &app_pod("before", json!({"app": "web"}), json!({}), "/data"),
+    )
+    .await
+    .expect("admitted with the first certificate");
+
+    // Rotate: a certificate from a new CA, swapped in the way kubelet updates a Secret
+    // volume, and the webhook configuration now trusting only the new CA.
+    let new_ca = vsc_operator::pki::CertificateAuthority::generate("new-ca", 1).expect("ca");
+    mount_secret_version(
+        &mount,
+        2,
+        &new_ca.issue_server(&["127.0.0.1".into()], 1).expect("cert"),
+    );
+    let configurations: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    configurations
+        .delete(WEBHOOK_CONFIGURATION, &Default::default())
+        .await
+        .expect("delete");
+    register_webhook_url(
+        &client,
+        WEBHOOK_CONFIGURATION,
+        &url,
+        &new_ca.certified.cert_pem,
+    )
+    .await;
+    let mut admitted = false;
+    for attempt in 0..50 {
+        let pod = app_pod(
+            &format!("after-{attempt}"),
+            json!({"app": "web"}),
+            json!({}),
+            "/data",
+        );
+        if create_pod(&client, "apps", &pod).await.is_ok() {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(admitted, "the operator kept serving the old certificate");
+}
