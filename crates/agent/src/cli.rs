@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use vsc_types::contract::DEFAULT_PID_PATH;
+use vsc_types::contract::{
+    DEFAULT_PID_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
+    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
+};
 
 const AFTER_HELP: &str = "\
 Configuration:
@@ -40,7 +43,7 @@ Exit codes:
 #[command(name = "volume-syncing-controller", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Log format: human-readable text or one JSON object per line.
-    #[arg(long, global = true, env = "VSC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = ENV_LOG_FORMAT, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -76,12 +79,12 @@ pub struct UploadPaths {
     #[arg(
         short = 's',
         long = "src",
-        env = "VSC_LOCAL_PATH",
+        env = ENV_LOCAL_PATH,
         default_value = "./"
     )]
     pub src: PathBuf,
     /// Remote path, e.g. `bucket/some/dir`.
-    #[arg(short = 'd', long = "dst", env = "VSC_REMOTE_PATH")]
+    #[arg(short = 'd', long = "dst", env = ENV_REMOTE_PATH)]
     pub dst: String,
 }
 
@@ -123,10 +126,10 @@ pub struct TrashArgs {
 #[derive(Debug, Args)]
 pub struct RemoteToLocalSync {
     /// Remote path to restore from, e.g. `bucket/some/dir`.
-    #[arg(short = 's', long = "src", env = "VSC_REMOTE_PATH")]
+    #[arg(short = 's', long = "src", env = ENV_REMOTE_PATH)]
     pub src: String,
     /// Local directory to restore into; created (owned by the running user) when missing.
-    #[arg(short = 'd', long = "dst", env = "VSC_LOCAL_PATH")]
+    #[arg(short = 'd', long = "dst", env = ENV_LOCAL_PATH)]
     pub dst: PathBuf,
     /// Skip the safety valves: restore into a system directory, into a directory owned by
     /// someone else, or mirror an empty remote over local files.
@@ -188,15 +191,15 @@ pub struct CommonSyncArgs {
     pub no_delete: bool,
 
     /// Report each sync's result to the operator at this http:// URL (set by the webhook).
-    #[arg(long, env = "VSC_REPORT_URL")]
+    #[arg(long, env = ENV_REPORT_URL)]
     pub report_url: Option<String>,
 
     /// Bearer token for --report-url, granted for one PodFilesystemSync.
-    #[arg(long, env = "VSC_REPORT_TOKEN", hide_env_values = true)]
+    #[arg(long, env = ENV_REPORT_TOKEN, hide_env_values = true)]
     pub report_token: Option<String>,
 
     /// `namespace/name` of the PodFilesystemSync the reports are about.
-    #[arg(long, env = "VSC_REPORT_RESOURCE")]
+    #[arg(long, env = ENV_REPORT_RESOURCE)]
     pub report_resource: Option<String>,
 
     /// Refuse a sync (exit 3, nothing touched) that would delete more than this percentage
@@ -243,7 +246,7 @@ pub struct CommonSyncArgs {
 
     /// PID file that `interrupt` reads [default: /run/volume-syncing-controller.pid, skipped
     /// with a warning when not writable].
-    #[arg(long, env = "VSC_PID_PATH")]
+    #[arg(long, env = ENV_PID_PATH)]
     pub pid_path: Option<PathBuf>,
 
     /// How often rclone reports transfer progress during a long sync.
@@ -263,7 +266,7 @@ impl CommonSyncArgs {
 #[derive(Debug, Args)]
 pub struct Interrupt {
     /// PID file of the agent to stop.
-    #[arg(short = 'p', long, env = "VSC_PID_PATH", default_value = DEFAULT_PID_PATH)]
+    #[arg(short = 'p', long, env = ENV_PID_PATH, default_value = DEFAULT_PID_PATH)]
     pub pid_path: PathBuf,
     /// Return right after signalling instead of waiting for the agent's last sync.
     #[arg(long)]

@@ -100,63 +100,65 @@ impl StatusServer {
     }
 
     fn metrics(&self, snapshot: &Snapshot) -> String {
-        let direction = self.direction;
+        let direction = format!("direction=\"{}\"", self.direction);
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP volume_syncing_syncs_total Syncs finished, by result."
+        let samples = [
+            (
+                format!("{direction},result=\"success\""),
+                snapshot.successes as f64,
+            ),
+            (
+                format!("{direction},result=\"failure\""),
+                snapshot.failures as f64,
+            ),
+        ];
+        family(
+            &mut out,
+            "syncs_total",
+            "counter",
+            "Syncs finished, by result.",
+            &samples,
         );
-        let _ = writeln!(out, "# TYPE volume_syncing_syncs_total counter");
-        let _ = writeln!(
-            out,
-            "volume_syncing_syncs_total{{direction=\"{direction}\",result=\"success\"}} {}",
-            snapshot.successes
-        );
-        let _ = writeln!(
-            out,
-            "volume_syncing_syncs_total{{direction=\"{direction}\",result=\"failure\"}} {}",
-            snapshot.failures
-        );
-        let _ = writeln!(
-            out,
-            "# HELP volume_syncing_consecutive_failures Syncs failed in a row since the last success."
-        );
-        let _ = writeln!(out, "# TYPE volume_syncing_consecutive_failures gauge");
-        let _ = writeln!(
-            out,
-            "volume_syncing_consecutive_failures{{direction=\"{direction}\"}} {}",
-            snapshot.consecutive_failures
+        let consecutive = [(direction.clone(), snapshot.consecutive_failures as f64)];
+        family(
+            &mut out,
+            "consecutive_failures",
+            "gauge",
+            "Syncs failed in a row since the last success.",
+            &consecutive,
         );
         if let Some(last) = snapshot
             .last_success
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         {
-            let _ = writeln!(
-                out,
-                "# HELP volume_syncing_last_success_timestamp_seconds When the last successful sync finished."
-            );
-            let _ = writeln!(
-                out,
-                "# TYPE volume_syncing_last_success_timestamp_seconds gauge"
-            );
-            let _ = writeln!(
-                out,
-                "volume_syncing_last_success_timestamp_seconds{{direction=\"{direction}\"}} {}",
-                last.as_secs_f64()
+            let samples = [(direction.clone(), last.as_secs_f64())];
+            family(
+                &mut out,
+                "last_success_timestamp_seconds",
+                "gauge",
+                "When the last successful sync finished.",
+                &samples,
             );
         }
         if let Some(took) = snapshot.last_duration {
-            let _ = writeln!(
-                out,
-                "# HELP volume_syncing_last_duration_seconds How long the last sync took."
-            );
-            let _ = writeln!(out, "# TYPE volume_syncing_last_duration_seconds gauge");
-            let _ = writeln!(
-                out,
-                "volume_syncing_last_duration_seconds{{direction=\"{direction}\"}} {}",
-                took.as_secs_f64()
+            let samples = [(direction, took.as_secs_f64())];
+            family(
+                &mut out,
+                "last_duration_seconds",
+                "gauge",
+                "How long the last sync took.",
+                &samples,
             );
         }
         out
+    }
+}
+
+/// One metric family in Prometheus' text format: `volume_syncing_<name>{labels} value` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP volume_syncing_{name} {help}");
+    let _ = writeln!(out, "# TYPE volume_syncing_{name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "volume_syncing_{name}{{{labels}}} {value}");
     }
 }

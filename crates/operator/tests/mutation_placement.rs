@@ -146,32 +146,16 @@ fn restore_remote_on_first_run_false_asks_the_agent_to_keep_local_files() {
     }));
     let pod = apply(&pod_ab(), &pfss, &native());
     assert_eq!(init_names(&pod), ["a", RESTORE, SIDECAR, "b"]);
-    let restore = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.init_containers.as_ref())
-        .and_then(|c| c.iter().find(|c| c.name == RESTORE))
-        .expect("restore container");
     assert!(
-        restore
-            .args
+        args(&pod, RESTORE)
             .iter()
-            .flatten()
             .any(|a| a == "--keep-local-if-remote-empty")
     );
     let default = seed_pfss_with(placement("after", Some("a")));
     let pod = apply(&pod_ab(), &default, &native());
-    let restore = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.init_containers.as_ref())
-        .and_then(|c| c.iter().find(|c| c.name == RESTORE))
-        .expect("restore container");
     assert!(
-        !restore
-            .args
+        !args(&pod, RESTORE)
             .iter()
-            .flatten()
             .any(|a| a == "--keep-local-if-remote-empty")
     );
 }

@@ -42,3 +42,17 @@ pub const AGENT_BINARY_PATH: &str = "/usr/bin/volume-syncing-controller";
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/volume-syncing-controller/rclone.conf";
 /// Default PID file of a running agent, read by `interrupt`.
 pub const DEFAULT_PID_PATH: &str = "/run/volume-syncing-controller.pid";
+
+/// Settings of the agent that the operator sets in injected containers (each also a flag).
+/// The local directory (`--src` of sync-to-remote, `--dst` of remote-to-local-sync).
+pub const ENV_LOCAL_PATH: &str = "VSC_LOCAL_PATH";
+/// The remote path (`--dst` of sync-to-remote, `--src` of remote-to-local-sync).
+pub const ENV_REMOTE_PATH: &str = "VSC_REMOTE_PATH";
+/// The agent's PID file, read by `interrupt`.
+pub const ENV_PID_PATH: &str = "VSC_PID_PATH";
+/// The agent's log format (`text` or `json`).
+pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
+/// Where the agent reports its syncs, about which resource, with which token.
+pub const ENV_REPORT_URL: &str = "VSC_REPORT_URL";
+pub const ENV_REPORT_RESOURCE: &str = "VSC_REPORT_RESOURCE";
+pub const ENV_REPORT_TOKEN: &str = "VSC_REPORT_TOKEN";

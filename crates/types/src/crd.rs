@@ -20,7 +20,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::{
-    ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2, INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME,
+    self, ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2, INIT_CONTAINER_NAME,
+    SIDECAR_CONTAINER_NAME,
 };
 
 /// API group of the custom resource.
@@ -33,12 +34,12 @@ pub const CONDITION_READY: &str = "Ready";
 pub const ENCRYPTION_SECRET_SUFFIX: &str = "-encryption";
 /// Env names the operator sets itself in the injected containers; `spec.env` may not set them.
 pub const RESERVED_ENV_NAMES: [&str; 6] = [
-    "VSC_LOCAL_PATH",
-    "VSC_REMOTE_PATH",
-    "VSC_PID_PATH",
-    "VSC_REPORT_URL",
-    "VSC_REPORT_RESOURCE",
-    "VSC_REPORT_TOKEN",
+    contract::ENV_LOCAL_PATH,
+    contract::ENV_REMOTE_PATH,
+    contract::ENV_PID_PATH,
+    contract::ENV_REPORT_URL,
+    contract::ENV_REPORT_RESOURCE,
+    contract::ENV_REPORT_TOKEN,
 ];
 
 /// Largest uid/gid Kubernetes accepts in a security context.

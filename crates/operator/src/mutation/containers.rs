@@ -10,8 +10,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use vsc_types::contract::{
-    AGENT_BINARY_PATH, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
-    RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME,
+    AGENT_BINARY_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
+    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL, INIT_CONTAINER_NAME, POD_GID_ANNOTATION,
+    POD_UID_ANNOTATION, RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME,
 };
 use vsc_types::crd::{PodFilesystemSync, Safety, SyncMethod, parse_numeric_id};
 
@@ -25,18 +26,6 @@ pub const TMP_VOLUME_NAME: &str = "volume-syncing-tmp";
 pub const TMP_MOUNT_PATH: &str = "/tmp";
 /// PID file of the sidecar's agent, read by `interrupt` in the preStop hook.
 pub const POD_PID_PATH: &str = "/tmp/volume-syncing-controller.pid";
-/// The directory to sync (the agent's `--src`/`--dst` default).
-pub const ENV_LOCAL_PATH: &str = "VSC_LOCAL_PATH";
-/// The rendered remote path.
-pub const ENV_REMOTE_PATH: &str = "VSC_REMOTE_PATH";
-/// The agent's PID file.
-pub const ENV_PID_PATH: &str = "VSC_PID_PATH";
-/// The agent's log format.
-pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
-/// Where the agent reports its syncs, for which resource, with which token.
-pub const ENV_REPORT_URL: &str = "VSC_REPORT_URL";
-pub const ENV_REPORT_RESOURCE: &str = "VSC_REPORT_RESOURCE";
-pub const ENV_REPORT_TOKEN: &str = "VSC_REPORT_TOKEN";
 /// rclone crypt's file name encryption mode.
 pub const ENV_FILENAME_ENCRYPTION: &str = "ENCRYPTED_FILENAME_ENCRYPTION";
 

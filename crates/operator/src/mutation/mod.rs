@@ -21,10 +21,7 @@ use vsc_types::crd::{EffectivePlacement, FieldError, PodFilesystemSync};
 
 use crate::template::{PodContext, TemplateError};
 
-pub use containers::{
-    ENV_FILENAME_ENCRYPTION, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
-    POD_PID_PATH, TMP_MOUNT_PATH, TMP_VOLUME_NAME,
-};
+pub use containers::{ENV_FILENAME_ENCRYPTION, POD_PID_PATH, TMP_MOUNT_PATH, TMP_VOLUME_NAME};
 pub use mounts::select_mounts;
 
 /// Operator-wide settings of the injection, from flags / the Helm chart and the cluster.
