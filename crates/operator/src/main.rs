@@ -250,6 +250,17 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("--agent-image must name the agent image");
     }
 
+    let report = match (&cli.report_url, &cli.report_key) {
+        (Some(url), _) if !url.starts_with("http://") => anyhow::bail!(
+            "--report-url '{url}' must be an http:// URL: agents report to the admin port, which serves plain HTTP"
+        ),
+        (Some(url), Some(key)) if !key.is_empty() => Some(ReportConfig {
+            url: url.clone(),
+            key: ReportKey::new(key.as_bytes().to_vec()),
+        }),
+        (Some(_), _) => anyhow::bail!("--report-url needs --report-key (VSC_REPORT_KEY)"),
+        (None, _) => None,
+    };
     let client = kube::Client::try_default()
         .await
         .context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
@@ -262,14 +273,6 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?
         }
-    };
-    let report = match (&cli.report_url, &cli.report_key) {
-        (Some(url), Some(key)) if !key.is_empty() => Some(ReportConfig {
-            url: url.clone(),
-            key: ReportKey::new(key.as_bytes().to_vec()),
-        }),
-        (Some(_), _) => anyhow::bail!("--report-url needs --report-key (VSC_REPORT_KEY)"),
-        (None, _) => None,
     };
     let injection = InjectionConfig {
         report: report.clone(),

@@ -1,0 +1,59 @@
+//! Bad operator flags are refused at start, naming the flag, before any API call.
+
+use std::process::Command;
+
+fn operator(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_volume-syncing-operator"))
+        .env_clear()
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .args(args)
+        .output()
+        .expect("run the operator");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_flags_name_themselves() {
+    for (args, needle) in [
+        (
+            vec![
+                "--agent-image",
+                "img",
+                "--report-url",
+                "https://op/report",
+                "--report-key",
+                "k",
+            ],
+            "--report-url",
+        ),
+        (
+            vec!["--agent-image", "img", "--report-url", "http://op/report"],
+            "--report-key",
+        ),
+        (
+            vec![
+                "--agent-image",
+                "img",
+                "--agent-default-resources",
+                "{not json",
+            ],
+            "--agent-default-resources",
+        ),
+        (vec!["--agent-image", " "], "--agent-image"),
+        (
+            vec!["--agent-image", "img", "--sidecar-mode", "sometimes"],
+            "--sidecar-mode",
+        ),
+    ] {
+        let (code, stderr) = operator(&args);
+        assert_ne!(code, Some(0), "{args:?} was accepted");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("Kubernetes client"),
+            "{args:?} got as far as the API: {stderr}"
+        );
+    }
+}
