@@ -47,16 +47,25 @@ impl StatusServer {
     }
 
     async fn answer(&self, mut stream: TcpStream, status: &Status) {
-        let mut request = [0u8; 2048];
-        let read = match tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            stream.read(&mut request),
-        )
-        .await
-        {
-            Ok(Ok(n)) => n,
-            _ => return,
+        // Read the whole request head (it may arrive in pieces), bounded in size and time:
+        // answering early and closing with unread bytes resets the client's connection.
+        let mut request = Vec::with_capacity(512);
+        let read_head = async {
+            let mut chunk = [0u8; 512];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
         };
+        if tokio::time::timeout(std::time::Duration::from_secs(5), read_head)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let read = request.len();
         let head = String::from_utf8_lossy(&request[..read]);
         let path = head
             .lines()

@@ -373,8 +373,14 @@ fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
     )
     .1
     .contains("result=\"success\"} 1")));
-    assert_eq!(http_get(port, "/healthz").0, 200);
-    assert_eq!(http_get(port, "/nope").0, 404);
+    assert!(eventually(Duration::from_secs(5), || http_get(
+        port, "/healthz"
+    )
+    .0 == 200));
+    assert!(eventually(Duration::from_secs(5), || http_get(
+        port, "/nope"
+    )
+    .0 == 404));
     sigterm(&healthy);
     assert_eq!(wait_with_stderr(healthy).0, Some(0));
 
