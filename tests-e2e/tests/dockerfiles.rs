@@ -228,9 +228,18 @@ fn the_final_stage_copies_what_the_build_stage_produced() {
 /// Everything copied from the build context exists, and the workspace loads (with the
 /// committed Cargo.lock, `--locked`) from exactly those files: cargo reads every workspace
 /// member's manifest even when building one package.
+///
+/// Checked without depending on what happens to be in the local crate cache: a full
+/// `cargo metadata` would need every crate of the lockfile for every platform, and a build
+/// for this host never downloads some of them. `cargo metadata --no-deps` loads every
+/// member's manifest and targets from the copied files alone, and `cargo update --workspace
+/// --locked --offline` proves the copied Cargo.lock agrees with the copied manifests; it
+/// reads only the registry index, which cargo filled for every package of this lockfile
+/// when it resolved the workspace to build this very test.
 #[test]
 fn the_build_context_copies_exist_and_hold_a_loadable_workspace() {
     let root = repo_root();
+    let repo_members = workspace_members(&root).unwrap_or_else(|e| panic!("the repository: {e}"));
     let mut failures = Vec::new();
     for image in IMAGES {
         let dockerfile = Dockerfile::read(image.dockerfile);
@@ -261,21 +270,64 @@ fn the_build_context_copies_exist_and_hold_a_loadable_workspace() {
                 copy_tree(&path, &target);
             }
         }
-        let output = Command::new(env!("CARGO"))
-            .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        match workspace_members(context.path()) {
+            Err(e) => failures.push(format!(
+                "{}: `cargo build -p {}` cannot load the workspace from the files the build stage copies (COPY every workspace member):\n{e}",
+                image.dockerfile, image.package
+            )),
+            Ok(members) if members != repo_members => failures.push(format!(
+                "{}: the build context's workspace has members {members:?}, the repository's {repo_members:?}",
+                image.dockerfile
+            )),
+            Ok(members) => assert!(members.contains(image.package), "{}", image.package),
+        }
+        let locked = Command::new(env!("CARGO"))
+            .args(["update", "--workspace", "--locked", "--offline"])
             .current_dir(context.path())
             .output()
-            .expect("cargo metadata");
-        if !output.status.success() {
+            .expect("cargo update");
+        if !locked.status.success() {
             failures.push(format!(
-                "{}: `cargo build -p {}` cannot load the workspace from the files the build stage copies (COPY every workspace member):\n{}",
+                "{}: `cargo build --locked` cannot use the Cargo.lock the build stage copies (COPY Cargo.lock):\n{}",
                 image.dockerfile,
-                image.package,
-                String::from_utf8_lossy(&output.stderr)
+                String::from_utf8_lossy(&locked.stderr)
             ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The names of the workspace members loaded from `root`'s manifests alone (`--no-deps`: no
+/// dependency is resolved or downloaded).
+fn workspace_members(root: &Path) -> Result<BTreeSet<String>, String> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--locked",
+            "--offline",
+        ])
+        .current_dir(root)
+        .output()
+        .expect("cargo metadata");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata JSON");
+    let members: Vec<&Value> = metadata["workspace_members"]
+        .as_array()
+        .expect("workspace_members")
+        .iter()
+        .collect();
+    Ok(metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter(|package| members.contains(&&package["id"]))
+        .map(|package| package["name"].as_str().expect("name").to_string())
+        .collect())
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -414,7 +466,10 @@ fn rclone_and_rust_versions_are_the_tested_ones() {
 /// it); `-sys` crates that only declare kernel/libc interfaces are fine; OpenSSL,
 /// native-tls or aws-lc would need libraries or toolchains the build stage does not have.
 /// (Building the musl binaries themselves needs the musl Rust targets, which this machine
-/// does not have: the dependency graph is what can be checked here.)
+/// does not have: the dependency graph is what can be checked here.) Not `--offline`:
+/// `cargo tree --target` reads the manifest of every crate that target uses, and a crate
+/// only another platform needs is not in the cache a build for this host filled; cargo
+/// downloads just the missing ones (the versions stay the locked ones).
 #[test]
 fn the_binaries_need_no_system_library_on_musl() {
     const ALLOWED_SYS: [&str; 2] = ["inotify-sys", "linux-raw-sys"];
@@ -424,7 +479,6 @@ fn the_binaries_need_no_system_library_on_musl() {
                 .args([
                     "tree",
                     "--locked",
-                    "--offline",
                     "-e",
                     "normal,build",
                     "-p",
