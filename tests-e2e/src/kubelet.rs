@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod, Secret};
 use kube::api::Api;
-use vsc_test_support::{rclone_binary, running_as_root, world_executable_copies};
+use vsc_test_support::{WorldExecutables, rclone_binary, running_as_root};
 use vsc_types::contract::AGENT_BINARY_PATH;
 
 use crate::operator::workspace_binary;
@@ -24,6 +24,8 @@ pub struct Kubelet {
     agent: PathBuf,
     rclone: PathBuf,
     scratch: tempfile::TempDir,
+    /// Keeps `agent` and `rclone` runnable by the agent user (as root); removed with the last.
+    _runnable: Option<WorldExecutables>,
 }
 
 /// A container process started from a Pod spec.
@@ -47,17 +49,19 @@ pub struct RunningPod {
 impl Kubelet {
     pub fn new(client: kube::Client) -> Kubelet {
         let agent = workspace_binary("volume-syncing-controller");
-        let (agent, rclone) = if running_as_root() {
-            let copies = world_executable_copies(&[agent, rclone_binary()]);
-            (copies[0].clone(), copies[1].clone())
+        let (agent, rclone, runnable) = if running_as_root() {
+            let runnable = WorldExecutables::new(&[agent, rclone_binary()]);
+            let paths = runnable.paths().to_vec();
+            (paths[0].clone(), paths[1].clone(), Some(runnable))
         } else {
-            (agent, rclone_binary())
+            (agent, rclone_binary(), None)
         };
         Kubelet {
             client,
             agent,
             rclone,
             scratch: tempfile::tempdir().expect("kubelet dir"),
+            _runnable: runnable,
         }
     }
 

@@ -187,26 +187,106 @@ pub fn owned(files: &[(&str, &str)]) -> Vec<(String, String)> {
     v
 }
 
-/// Copies `binaries` into a fresh world-readable directory, so that an unprivileged user can
-/// run them wherever the checkout and the tool cache live (often under root's home).
-pub fn world_executable_copies(binaries: &[PathBuf]) -> Vec<PathBuf> {
+/// `binaries` in a world-readable directory under the temp dir, so that an unprivileged user
+/// can run them wherever the checkout and the tool cache live (often under root's home):
+/// hard links where they can be (no copy of ~200 MB per test), copies otherwise. The holders
+/// in one process share the directory (one per set of binaries); the last one dropped
+/// removes it, also when its test panicked, and the next one makes it again at the same
+/// path, so the paths stay valid for the whole process.
+pub struct WorldExecutables {
+    binaries: Vec<PathBuf>,
+    paths: Vec<PathBuf>,
+}
+
+struct SharedBinaryDir {
+    dir: PathBuf,
+    holders: usize,
+}
+
+fn shared_binary_dirs() -> std::sync::MutexGuard<'static, Vec<(Vec<PathBuf>, SharedBinaryDir)>> {
+    static DIRS: std::sync::Mutex<Vec<(Vec<PathBuf>, SharedBinaryDir)>> =
+        std::sync::Mutex::new(Vec::new());
+    DIRS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl WorldExecutables {
+    pub fn new(binaries: &[PathBuf]) -> WorldExecutables {
+        let mut dirs = shared_binary_dirs();
+        let index = match dirs.iter().position(|(key, _)| key == binaries) {
+            Some(index) => index,
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "vsc-test-bin-{}-{}",
+                    std::process::id(),
+                    dirs.len()
+                ));
+                let entry = SharedBinaryDir { dir, holders: 0 };
+                dirs.push((binaries.to_vec(), entry));
+                dirs.len() - 1
+            }
+        };
+        let shared = &mut dirs[index].1;
+        let paths: Vec<PathBuf> = binaries
+            .iter()
+            .map(|source| shared.dir.join(source.file_name().expect("binary name")))
+            .collect();
+        if shared.holders == 0 {
+            populate(&shared.dir, binaries, &paths);
+        }
+        shared.holders += 1;
+        WorldExecutables {
+            binaries: binaries.to_vec(),
+            paths,
+        }
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+}
+
+fn populate(dir: &Path, binaries: &[PathBuf], targets: &[PathBuf]) {
+    if let Err(e) = try_populate(dir, binaries, targets) {
+        let _ = fs::remove_dir_all(dir);
+        panic!("binaries anyone can run in {}: {e}", dir.display());
+    }
+}
+
+fn try_populate(dir: &Path, binaries: &[PathBuf], targets: &[PathBuf]) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = std::env::temp_dir().join(format!(
-        "vsc-test-bin-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    fs::create_dir_all(&dir).expect("binary dir");
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-    binaries
-        .iter()
-        .map(|source| {
-            let target = dir.join(source.file_name().expect("binary name"));
-            fs::copy(source, &target).unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
-            fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).expect("chmod");
-            target
-        })
-        .collect()
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+    for (source, target) in binaries.iter().zip(targets) {
+        // The file itself, not a symlink to it (rclone is one, into the tool venv).
+        let source = fs::canonicalize(source)?;
+        let anyone_runs = fs::metadata(&source)?.permissions().mode() & 0o005 == 0o005;
+        if anyone_runs && fs::hard_link(&source, target).is_ok() {
+            continue;
+        }
+        fs::copy(&source, target)?;
+        fs::set_permissions(target, fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+impl Clone for WorldExecutables {
+    fn clone(&self) -> WorldExecutables {
+        WorldExecutables::new(&self.binaries)
+    }
+}
+
+impl Drop for WorldExecutables {
+    fn drop(&mut self) {
+        let mut dirs = shared_binary_dirs();
+        if let Some((_, shared)) = dirs.iter_mut().find(|(key, _)| *key == self.binaries) {
+            shared.holders -= 1;
+            if shared.holders == 0 {
+                let _ = fs::remove_dir_all(&shared.dir);
+            }
+        }
+    }
 }
 
 /// Whether the tests run as root (CI does): then agents run as unprivileged users.

@@ -30,17 +30,26 @@ pub fn agent_uid() -> u32 {
     }
 }
 
-/// Copies of the agent and rclone that the unprivileged agent user can execute, wherever
-/// the checkout and the tool cache live.
+/// The agent and rclone as the unprivileged agent user can execute them, wherever the
+/// checkout and the tool cache live. As root these are links in a directory under the temp
+/// dir, held by each test thread that uses them (libtest runs every test on a thread of its
+/// own and joins it): the last test to end removes it, passed or not.
 fn runnable_binaries() -> &'static (PathBuf, PathBuf) {
     static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BINARIES.get_or_init(|| {
-        if current_uid() != 0 {
-            return (agent_binary(), rclone_binary());
-        }
-        let copies = world_executable_copies(&[agent_binary(), rclone_binary()]);
-        (copies[0].clone(), copies[1].clone())
-    })
+    thread_local! {
+        static HELD: std::cell::RefCell<Option<WorldExecutables>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    if current_uid() != 0 {
+        return BINARIES.get_or_init(|| (agent_binary(), rclone_binary()));
+    }
+    let paths = HELD.with(|held| {
+        held.borrow_mut()
+            .get_or_insert_with(|| WorldExecutables::new(&[agent_binary(), rclone_binary()]))
+            .paths()
+            .to_vec()
+    });
+    BINARIES.get_or_init(|| (paths[0].clone(), paths[1].clone()))
 }
 
 /// Gives `path` and everything below it to the agent user.
