@@ -120,7 +120,13 @@ impl SyncJob {
         let bytes = source.values().sum();
         let record =
             CompletionRecord::in_progress(stamp, source.len() as u64, bytes, self.encrypted);
-        let mut extra = Vec::new();
+        // The record written before the sync has made the destination exist, so the sync
+        // needs no bucket check either; without this, the `--backup-dir` of `--trash` (a
+        // second, never-listed path of the same bucket) sends CreateBucket.
+        let mut extra: Vec<String> = crate::rclone::NO_BUCKET_CHECKS
+            .iter()
+            .map(|flag| flag.to_string())
+            .collect();
         let log_changes = async {
             if self.trash.is_none() {
                 return Ok(());
@@ -132,7 +138,10 @@ impl SyncJob {
             let added = plan::missing_from(&source, &destination);
             trash::log_changes(&self.rclone, &self.remote, stamp, added, deleted).await
         };
-        tokio::try_join!(record.write(&self.rclone, &self.remote), log_changes)?;
+        // The record first: it makes a destination that does not exist yet, and the change
+        // log is written into it.
+        record.write_before_sync(&self.rclone, &self.remote).await?;
+        log_changes.await?;
         if self.trash.is_some() {
             extra.extend([
                 "--backup-dir".to_string(),

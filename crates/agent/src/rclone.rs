@@ -15,6 +15,19 @@ use crate::layout;
 const EXIT_DIRECTORY_NOT_FOUND: i32 = 3;
 /// How many of rclone's last error lines an error message quotes.
 const ERRORS_KEPT: usize = 3;
+/// What rclone logs when the root of a listing does not exist (walk.go).
+const LISTING_ROOT_NOT_FOUND: &str = "error listing: directory not found";
+/// For the agent's own small files: never check that the bucket (container) exists and never
+/// create it. A plain `rclone sync` lists the destination first, which tells rclone the
+/// bucket exists; a lone `rclone rcat` instead sends CreateBucket, which needs
+/// bucket-creation rights and fails on providers that answer `409 BucketAlreadyExists` for
+/// a bucket the caller owns (`provider = Minio` against some servers).
+pub const NO_BUCKET_CHECKS: [&str; 4] = [
+    "--s3-no-check-bucket",
+    "--gcs-no-check-bucket",
+    "--azureblob-no-check-container",
+    "--oos-no-check-bucket",
+];
 
 /// `rclone sync` mirrors (deletes extra files at the destination); `rclone copy` only adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,9 +215,28 @@ impl Rclone {
     /// decrypt are a failure, never "empty" (crypt leaves them out and only logs a notice,
     /// so a wrong password would look like an empty remote).
     async fn listing(&self, command: Command, operation: String) -> Result<String> {
-        let output = self.run(command, &operation, Io::capturing()).await?;
+        Ok(self
+            .listing_or_missing(command, operation)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// [`Self::listing`], telling a missing directory (`None`) from an empty one. A missing
+    /// directory is expected (a first upload to a new path), so rclone's "directory not
+    /// found" for the root of the listing is not logged as an error.
+    async fn listing_or_missing(
+        &self,
+        command: Command,
+        operation: String,
+    ) -> Result<Option<String>> {
+        let io = Io {
+            missing_is_expected: true,
+            ..Io::capturing()
+        };
+        let output = self.run(command, &operation, io).await?;
         if output.code == Some(EXIT_DIRECTORY_NOT_FOUND) {
-            return Ok(String::new());
+            tracing::debug!(%operation, "the directory does not exist: listed as empty");
+            return Ok(None);
         }
         if output.log.undecryptable > 0 {
             return Err(undecryptable(
@@ -216,7 +248,19 @@ impl Rclone {
         if !output.log.errors.is_empty() {
             return Err(output.into_error(operation));
         }
-        output.into_result(operation).map(|output| output.stdout)
+        output
+            .into_result(operation)
+            .map(|output| Some(output.stdout))
+    }
+
+    /// Whether `target` exists (a bucket-level path whose bucket is missing does not).
+    async fn exists(&self, target: &str) -> Result<bool> {
+        let mut command = self.command();
+        command.arg("lsf").arg("--max-depth").arg("1").arg(target);
+        Ok(self
+            .listing_or_missing(command, format!("lsf {target}"))
+            .await?
+            .is_some())
     }
 
     /// The contents of one file (`rclone cat`).
@@ -233,13 +277,50 @@ impl Rclone {
         Ok(output.stdout)
     }
 
-    /// Writes `contents` to the file `target` (`rclone rcat`), replacing it.
+    /// Writes `contents` to the agent's own file `target` (`rclone rcat`), replacing it.
+    /// Never checks or creates the bucket ([`NO_BUCKET_CHECKS`]): the destination must
+    /// exist, as it does once a sync has run there.
     pub async fn write_file(&self, target: &str, contents: Vec<u8>) -> Result<()> {
+        self.rcat(target, contents, false).await
+    }
+
+    /// [`Self::write_file`] before a sync, when `destination` (which holds `target`) may
+    /// not exist yet. When the write fails because the destination does not exist (a bucket
+    /// never written), the destination is created the way `rclone sync` creates it
+    /// (`rclone mkdir`: the bucket is made), and the file written again. A destination that
+    /// exists is never created, so no bucket-creation request is ever sent for it.
+    pub async fn write_file_creating_destination(
+        &self,
+        destination: &str,
+        target: &str,
+        contents: Vec<u8>,
+    ) -> Result<()> {
+        // Its errors are the expected case for a new bucket; a real failure is returned
+        // (with rclone's messages) and logged by the caller.
+        let first = match self.rcat(target, contents.clone(), true).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        match self.exists(destination).await {
+            Ok(false) => {}
+            // It exists (the write failed for another reason), or it cannot be told.
+            Ok(true) | Err(_) => return Err(first),
+        }
+        tracing::info!(%destination, "the destination does not exist yet: creating it, as rclone sync would");
+        self.simple(&["mkdir", destination], Io::default()).await?;
+        self.rcat(target, contents, false).await
+    }
+
+    async fn rcat(&self, target: &str, contents: Vec<u8>, errors_expected: bool) -> Result<()> {
         let io = Io {
             stdin: Some(contents),
+            errors_expected,
             ..Io::default()
         };
-        self.simple(&["rcat", target], io).await.map(drop)
+        let mut args = vec!["rcat"];
+        args.extend(NO_BUCKET_CHECKS);
+        args.push(target);
+        self.simple(&args, io).await.map(drop)
     }
 
     /// Removes `target` and everything below it (`rclone purge`; filters do not apply).
@@ -309,7 +390,7 @@ impl Rclone {
             })?;
         let stderr = child.stderr.take();
         let stdout = child.stdout.take();
-        let log_task = tokio::spawn(forward_log(stderr));
+        let log_task = tokio::spawn(forward_log(stderr, io.log_policy()));
         let stdout_task = tokio::spawn(async move {
             let mut text = String::new();
             if let Some(mut stdout) = stdout {
@@ -343,15 +424,37 @@ impl Rclone {
 struct Io {
     capture_stdout: bool,
     stdin: Option<Vec<u8>>,
+    /// A listing whose root may not exist: see [`LogPolicy::missing_is_expected`].
+    missing_is_expected: bool,
+    /// See [`LogPolicy::errors_expected`].
+    errors_expected: bool,
 }
 
 impl Io {
     fn capturing() -> Self {
         Io {
             capture_stdout: true,
-            stdin: None,
+            ..Io::default()
         }
     }
+
+    fn log_policy(&self) -> LogPolicy {
+        LogPolicy {
+            missing_is_expected: self.missing_is_expected,
+            errors_expected: self.errors_expected,
+        }
+    }
+}
+
+/// How rclone's log lines are forwarded.
+#[derive(Debug, Clone, Copy, Default)]
+struct LogPolicy {
+    /// rclone's "directory not found" for the root of a listing is the expected state of a
+    /// path never written, not an error: logged at debug (and still not a listing).
+    missing_is_expected: bool,
+    /// The run may fail in an expected way that the caller handles: errors are logged at
+    /// debug and kept for the error the caller returns if it does not handle them.
+    errors_expected: bool,
 }
 
 struct Finished {
@@ -409,7 +512,7 @@ fn undecryptable(operation: String, code: Option<i32>, names: usize) -> AgentErr
 }
 
 /// Forwards rclone's `--use-json-log` lines to `tracing`, keeping a [`LogSummary`].
-async fn forward_log(stderr: Option<tokio::process::ChildStderr>) -> LogSummary {
+async fn forward_log(stderr: Option<tokio::process::ChildStderr>, policy: LogPolicy) -> LogSummary {
     let mut summary = LogSummary::default();
     let Some(stderr) = stderr else {
         return summary;
@@ -423,9 +526,17 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>) -> LogSummary 
         if message.contains("No common hash found") {
             summary.sizes_only = true;
         }
+        if policy.missing_is_expected && is_missing_listing_root(&message) {
+            tracing::debug!(target: "rclone", "{message}");
+            continue;
+        }
         match level {
             LogLevel::Error => {
-                tracing::error!(target: "rclone", "{message}");
+                if policy.errors_expected {
+                    tracing::debug!(target: "rclone", "{message}");
+                } else {
+                    tracing::error!(target: "rclone", "{message}");
+                }
                 if summary.errors.len() == ERRORS_KEPT {
                     summary.errors.remove(0);
                 }
@@ -437,6 +548,14 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>) -> LogSummary 
         }
     }
     summary
+}
+
+/// rclone's lines about the root of a listing not existing: the error of the walk (with no
+/// object, which would name an entry below the root) and the closing notice
+/// (`Failed to lsf with 2 errors: last error was: error in ListJSON: directory not found`).
+fn is_missing_listing_root(message: &str) -> bool {
+    message == LISTING_ROOT_NOT_FOUND
+        || (message.starts_with("Failed to ") && message.ends_with(": directory not found"))
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -503,5 +622,24 @@ mod tests {
             "2026/11/24 19:12:20 CRITICAL: Failed to initialise global options: bad filter",
         );
         assert_eq!(level, LogLevel::Error);
+    }
+
+    #[test]
+    fn only_the_listing_roots_absence_counts_as_expected() {
+        let (_, message) = parse_log_line(
+            r#"{"level":"error","msg":"error listing: directory not found","object":"","source":"walk/walk.go:175"}"#,
+        );
+        assert!(is_missing_listing_root(&message));
+        let (_, message) = parse_log_line(
+            r#"{"level":"notice","msg":"Failed to lsf with 2 errors: last error was: error in ListJSON: directory not found"}"#,
+        );
+        assert!(is_missing_listing_root(&message));
+        let (_, message) = parse_log_line(
+            r#"{"level":"error","msg":"error listing: directory not found","object":"photos/2024"}"#,
+        );
+        assert!(!is_missing_listing_root(&message));
+        let (_, message) =
+            parse_log_line(r#"{"level":"error","msg":"error listing: access denied","object":""}"#);
+        assert!(!is_missing_listing_root(&message));
     }
 }

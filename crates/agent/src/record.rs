@@ -118,13 +118,28 @@ impl CompletionRecord {
         )
     }
 
+    /// Writes the record at the top of `target`, which exists (a sync has run there).
     pub async fn write(&self, rclone: &Rclone, target: &str) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| {
-            AgentError::Internal(format!("cannot encode the completion record: {e}"))
-        })?;
         rclone
-            .write_file(&layout::join(target, layout::RECORD_NAME), json)
+            .write_file(&layout::join(target, layout::RECORD_NAME), self.encode()?)
             .await
+    }
+
+    /// Writes the record before a sync, when `target` may not exist yet: a bucket never
+    /// written is created as the sync itself would create it, an existing one never is.
+    pub async fn write_before_sync(&self, rclone: &Rclone, target: &str) -> Result<()> {
+        rclone
+            .write_file_creating_destination(
+                target,
+                &layout::join(target, layout::RECORD_NAME),
+                self.encode()?,
+            )
+            .await
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self)
+            .map_err(|e| AgentError::Internal(format!("cannot encode the completion record: {e}")))
     }
 }
 

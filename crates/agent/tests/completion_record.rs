@@ -12,11 +12,10 @@ use support::*;
 
 const REFUSED: i32 = 3;
 
-#[test]
-fn a_completed_upload_leaves_a_record_that_the_restore_reads() {
+fn a_completed_upload_leaves_a_record_that_the_restore_reads(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     sandbox.write("src", &[("a.txt", "hello"), ("dir/b.txt", "world!")]);
     sandbox.upload("src", "bkt/app");
 
@@ -44,22 +43,22 @@ fn a_completed_upload_leaves_a_record_that_the_restore_reads() {
     );
 }
 
-#[test]
-fn a_remote_never_written_is_a_first_run_and_says_so() {
+fn a_remote_never_written_is_a_first_run_and_says_so(provider: Provider) {
     let server = S3Server::start();
     server.bucket("bkt");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/new", "-d", "volume"]);
     assert_exit(&output, 0);
     assert_logged(&output, &["never written: nothing to restore (first run)"]);
     assert!(read_tree(&sandbox.path("volume")).is_empty());
 }
 
-#[test]
-fn an_interrupted_upload_is_refused_until_allowed_and_healed_by_the_next_upload() {
+fn an_interrupted_upload_is_refused_until_allowed_and_healed_by_the_next_upload(
+    provider: Provider,
+) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     let big = "x".repeat(2 * 1024 * 1024);
     sandbox.write("src", &[("a.txt", "small"), ("big.bin", &big)]);
 
@@ -118,13 +117,12 @@ fn an_interrupted_upload_is_refused_until_allowed_and_healed_by_the_next_upload(
     assert_eq!(sandbox.restore(&[], "bkt/app", "healed").len(), 2);
 }
 
-#[test]
-fn files_without_a_record_restore_with_a_warning() {
+fn files_without_a_record_restore_with_a_warning(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
     // Written by plain rclone or an agent older than records.
     write_tree(&bucket.join("old"), &[("a.txt", "A")]);
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/old", "-d", "restored"]);
     assert_exit(&output, 0);
     assert_logged(&output, &["WARN", "no completion record"]);
@@ -134,15 +132,14 @@ fn files_without_a_record_restore_with_a_warning() {
     );
 }
 
-#[test]
-fn an_unreadable_record_is_refused_unless_allowed() {
+fn an_unreadable_record_is_refused_unless_allowed(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
     write_tree(
         &bucket.join("odd"),
         &[("a.txt", "A"), (RECORD_NAME, "not a record")],
     );
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/odd", "-d", "restored"]);
     assert_exit(&output, REFUSED);
     assert_logged(
@@ -156,11 +153,10 @@ fn an_unreadable_record_is_refused_unless_allowed() {
     );
 }
 
-#[test]
-fn an_encrypted_remote_keeps_its_record_encrypted_and_still_reads_it() {
+fn an_encrypted_remote_keeps_its_record_encrypted_and_still_reads_it(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("vault");
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     sandbox.set_env("ENCRYPTED_PASSWORD_PLAIN", "correct horse");
     sandbox.write("src", &[("a.txt", "secret")]);
     sandbox.upload("src", "vault/enc");
@@ -196,3 +192,12 @@ fn kill_with_children(agent: std::process::Child) {
     let mut agent = agent;
     let _ = agent.wait();
 }
+
+for_each_provider!(
+    a_completed_upload_leaves_a_record_that_the_restore_reads,
+    a_remote_never_written_is_a_first_run_and_says_so,
+    an_interrupted_upload_is_refused_until_allowed_and_healed_by_the_next_upload,
+    files_without_a_record_restore_with_a_warning,
+    an_unreadable_record_is_refused_unless_allowed,
+    an_encrypted_remote_keeps_its_record_encrypted_and_still_reads_it,
+);

@@ -26,18 +26,17 @@ fn as_refs(files: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 /// A sandbox whose `src` holds [`ten_files`], uploaded to `bkt/app`.
-fn ten_files_uploaded(server: &S3Server) -> (Sandbox, PathBuf) {
-    let sandbox = Sandbox::new(server);
+fn ten_files_uploaded(server: &S3Server, provider: Provider) -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::with_provider(server, provider);
     let src = sandbox.write("src", &as_refs(&ten_files()));
     sandbox.upload("src", "bkt/app");
     (sandbox, src)
 }
 
-#[test]
-fn an_upload_that_would_delete_most_of_the_remote_is_refused_before_deleting() {
+fn an_upload_that_would_delete_most_of_the_remote_is_refused_before_deleting(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let (sandbox, src) = ten_files_uploaded(&server);
+    let (sandbox, src) = ten_files_uploaded(&server, provider);
     let record_before = stored_record(&bucket.join("app"));
 
     // The wrong directory: the app started fresh on an empty volume and wrote one file.
@@ -78,11 +77,10 @@ fn an_upload_that_would_delete_most_of_the_remote_is_refused_before_deleting() {
     );
 }
 
-#[test]
-fn a_file_count_limit_refuses_even_within_the_percentage() {
+fn a_file_count_limit_refuses_even_within_the_percentage(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let (sandbox, src) = ten_files_uploaded(&server);
+    let (sandbox, src) = ten_files_uploaded(&server, provider);
     for i in 0..3 {
         fs::remove_file(src.join(format!("photos/{i:02}.jpg"))).expect("rm");
     }
@@ -109,12 +107,11 @@ fn a_file_count_limit_refuses_even_within_the_percentage() {
     assert_eq!(stored_data(&bucket.join("app")).len(), 7);
 }
 
-#[test]
-fn a_restore_that_would_delete_most_local_files_is_refused_before_deleting() {
+fn a_restore_that_would_delete_most_local_files_is_refused_before_deleting(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
     write_tree(&bucket.join("app"), &[("other.txt", "from another app")]);
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let files = ten_files();
     let data = sandbox.write("data", &as_refs(&files));
     let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", "data"]);
@@ -146,11 +143,10 @@ fn a_restore_that_would_delete_most_local_files_is_refused_before_deleting() {
     );
 }
 
-#[test]
-fn copy_mode_never_deletes_so_it_needs_no_plan() {
+fn copy_mode_never_deletes_so_it_needs_no_plan(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let (sandbox, src) = ten_files_uploaded(&server);
+    let (sandbox, src) = ten_files_uploaded(&server, provider);
     fs::remove_dir_all(src.join("photos")).expect("rm");
     sandbox.write("src", &[("new.txt", "n")]);
     let output = sandbox.run(&[
@@ -166,11 +162,10 @@ fn copy_mode_never_deletes_so_it_needs_no_plan() {
     assert_eq!(stored_data(&bucket.join("app")).len(), 11);
 }
 
-#[test]
-fn an_upload_without_its_sentinel_file_is_refused() {
+fn an_upload_without_its_sentinel_file_is_refused(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     write_tree(&bucket.join("app"), &[("db.sqlite", "the real data")]);
     // An unmounted volume: the mount point holds something, but not the sentinel.
     let src = sandbox.write("src", &[("lost+found/.keep", "")]);
@@ -202,3 +197,11 @@ fn an_upload_without_its_sentinel_file_is_refused() {
     assert_exit(&sandbox.run(&args), 0);
     assert_eq!(stored_data(&bucket.join("app")).len(), 3);
 }
+
+for_each_provider!(
+    an_upload_that_would_delete_most_of_the_remote_is_refused_before_deleting,
+    a_file_count_limit_refuses_even_within_the_percentage,
+    copy_mode_never_deletes_so_it_needs_no_plan,
+    a_restore_that_would_delete_most_local_files_is_refused_before_deleting,
+    an_upload_without_its_sentinel_file_is_refused,
+);

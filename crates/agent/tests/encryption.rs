@@ -21,11 +21,10 @@ fn obscure(plain: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn crypt_wraps_the_remote_path_and_round_trips() {
+fn crypt_wraps_the_remote_path_and_round_trips(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("vault");
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     sandbox.set_env("ENCRYPTED_PASSWORD", &obscure("correct horse"));
     sandbox.set_env("ENCRYPTED_PASSWORD2", &obscure("battery staple"));
     sandbox.write("src", &[(&format!("docs/{SECRET_NAME}"), SECRET_TEXT)]);
@@ -61,11 +60,10 @@ fn crypt_wraps_the_remote_path_and_round_trips() {
     );
 }
 
-#[test]
-fn with_encrypted_remote_set_the_path_is_taken_inside_it() {
+fn with_encrypted_remote_set_the_path_is_taken_inside_it(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("vault");
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     sandbox.set_env("ENCRYPTED_REMOTE", "remote:vault/encrypted-root");
     sandbox.set_env("ENCRYPTED_PASSWORD_PLAIN", "correct horse");
     sandbox.set_env("ENCRYPTED_FILENAME_ENCRYPTION", "standard");
@@ -104,11 +102,10 @@ fn with_encrypted_remote_set_the_path_is_taken_inside_it() {
     );
 }
 
-#[test]
-fn enc_param_flags_turn_encryption_on() {
+fn enc_param_flags_turn_encryption_on(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("vault");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     sandbox.write("src", &[(SECRET_NAME, SECRET_TEXT)]);
     let password = format!("password = {}", obscure("pw"));
     assert_exit(
@@ -129,3 +126,9 @@ fn enc_param_flags_turn_encryption_on() {
     assert_eq!(fs::read_dir(bucket.join("x")).expect("stored").count(), 2);
     assert!(!stored.contains(RECORD_NAME) && !stored.contains("\"state\""));
 }
+
+for_each_provider!(
+    crypt_wraps_the_remote_path_and_round_trips,
+    with_encrypted_remote_set_the_path_is_taken_inside_it,
+    enc_param_flags_turn_encryption_on,
+);

@@ -7,11 +7,10 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 
 use support::*;
 
-#[test]
-fn the_readme_example_uploads_and_restores() {
+fn the_readme_example_uploads_and_restores(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("testbucket");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let data = [
         ("index.html", "<h1>hi</h1>"),
         ("uploads/2024/cat.jpg", "meow"),
@@ -48,11 +47,117 @@ fn the_readme_example_uploads_and_restores() {
     assert_eq!(restored, owned(&data));
 }
 
+/// The README's example block (`export REMOTE_TYPE=s3`, `REMOTE_PROVIDER=Minio`, ...),
+/// taken from the README itself and run as written, with the endpoint pointed at the test
+/// server (which accepts the README's example keys).
+fn readme_example_block() -> String {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```bash\nexport REMOTE_TYPE=s3\nexport REMOTE_PROVIDER=Minio\n")
+        .expect("the README's example block with REMOTE_PROVIDER=Minio");
+    let block = &readme[start + "```bash\n".len()..];
+    block[..block.find("```").expect("end of the block")].to_string()
+}
+
+fn readme_value(block: &str, variable: &str) -> String {
+    let prefix = format!("export {variable}=");
+    block
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {variable} in the README block:\n{block}"))
+        .to_string()
+}
+
 #[test]
-fn param_flags_configure_the_remote_without_env() {
+fn the_readme_example_block_works_as_written() {
+    let block = readme_example_block();
+    let endpoint = readme_value(&block, "REMOTE_ENDPOINT");
+    let server = S3Server::start_with_keys(
+        &readme_value(&block, "REMOTE_ACCESS_KEY_ID"),
+        &readme_value(&block, "REMOTE_SECRET_ACCESS_KEY"),
+    );
+    let bucket = server.bucket("testbucket");
+    let sandbox = Sandbox::new(&server);
+    let data = [
+        ("index.html", "<h1>hi</h1>"),
+        ("uploads/2024/cat.jpg", "meow"),
+    ];
+    sandbox.write("work", &data);
+    let script = block.replace(&endpoint, &server.endpoint);
+    assert!(script.contains("REMOTE_PROVIDER=Minio"), "{script}");
+
+    // Its own temp dir (the agent's per-user PID file directory goes there), so the test
+    // leaves nothing behind in the machine's.
+    let tmp = sandbox.path("tmp");
+    fs::create_dir_all(&tmp).expect("mkdir");
+    give_to_agent(&tmp);
+    let output = sandbox
+        .shell("work", &script)
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("bash");
+    assert_exit(&output, 0);
+    assert_eq!(stored_data(&bucket.join("some-directory")), owned(&data));
+    assert_not_logged(&output, " ERROR ");
+    let restored = read_tree(&sandbox.path("work/.build/testing-restore/some-directory"));
+    assert_eq!(restored, owned(&data));
+}
+
+/// Plain `rclone sync` creates a bucket that does not exist yet; so does the agent (its
+/// completion record goes into the new bucket), with either provider.
+fn a_first_upload_creates_a_bucket_that_does_not_exist_yet(provider: Provider) {
+    let server = S3Server::start();
+    let sandbox = Sandbox::with_provider(&server, provider);
+    sandbox.write("src", &[("a.txt", "A")]);
+    let output = sandbox.run(&["sync-to-remote", "-s", "src", "-d", "newbucket/app"]);
+    assert_exit(&output, 0);
+    assert_no_error_or_warning(&output);
+    let stored = server.root.path().join("newbucket/app");
+    assert_eq!(stored_data(&stored), owned(&[("a.txt", "A")]));
+    assert_eq!(stored_record(&stored)["state"], "complete");
+    let output = sandbox.run(&["remote-to-local-sync", "-s", "newbucket/app", "-d", "back"]);
+    assert_exit(&output, 0);
+    assert_eq!(read_tree(&sandbox.path("back")), owned(&[("a.txt", "A")]));
+}
+
+/// A first upload to a path never written, and the first restore after it, are normal
+/// runs: nothing at ERROR or WARN level in the log.
+fn a_first_upload_to_a_new_path_logs_no_error_or_warning(provider: Provider) {
+    let server = S3Server::start();
+    server.bucket("bkt");
+    let sandbox = Sandbox::with_provider(&server, provider);
+    sandbox.write("src", &[("a.txt", "A"), ("dir/b.txt", "B")]);
+    let output = sandbox.run(&["sync-to-remote", "-s", "src", "-d", "bkt/new/path"]);
+    assert_exit(&output, 0);
+    assert_no_error_or_warning(&output);
+    assert_not_logged(&output, "directory not found");
+    let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/new/path", "-d", "back"]);
+    assert_exit(&output, 0);
+    assert_no_error_or_warning(&output);
+}
+
+#[test]
+fn a_first_upload_to_a_new_local_remote_path_logs_no_error_or_warning() {
+    let server = S3Server::start();
+    let mut sandbox = Sandbox::new(&server);
+    sandbox.env = vec![("REMOTE_TYPE".into(), "local".into())];
+    sandbox.write("src", &[("a.txt", "A"), ("dir/b.txt", "B")]);
+    let target = sandbox.path("remote/never/written");
+    let target_arg = target.to_str().expect("utf8");
+    let output = sandbox.run(&["sync-to-remote", "-s", "src", "-d", target_arg]);
+    assert_exit(&output, 0);
+    assert_no_error_or_warning(&output);
+    assert_not_logged(&output, "directory not found");
+    assert_eq!(
+        stored_data(&target),
+        owned(&[("a.txt", "A"), ("dir/b.txt", "B")])
+    );
+}
+
+fn param_flags_configure_the_remote_without_env(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("flags");
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     sandbox.env.clear();
     sandbox.write("src", &[("a.txt", "A")]);
     let endpoint = format!("endpoint={}", server.endpoint);
@@ -67,7 +172,7 @@ fn param_flags_configure_the_remote_without_env() {
         "-p",
         "type=s3",
         "-p",
-        "provider = Other",
+        &format!("provider = {}", provider.name()),
         "-p",
         &endpoint,
         "-p",
@@ -79,11 +184,10 @@ fn param_flags_configure_the_remote_without_env() {
     assert_eq!(stored_data(&bucket.join("dir")), owned(&[("a.txt", "A")]));
 }
 
-#[test]
-fn sync_mirrors_deletions_and_no_delete_keeps_remote_files() {
+fn sync_mirrors_deletions_and_no_delete_keeps_remote_files(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let src = sandbox.write("src", &[("keep.txt", "1"), ("gone.txt", "2")]);
     assert_exit(
         &sandbox.run(&[
@@ -113,12 +217,11 @@ fn sync_mirrors_deletions_and_no_delete_keeps_remote_files() {
     assert_eq!(stored_data(&bucket.join("x")), owned(&[("keep.txt", "1")]));
 }
 
-#[test]
-fn restore_mirrors_the_remote_and_no_delete_keeps_local_files() {
+fn restore_mirrors_the_remote_and_no_delete_keeps_local_files(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
     write_tree(&bucket.join("app"), &[("remote.txt", "R")]);
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let dst = sandbox.write("restore", &[("local-only.txt", "L")]);
 
     assert_exit(
@@ -144,11 +247,10 @@ fn restore_mirrors_the_remote_and_no_delete_keeps_local_files() {
     assert_eq!(read_tree(&dst), owned(&[("remote.txt", "R")]));
 }
 
-#[test]
-fn mode_and_mtime_survive_a_round_trip() {
+fn mode_and_mtime_survive_a_round_trip(provider: Provider) {
     let server = S3Server::start();
     server.bucket("meta");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let src = sandbox.write("src", &[("run.sh", "#!/bin/sh\n"), ("secret.key", "k")]);
     fs::set_permissions(src.join("run.sh"), fs::Permissions::from_mode(0o750)).expect("chmod");
     fs::set_permissions(src.join("secret.key"), fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -185,11 +287,10 @@ fn mode_and_mtime_survive_a_round_trip() {
     assert_eq!(mtime, 1_600_000_000);
 }
 
-#[test]
-fn json_logs_are_one_object_per_line_and_never_hold_secrets() {
+fn json_logs_are_one_object_per_line_and_never_hold_secrets(provider: Provider) {
     let server = S3Server::start();
     server.bucket("logs");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     sandbox.write("src", &[("a", "a")]);
     let output = sandbox.run(&[
         "--log-format",
@@ -214,11 +315,10 @@ fn json_logs_are_one_object_per_line_and_never_hold_secrets() {
     assert!(log.contains("sync finished"), "{log}");
 }
 
-#[test]
-fn config_path_is_private_while_running_and_removed_after() {
+fn config_path_is_private_while_running_and_removed_after(provider: Provider) {
     let server = S3Server::start();
     server.bucket("cfg");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     sandbox.write("src", &[("a", "a")]);
     let config = sandbox.path("etc/rclone.conf");
     let output = sandbox.run(&[
@@ -240,7 +340,8 @@ fn config_path_is_private_while_running_and_removed_after() {
     fs::write(
         &config,
         format!(
-            "[remote]\ntype = s3\nprovider = Other\naccess_key_id = {ACCESS_KEY}\nsecret_access_key = {SECRET_KEY}\nendpoint = {}\n",
+            "[remote]\ntype = s3\nprovider = {}\naccess_key_id = {ACCESS_KEY}\nsecret_access_key = {SECRET_KEY}\nendpoint = {}\n",
+            provider.name(),
             server.endpoint
         ),
     )
@@ -264,11 +365,10 @@ fn config_path_is_private_while_running_and_removed_after() {
     );
 }
 
-#[test]
-fn bad_input_is_refused_by_name_before_anything_is_written() {
+fn bad_input_is_refused_by_name_before_anything_is_written(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bad");
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     sandbox.write("src", &[("a", "a")]);
     let config = sandbox.path("rclone.conf");
     let config_arg = config.to_str().expect("utf8").to_string();
@@ -296,7 +396,7 @@ fn bad_input_is_refused_by_name_before_anything_is_written() {
     );
     assert!(!config.exists(), "nothing may be written for bad input");
 
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     sandbox.write("src", &[("a", "a")]);
     for (args, needle) in [
         (
@@ -359,10 +459,9 @@ fn bad_input_is_refused_by_name_before_anything_is_written() {
     assert!(stderr(&output).contains("--no-such-flag"));
 }
 
-#[test]
-fn an_unreachable_remote_fails_with_nothing_changed_locally() {
+fn an_unreachable_remote_fails_with_nothing_changed_locally(provider: Provider) {
     let server = S3Server::start();
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     sandbox.set_env("REMOTE_ENDPOINT", "http://127.0.0.1:9"); // discard port: nothing listens
     sandbox.set_env("RCLONE_RETRIES", "1");
     sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
@@ -371,7 +470,7 @@ fn an_unreachable_remote_fails_with_nothing_changed_locally() {
     assert_exit(&output, 4);
     assert_eq!(read_tree(&dst), owned(&[("precious.db", "state")]));
 
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     sandbox.set_env(
         "REMOTE_SECRET_ACCESS_KEY",
         "wrong-secret-key-0000000000000000000000",
@@ -384,11 +483,10 @@ fn an_unreachable_remote_fails_with_nothing_changed_locally() {
     assert_eq!(read_tree(&dst), owned(&[("precious.db", "state")]));
 }
 
-#[test]
-fn a_missing_restore_target_is_created_and_an_empty_remote_restores_nothing() {
+fn a_missing_restore_target_is_created_and_an_empty_remote_restores_nothing(provider: Provider) {
     let server = S3Server::start();
     server.bucket("fresh");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let output = sandbox.run(&[
         "remote-to-local-sync",
         "-s",
@@ -406,3 +504,18 @@ fn a_missing_restore_target_is_created_and_an_empty_remote_restores_nothing() {
         stderr(&output)
     );
 }
+
+for_each_provider!(
+    a_first_upload_creates_a_bucket_that_does_not_exist_yet,
+    a_first_upload_to_a_new_path_logs_no_error_or_warning,
+    the_readme_example_uploads_and_restores,
+    param_flags_configure_the_remote_without_env,
+    sync_mirrors_deletions_and_no_delete_keeps_remote_files,
+    restore_mirrors_the_remote_and_no_delete_keeps_local_files,
+    mode_and_mtime_survive_a_round_trip,
+    json_logs_are_one_object_per_line_and_never_hold_secrets,
+    config_path_is_private_while_running_and_removed_after,
+    bad_input_is_refused_by_name_before_anything_is_written,
+    an_unreachable_remote_fails_with_nothing_changed_locally,
+    a_missing_restore_target_is_created_and_an_empty_remote_restores_nothing,
+);

@@ -52,11 +52,10 @@ fn restore_as_of(sandbox: &Sandbox, time: &str, target: &str) -> std::process::O
     ])
 }
 
-#[test]
-fn the_trash_keeps_what_a_sync_deletes_or_overwrites() {
+fn the_trash_keeps_what_a_sync_deletes_or_overwrites(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     let src = sandbox.write("src", &[("a.txt", "version 1"), ("b.txt", "bee")]);
     upload(&sandbox, &[]);
     sandbox.write("src", &[("a.txt", "version 2")]);
@@ -85,12 +84,11 @@ fn the_trash_keeps_what_a_sync_deletes_or_overwrites() {
     );
 }
 
-#[test]
-fn as_of_restores_the_tree_of_each_earlier_time() {
+fn as_of_restores_the_tree_of_each_earlier_time(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
     let remote = bucket.join("app");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
 
     let src = sandbox.write("src", &[("a.txt", "a1"), ("b.txt", "b1")]);
     upload(&sandbox, &[]);
@@ -138,11 +136,10 @@ fn as_of_restores_the_tree_of_each_earlier_time() {
     assert!(!sandbox.path("ancient").exists());
 }
 
-#[test]
-fn as_of_needs_a_history() {
+fn as_of_needs_a_history(provider: Provider) {
     let server = S3Server::start();
     server.bucket("bkt");
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     sandbox.write("src", &[("a.txt", "a")]);
     sandbox.upload("src", "bkt/app");
     let output = restore_as_of(&sandbox, "2026-01-01T00:00:00Z", "restored");
@@ -153,8 +150,7 @@ fn as_of_needs_a_history() {
     assert_logged(&output, &["RFC 3339"]);
 }
 
-#[test]
-fn retention_purges_old_versions_and_moves_the_start_of_history() {
+fn retention_purges_old_versions_and_moves_the_start_of_history(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
     let remote = bucket.join("app");
@@ -163,7 +159,7 @@ fn retention_purges_old_versions_and_moves_the_start_of_history() {
         &remote.join(TRASH_DIR).join("20200101T000000.000Z"),
         &[("a.txt", "from 2020")],
     );
-    let sandbox = Sandbox::new(&server);
+    let sandbox = Sandbox::with_provider(&server, provider);
     sandbox.write("src", &[("a.txt", "0")]);
     upload(&sandbox, &[]);
     let versions = trash_versions(&remote);
@@ -193,11 +189,10 @@ fn retention_purges_old_versions_and_moves_the_start_of_history() {
     assert_eq!(read_tree(&sandbox.path("kept")), owned(&[("a.txt", "1")]));
 }
 
-#[test]
-fn trash_and_as_of_work_inside_an_encrypted_remote() {
+fn trash_and_as_of_work_inside_an_encrypted_remote(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("bkt");
-    let mut sandbox = Sandbox::new(&server);
+    let mut sandbox = Sandbox::with_provider(&server, provider);
     sandbox.set_env("ENCRYPTED_PASSWORD_PLAIN", "correct horse");
     sandbox.write("src", &[("diary.txt", "first secret")]);
     upload(&sandbox, &[]);
@@ -220,3 +215,11 @@ fn trash_and_as_of_work_inside_an_encrypted_remote() {
         owned(&[("diary.txt", "first secret")])
     );
 }
+
+for_each_provider!(
+    the_trash_keeps_what_a_sync_deletes_or_overwrites,
+    as_of_restores_the_tree_of_each_earlier_time,
+    as_of_needs_a_history,
+    retention_purges_old_versions_and_moves_the_start_of_history,
+    trash_and_as_of_work_inside_an_encrypted_remote,
+);

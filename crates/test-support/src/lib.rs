@@ -63,11 +63,19 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
 pub struct S3Server {
     pub root: tempfile::TempDir,
     pub endpoint: String,
+    access_key: String,
+    secret_key: String,
     child: Child,
 }
 
 impl S3Server {
+    /// A server that accepts [`ACCESS_KEY`] and [`SECRET_KEY`].
     pub fn start() -> S3Server {
+        S3Server::start_with_keys(ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// A server that accepts these keys (e.g. the example keys of a README).
+    pub fn start_with_keys(access_key: &str, secret_key: &str) -> S3Server {
         let root = tempfile::tempdir().expect("tempdir for the S3 server");
         for _attempt in 0..5 {
             let port = free_port();
@@ -75,7 +83,7 @@ impl S3Server {
                 .args(["serve", "s3", "--addr"])
                 .arg(format!("127.0.0.1:{port}"))
                 .arg("--auth-key")
-                .arg(format!("{ACCESS_KEY},{SECRET_KEY}"))
+                .arg(format!("{access_key},{secret_key}"))
                 .arg(root.path())
                 .env("RCLONE_CONFIG", "/dev/null")
                 .stdout(Stdio::null())
@@ -94,6 +102,8 @@ impl S3Server {
                 return S3Server {
                     endpoint: format!("http://127.0.0.1:{port}"),
                     root,
+                    access_key: access_key.to_string(),
+                    secret_key: secret_key.to_string(),
                     child,
                 };
             }
@@ -111,11 +121,18 @@ impl S3Server {
 
     /// The `REMOTE_*` environment a user would set for this server.
     pub fn remote_env(&self) -> Vec<(String, String)> {
+        self.remote_env_for("Other")
+    }
+
+    /// [`Self::remote_env`] with rclone's S3 `provider` set to `provider` (`Minio`, `Other`).
+    /// rclone's quirks differ by provider: with `Minio`, a CreateBucket answered
+    /// `409 BucketAlreadyExists` (as this server answers for an existing bucket) is an error.
+    pub fn remote_env_for(&self, provider: &str) -> Vec<(String, String)> {
         vec![
             ("REMOTE_TYPE".into(), "s3".into()),
-            ("REMOTE_PROVIDER".into(), "Other".into()),
-            ("REMOTE_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
-            ("REMOTE_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
+            ("REMOTE_PROVIDER".into(), provider.into()),
+            ("REMOTE_ACCESS_KEY_ID".into(), self.access_key.clone()),
+            ("REMOTE_SECRET_ACCESS_KEY".into(), self.secret_key.clone()),
             ("REMOTE_ENDPOINT".into(), self.endpoint.clone()),
             ("REMOTE_ACL".into(), "private".into()),
         ]

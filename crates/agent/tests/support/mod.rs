@@ -69,6 +69,62 @@ pub fn give_to(path: &Path, uid: u32) {
     }
 }
 
+/// The S3 `provider` a test configures: the seed's documented `Minio`, and `Other`. rclone
+/// behaves differently for each (bucket checks, error quirks), and the agent must work with
+/// both wherever plain `rclone sync` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Minio,
+    Other,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Minio => "Minio",
+            Provider::Other => "Other",
+        }
+    }
+}
+
+/// Turns each listed `fn name(provider: Provider)` into the tests `minio::name` and
+/// `other::name`, one per [`Provider`].
+#[allow(unused_macros)] // each test binary uses its own part of this module
+macro_rules! for_each_provider {
+    ($($test:ident),+ $(,)?) => {
+        mod minio {
+            $(#[test]
+            fn $test() {
+                super::$test($crate::support::Provider::Minio)
+            })+
+        }
+        mod other {
+            $(#[test]
+            fn $test() {
+                super::$test($crate::support::Provider::Other)
+            })+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use for_each_provider;
+
+/// `program` as the agent user: as root, dropped to it the way a container runtime would
+/// (setpriv execs, so the child's PID is the program's).
+fn as_agent_user(program: &Path) -> Command {
+    if current_uid() == 0 {
+        let mut setpriv = Command::new("setpriv");
+        setpriv
+            .arg(format!("--reuid={AGENT_UID_WHEN_ROOT}"))
+            .arg(format!("--regid={AGENT_UID_WHEN_ROOT}"))
+            .arg("--clear-groups")
+            .arg(program);
+        setpriv
+    } else {
+        Command::new(program)
+    }
+}
+
 /// A test's sandbox: working directory, PID file, and the agent command builder.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -76,12 +132,18 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// A sandbox whose environment configures `server` with provider `Other`.
     pub fn new(server: &S3Server) -> Sandbox {
+        Sandbox::with_provider(server, Provider::Other)
+    }
+
+    /// A sandbox whose environment configures `server` with `provider`.
+    pub fn with_provider(server: &S3Server, provider: Provider) -> Sandbox {
         let dir = tempfile::tempdir().expect("sandbox");
         give_to_agent(dir.path());
         Sandbox {
             dir,
-            env: server.remote_env(),
+            env: server.remote_env_for(provider.name()),
         }
     }
 
@@ -104,19 +166,7 @@ impl Sandbox {
     /// The agent with only this sandbox's environment (no REMOTE_* leaking in from outside).
     pub fn agent(&self, args: &[&str]) -> Command {
         let (agent, rclone) = runnable_binaries();
-        // As root, drop to the agent user the way a container runtime would (setpriv
-        // execs, so the child's PID is the agent's).
-        let mut command = if current_uid() == 0 {
-            let mut setpriv = Command::new("setpriv");
-            setpriv
-                .arg(format!("--reuid={AGENT_UID_WHEN_ROOT}"))
-                .arg(format!("--regid={AGENT_UID_WHEN_ROOT}"))
-                .arg("--clear-groups")
-                .arg(agent);
-            setpriv
-        } else {
-            Command::new(agent)
-        };
+        let mut command = as_agent_user(agent);
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -126,6 +176,33 @@ impl Sandbox {
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(self.dir.path())
             .args(args);
+        command
+    }
+
+    /// `bash -c script` as the agent user in the sandbox directory `cwd`, as a user types
+    /// it: no environment but `PATH` (with `volume-syncing-controller` and `rclone` first)
+    /// and `HOME`.
+    pub fn shell(&self, cwd: &str, script: &str) -> Command {
+        let (agent, rclone) = runnable_binaries();
+        let bin = fs::canonicalize(self.path(".test-bin")).unwrap_or_else(|_| {
+            let bin = self.path(".test-bin");
+            fs::create_dir_all(&bin).expect("bin dir");
+            std::os::unix::fs::symlink(agent, bin.join("volume-syncing-controller"))
+                .expect("link the agent");
+            std::os::unix::fs::symlink(rclone, bin.join("rclone")).expect("link rclone");
+            give_to_agent(&bin);
+            bin
+        });
+        let mut path = std::ffi::OsString::from(bin.as_os_str());
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let mut command = as_agent_user(Path::new("bash"));
+        command
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", self.dir.path())
+            .current_dir(self.path(cwd))
+            .args(["-euo", "pipefail", "-c", script]);
         command
     }
 
@@ -167,6 +244,17 @@ pub fn assert_logged(output: &Output, needles: &[&str]) {
     for needle in needles {
         assert!(log.contains(needle), "no '{needle}' in the log:\n{log}");
     }
+}
+
+/// The agent's log (stderr) holds no line at ERROR or WARN level.
+#[track_caller]
+pub fn assert_no_error_or_warning(output: &Output) {
+    let log = stderr(output);
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(" ERROR ") || line.contains(" WARN "))
+        .collect();
+    assert!(bad.is_empty(), "ERROR/WARN in the log:\n{log}");
 }
 
 /// The agent's log (stderr) does not mention `needle`.
