@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use vsc_types::contract::{
-    DEFAULT_PID_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
-    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
+    ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE,
+    ENV_REPORT_TOKEN, ENV_REPORT_URL,
 };
 
 const AFTER_HELP: &str = "\
@@ -244,8 +244,11 @@ pub struct CommonSyncArgs {
     #[arg(long, env = "VSC_UNHEALTHY_AFTER_FAILURES", default_value_t = 0)]
     pub unhealthy_after_failures: u64,
 
-    /// PID file that `interrupt` reads [default: /run/volume-syncing-controller.pid, skipped
-    /// with a warning when not writable].
+    /// PID file that `interrupt` reads [default: root: /run/volume-syncing-controller.pid;
+    /// other users: $XDG_RUNTIME_DIR/volume-syncing-controller.pid when that is a directory
+    /// of theirs closed to others, else <temp dir>/volume-syncing-controller-<uid>/agent.pid
+    /// (a 0700 directory that must be theirs). A default that cannot be written is skipped
+    /// with a warning].
     #[arg(long, env = ENV_PID_PATH)]
     pub pid_path: Option<PathBuf>,
 
@@ -254,20 +257,12 @@ pub struct CommonSyncArgs {
     pub stats_interval: Duration,
 }
 
-impl CommonSyncArgs {
-    pub fn pid_path(&self) -> (PathBuf, bool) {
-        match &self.pid_path {
-            Some(path) => (path.clone(), true),
-            None => (PathBuf::from(DEFAULT_PID_PATH), false),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct Interrupt {
-    /// PID file of the agent to stop.
-    #[arg(short = 'p', long, env = ENV_PID_PATH, default_value = DEFAULT_PID_PATH)]
-    pub pid_path: PathBuf,
+    /// PID file of the agent to stop [default: the one a sync of the same user writes
+    /// without --pid-path; see `sync-to-remote --help`].
+    #[arg(short = 'p', long, env = ENV_PID_PATH)]
+    pub pid_path: Option<PathBuf>,
     /// Return right after signalling instead of waiting for the agent's last sync.
     #[arg(long)]
     pub no_wait: bool,

@@ -31,7 +31,7 @@ use clap::Parser as _;
 use crate::cli::{Cli, Command, CommonSyncArgs, LogFormat, RemoteArgs};
 use crate::error::{AgentError, Result, exit_code};
 use crate::job::{Direction, SyncJob};
-use crate::pidfile::PidFile;
+use crate::pidfile::{DefaultPidPath, PidFile};
 use crate::plan::Limits;
 use crate::rclone::{CheckMethod, Rclone};
 use crate::rclone_config::{ConfigFile, RemoteParams, RemotePath, is_encrypted_target};
@@ -150,9 +150,19 @@ async fn run(command: Command) -> Result<()> {
             drop(config);
             result
         }
-        Command::Interrupt(args) => pidfile::interrupt(&args.pid_path, !args.no_wait, args.timeout)
-            .await
-            .map(|_| ()),
+        Command::Interrupt(args) => {
+            let pid_path = match args.pid_path {
+                Some(path) => path,
+                None => {
+                    let default = DefaultPidPath::for_this_user();
+                    default.check()?;
+                    default.path
+                }
+            };
+            pidfile::interrupt(&pid_path, !args.no_wait, args.timeout)
+                .await
+                .map(|_| ())
+        }
     }
 }
 
@@ -194,6 +204,22 @@ fn rclone_for(args: &RemoteArgs, config: &ConfigFile, stats_interval: Duration) 
     }
 }
 
+/// The PID file at its default place; a default that cannot be used is no reason not to
+/// sync, only to warn that `interrupt` cannot reach this run.
+fn acquire_default_pid_file() -> Option<PidFile> {
+    let default = DefaultPidPath::for_this_user();
+    match default
+        .prepare()
+        .and_then(|()| PidFile::acquire(&default.path))
+    {
+        Ok(guard) => guard,
+        Err(e) => {
+            tracing::warn!(error = %e, "running without a PID file; `interrupt` cannot reach this run (set --pid-path)");
+            None
+        }
+    }
+}
+
 async fn run_sync(
     direction: Direction,
     local: std::path::PathBuf,
@@ -221,14 +247,9 @@ async fn run_sync(
         None
     };
     let stop = StopSignal::install()?;
-    let (pid_path, pid_path_explicit) = common.pid_path();
-    let _pid_file = match PidFile::acquire(&pid_path) {
-        Ok(guard) => guard,
-        Err(e) if !pid_path_explicit => {
-            tracing::warn!(error = %e, "running without a PID file; `interrupt` cannot reach this run (set --pid-path)");
-            None
-        }
-        Err(e) => return Err(e),
+    let _pid_file = match &common.pid_path {
+        Some(path) => PidFile::acquire(path)?,
+        None => acquire_default_pid_file(),
     };
     let reporter = match &common.report_url {
         Some(url) => Some(Reporter::new(

@@ -11,6 +11,107 @@ use nix::unistd::Pid;
 
 use crate::error::{AgentError, Result};
 
+/// The PID file name inside `$XDG_RUNTIME_DIR`.
+const RUNTIME_DIR_NAME: &str = "volume-syncing-controller.pid";
+
+/// Where a PID file is kept when `--pid-path` is not given: root's in `/run`, any other
+/// user's where that user can write and nobody else can, so `interrupt` run by the same user
+/// finds it:
+///
+/// * root: `/run/volume-syncing-controller.pid`;
+/// * `$XDG_RUNTIME_DIR/volume-syncing-controller.pid`, when that is an absolute path to a
+///   directory owned by the user and closed to others (as systemd-logind makes it);
+/// * else `<temp dir>/volume-syncing-controller-<uid>/agent.pid`, a directory of mode 0700
+///   that must be owned by the user (one planted by someone else is refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultPidPath {
+    pub path: PathBuf,
+    /// The per-user directory to create (0700) and whose ownership is checked before use.
+    pub private_dir: Option<PathBuf>,
+}
+
+impl DefaultPidPath {
+    pub fn for_this_user() -> Self {
+        let uid = nix::unistd::geteuid().as_raw();
+        let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+        DefaultPidPath::for_user(uid, runtime_dir.as_deref(), &std::env::temp_dir())
+    }
+
+    fn for_user(uid: u32, runtime_dir: Option<&Path>, temp_dir: &Path) -> Self {
+        if uid == 0 {
+            return DefaultPidPath {
+                path: PathBuf::from(vsc_types::contract::DEFAULT_PID_PATH),
+                private_dir: None,
+            };
+        }
+        if let Some(dir) = runtime_dir.filter(|dir| is_private_dir_of(dir, uid)) {
+            return DefaultPidPath {
+                path: dir.join(RUNTIME_DIR_NAME),
+                private_dir: None,
+            };
+        }
+        let dir = temp_dir.join(format!("volume-syncing-controller-{uid}"));
+        DefaultPidPath {
+            path: dir.join("agent.pid"),
+            private_dir: Some(dir),
+        }
+    }
+
+    /// Creates the per-user directory (mode 0700) when missing; either way, checks that it
+    /// is the running user's and closed to others.
+    pub fn prepare(&self) -> Result<()> {
+        let Some(dir) = &self.private_dir else {
+            return Ok(());
+        };
+        use std::os::unix::fs::DirBuilderExt as _;
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(AgentError::io(
+                    "cannot create the PID file directory",
+                    dir,
+                    e,
+                ));
+            }
+        }
+        self.check()
+    }
+
+    /// Checks that an existing per-user directory is the running user's and closed to
+    /// others: a PID file someone else could write would let them pick what `interrupt`
+    /// signals.
+    pub fn check(&self) -> Result<()> {
+        let Some(dir) = &self.private_dir else {
+            return Ok(());
+        };
+        let uid = nix::unistd::geteuid().as_raw();
+        match fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(AgentError::io(
+                "cannot inspect the PID file directory",
+                dir,
+                e,
+            )),
+            Ok(_) if is_private_dir_of(dir, uid) => Ok(()),
+            Ok(_) => Err(AgentError::invalid(format!(
+                "the PID file directory {} is not a directory of mode 0700 owned by uid {uid}; remove it, or set --pid-path",
+                dir.display()
+            ))),
+        }
+    }
+}
+
+/// `dir` is a real directory (not a symlink), owned by `uid`, and neither group nor others
+/// may write to it.
+fn is_private_dir_of(dir: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    dir.is_absolute()
+        && fs::symlink_metadata(dir)
+            .map(|meta| meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0)
+            .unwrap_or(false)
+}
+
 /// The PID file of this process; removed on drop if it still names this process.
 #[derive(Debug)]
 pub struct PidFile {
@@ -190,6 +291,51 @@ mod tests {
         let path = dir.path().join("agent.pid");
         fs::write(&path, "999999999\n").expect("write");
         assert!(PidFile::acquire(&path).expect("acquired").is_some());
+    }
+
+    #[test]
+    fn the_default_is_per_user_and_only_in_a_directory_of_that_user() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let uid = nix::unistd::geteuid().as_raw();
+        let temp = tempfile::tempdir().expect("tempdir");
+        let root = DefaultPidPath::for_user(0, Some(temp.path()), temp.path());
+        assert_eq!(
+            root.path,
+            PathBuf::from("/run/volume-syncing-controller.pid")
+        );
+
+        let runtime = temp.path().join("runtime");
+        fs::create_dir(&runtime).expect("mkdir");
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).expect("chmod");
+        let user = DefaultPidPath::for_user(uid.max(1), Some(&runtime), temp.path());
+        if uid != 0 {
+            assert_eq!(user.path, runtime.join("volume-syncing-controller.pid"));
+            assert_eq!(user.private_dir, None);
+        }
+
+        // Not this user's, open to others, or missing: the per-user temp directory.
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o777)).expect("chmod");
+        for runtime_dir in [Some(runtime.as_path()), Some(Path::new("relative")), None] {
+            let fallback = DefaultPidPath::for_user(uid.max(1), runtime_dir, temp.path());
+            let dir = temp
+                .path()
+                .join(format!("volume-syncing-controller-{}", uid.max(1)));
+            assert_eq!(fallback.path, dir.join("agent.pid"));
+            assert_eq!(fallback.private_dir, Some(dir));
+        }
+
+        let mine = DefaultPidPath::for_user(uid, None, temp.path());
+        if uid != 0 {
+            mine.prepare().expect("created");
+            let dir = mine.private_dir.clone().expect("dir");
+            assert_eq!(
+                fs::metadata(&dir).expect("stat").permissions().mode() & 0o777,
+                0o700
+            );
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
+            let err = mine.prepare().expect_err("open to others");
+            assert!(err.to_string().contains("0700"), "{err}");
+        }
     }
 
     #[test]

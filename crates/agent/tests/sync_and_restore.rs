@@ -99,6 +99,7 @@ fn the_readme_example_block_works_as_written() {
     assert_exit(&output, 0);
     assert_eq!(stored_data(&bucket.join("some-directory")), owned(&data));
     assert_not_logged(&output, " ERROR ");
+    assert_not_logged(&output, "PID file");
     let restored = read_tree(&sandbox.path("work/.build/testing-restore/some-directory"));
     assert_eq!(restored, owned(&data));
 }
