@@ -40,7 +40,24 @@ fn text(bytes: &[u8]) -> String {
 
 /// Runs `program` with `args` (and `stdin`), returning its output.
 pub fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    // kubectl and helm keep discovery caches and settings under $HOME (~/.kube/cache,
+    // ~/.cache/helm, ...): state that outlives the test, and a cache from an earlier API
+    // server on the same port answers for this one. Against a cluster they keep them next to
+    // the kubeconfig instead, in the cluster's temp dir.
+    let kubeconfig = args.iter().enumerate().find_map(|(i, arg)| match *arg {
+        "--kubeconfig" => args.get(i + 1).copied(),
+        _ => arg.strip_prefix("--kubeconfig="),
+    });
+    if let Some(parent) = kubeconfig.and_then(|k| Path::new(k).parent()) {
+        let home = parent.join(".tool-home");
+        command
+            .env("KUBECACHEDIR", home.join("kube-cache"))
+            .env("HELM_CACHE_HOME", home.join("helm-cache"))
+            .env("HELM_CONFIG_HOME", home.join("helm-config"))
+            .env("HELM_DATA_HOME", home.join("helm-data"));
+    }
+    let mut child = command
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
