@@ -299,7 +299,8 @@ fn mounts_copy_the_deepest_mount_per_volume_parents_first() {
             json!([
                 {"name": "www", "mountPath": "/var/www/riotkit/"},
                 {"name": "content", "mountPath": "/var/www/riotkit/wp-content", "subPath": "wp"},
-                {"name": "volume-syncing-tmp", "mountPath": "/tmp"}
+                {"name": "volume-syncing-tmp", "mountPath": "/tmp"},
+                {"name": "volume-syncing-config", "mountPath": "/etc/volume-syncing-controller"}
             ]),
             "{name}"
         );
@@ -395,10 +396,12 @@ fn warnings_for_short_grace_period_and_classic_sidecar_in_a_job() {
         mutation.warnings
     );
 
-    let (_, mutation) = mutate(&seed_pod(), &seed_pfss(), &config()).expect("admitted");
+    // An app running as the agent's uid (1001 in the seed): nothing to warn about.
+    let app_as_agent = pod_with(json!({"spec": {"securityContext": {"runAsUser": 1001}}}));
+    let (_, mutation) = mutate(&app_as_agent, &seed_pfss(), &config()).expect("admitted");
     assert!(mutation.warnings.is_empty(), "{:?}", mutation.warnings);
     assert_eq!(
-        mutation::warnings(&seed_pod(), &seed_pfss(), &config()),
+        mutation::warnings(&app_as_agent, &seed_pfss(), &config()),
         mutation.warnings
     );
 }

@@ -100,22 +100,9 @@ fn native_sidecar_restarts_always_classic_does_not() {
     assert_eq!(find(&native_pod, RESTORE).restart_policy, None);
     let classic = apply(&pod_ab(), &pfss, &config());
     assert_eq!(find(&classic, SIDECAR).restart_policy, None);
-    // Both carry the preStop hook that asks the agent for its last sync.
+    // Neither has a preStop hook: SIGTERM starts the last sync (mutation_real_kubelet.rs).
     for pod in [&native_pod, &classic] {
-        let hook = find(pod, SIDECAR)
-            .lifecycle
-            .as_ref()
-            .and_then(|l| l.pre_stop.as_ref());
-        let command = hook
-            .and_then(|h| h.exec.as_ref())
-            .and_then(|e| e.command.clone());
-        assert_eq!(
-            command,
-            Some(vec![
-                "/usr/bin/volume-syncing-controller".into(),
-                "interrupt".into()
-            ])
-        );
+        assert_eq!(find(pod, SIDECAR).lifecycle, None);
     }
 }
 

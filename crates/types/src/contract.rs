@@ -50,6 +50,13 @@ pub const ENV_LOCAL_PATH: &str = "VSC_LOCAL_PATH";
 pub const ENV_REMOTE_PATH: &str = "VSC_REMOTE_PATH";
 /// The agent's PID file, read by `interrupt`.
 pub const ENV_PID_PATH: &str = "VSC_PID_PATH";
+/// The rclone config path (`-c/--config-path`); the seed's documented default in a Pod is
+/// [`DEFAULT_CONFIG_PATH`].
+pub const ENV_CONFIG_PATH: &str = "CONFIG_PATH";
+/// The Pod's name and namespace (downward API), named in sync reports: with hostNetwork the
+/// hostname is the node's.
+pub const ENV_POD_NAME: &str = "POD_NAME";
+pub const ENV_POD_NAMESPACE: &str = "POD_NAMESPACE";
 /// The agent's log format (`text` or `json`).
 pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
 /// Where the agent reports its syncs, about which resource, with which token.

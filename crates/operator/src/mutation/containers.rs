@@ -4,15 +4,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
-    ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler, Pod, Probe, ResourceRequirements,
+    EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector, Pod, Probe, ResourceRequirements,
     SecretEnvSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use vsc_types::contract::{
-    AGENT_BINARY_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
-    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL, INIT_CONTAINER_NAME, POD_GID_ANNOTATION,
-    POD_UID_ANNOTATION, RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME,
+    AGENT_BINARY_PATH, DEFAULT_CONFIG_PATH, ENV_CONFIG_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT,
+    ENV_PID_PATH, ENV_POD_NAME, ENV_POD_NAMESPACE, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE,
+    ENV_REPORT_TOKEN, ENV_REPORT_URL, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
+    RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME,
 };
 use vsc_types::crd::{PodFilesystemSync, Safety, SyncMethod, parse_numeric_id};
 
@@ -24,12 +25,23 @@ use crate::template::PodContext;
 pub const TMP_VOLUME_NAME: &str = "volume-syncing-tmp";
 /// Where [`TMP_VOLUME_NAME`] is mounted.
 pub const TMP_MOUNT_PATH: &str = "/tmp";
-/// PID file of the sidecar's agent, read by `interrupt` in the preStop hook.
+/// PID file of the sidecar's agent, read by `interrupt` (e.g. through `kubectl exec`).
 pub const POD_PID_PATH: &str = "/tmp/volume-syncing-controller.pid";
+/// In-memory emptyDir holding the rendered rclone config at the seed's documented path,
+/// so that `kubectl exec ... -c /etc/volume-syncing-controller/rclone.conf` finds it.
+pub const CONFIG_VOLUME_NAME: &str = "volume-syncing-config";
+/// Where [`CONFIG_VOLUME_NAME`] is mounted: the directory of [`DEFAULT_CONFIG_PATH`].
+pub const CONFIG_MOUNT_PATH: &str = "/etc/volume-syncing-controller";
+/// The volumes this module injects (and removes again on a reinvocation), in order.
+pub const PRIVATE_VOLUME_NAMES: [&str; 2] = [TMP_VOLUME_NAME, CONFIG_VOLUME_NAME];
+/// With hostNetwork, the sidecar binds a free loopback port and writes it here, for its
+/// exec liveness probe (`volume-syncing-controller health`).
+pub const POD_STATUS_ADDR_FILE: &str = "/tmp/volume-syncing-controller.status-addr";
 /// rclone crypt's file name encryption mode.
 pub const ENV_FILENAME_ENCRYPTION: &str = "ENCRYPTED_FILENAME_ENCRYPTION";
 
 const TMP_SIZE_LIMIT: &str = "16Mi";
+const CONFIG_SIZE_LIMIT: &str = "1Mi";
 /// Name of the sidecar's status port (`/healthz`, `/metrics`).
 pub const STATUS_PORT_NAME: &str = "vsc-status";
 
@@ -44,8 +56,8 @@ pub(super) struct Plan {
     resources: Option<ResourceRequirements>,
     restore_args: Vec<String>,
     sync_args: Vec<String>,
-    /// The sidecar serves /healthz and /metrics here.
-    status_port: Option<u16>,
+    /// Where the sidecar serves /healthz and /metrics.
+    status: Option<StatusEndpoint>,
     /// A liveness probe on /healthz (the agent fails it after N failed syncs in a row).
     liveness: bool,
 }
@@ -72,6 +84,7 @@ impl Plan {
         env.insert(ENV_LOCAL_PATH.to_string(), local_path.clone());
         env.insert(ENV_REMOTE_PATH.to_string(), remote_path.clone());
         env.insert(ENV_PID_PATH.to_string(), POD_PID_PATH.to_string());
+        env.insert(ENV_CONFIG_PATH.to_string(), DEFAULT_CONFIG_PATH.to_string());
         if let Some(format) = &config.log_format {
             env.entry(ENV_LOG_FORMAT.to_string())
                 .or_insert_with(|| format.clone());
@@ -90,7 +103,10 @@ impl Plan {
             env.entry(ENV_FILENAME_ENCRYPTION.to_string())
                 .or_insert_with(|| "standard".to_string());
         }
-        let env = env
+        // The Pod's own name and namespace come from the downward API, not from a value.
+        env.remove(ENV_POD_NAME);
+        env.remove(ENV_POD_NAMESPACE);
+        let mut env: Vec<EnvVar> = env
             .into_iter()
             .map(|(name, value)| EnvVar {
                 name,
@@ -98,6 +114,11 @@ impl Plan {
                 value_from: None,
             })
             .collect();
+        env.extend([
+            downward_env(ENV_POD_NAME, "metadata.name"),
+            downward_env(ENV_POD_NAMESPACE, "metadata.namespace"),
+        ]);
+        env.sort_by(|a, b| a.name.cmp(&b.name));
 
         let pod_namespace = Some(namespace)
             .filter(|n| !n.is_empty())
@@ -126,24 +147,18 @@ impl Plan {
         }
 
         let mut mounts = mounts::select_mounts(pod, &local_path)?;
-        mounts.push(VolumeMount {
-            name: TMP_VOLUME_NAME.to_string(),
-            mount_path: TMP_MOUNT_PATH.to_string(),
-            ..VolumeMount::default()
-        });
+        for (name, mount_path) in [
+            (TMP_VOLUME_NAME, TMP_MOUNT_PATH),
+            (CONFIG_VOLUME_NAME, CONFIG_MOUNT_PATH),
+        ] {
+            mounts.push(VolumeMount {
+                name: name.to_string(),
+                mount_path: mount_path.to_string(),
+                ..VolumeMount::default()
+            });
+        }
 
-        let uid = id_from_annotation(pod, POD_UID_ANNOTATION)?.or(options
-            .permissions
-            .as_ref()
-            .map(|p| p.uid())
-            .transpose()?
-            .flatten());
-        let gid = id_from_annotation(pod, POD_GID_ANNOTATION)?.or(options
-            .permissions
-            .as_ref()
-            .map(|p| p.gid())
-            .transpose()?
-            .flatten());
+        let (uid, gid) = agent_ids(pod, pfss)?;
         let security_context = SecurityContext {
             run_as_user: uid,
             run_as_group: gid,
@@ -256,33 +271,9 @@ impl Plan {
         if spec.debug {
             sync_args.push("-v".into());
         }
-        let status_port = spec.health_check.effective_port();
-        if let Some(port) = status_port {
-            let taken_by = pod
-                .spec
-                .iter()
-                .flat_map(|s| {
-                    s.containers
-                        .iter()
-                        .chain(s.init_containers.iter().flatten())
-                })
-                .filter(|c| c.name != SIDECAR_CONTAINER_NAME)
-                .find(|c| {
-                    c.ports
-                        .iter()
-                        .flatten()
-                        .any(|p| p.container_port == i32::from(port))
-                });
-            if let Some(container) = taken_by {
-                return Err(Denial::new(
-                    "spec.healthCheck.port",
-                    format!(
-                        "port {port} is already used by container {} of the Pod; choose another",
-                        container.name
-                    ),
-                ));
-            }
-            sync_args.extend(strings(["--status-addr", &format!("0.0.0.0:{port}")]));
+        let status = status_endpoint(pod, pfss)?;
+        if let Some(endpoint) = &status {
+            sync_args.extend(endpoint.args());
             if spec.health_check.unhealthy_after_failures > 0 {
                 let failures = spec.health_check.unhealthy_after_failures.to_string();
                 sync_args.extend(strings(["--unhealthy-after-failures", &failures]));
@@ -302,7 +293,7 @@ impl Plan {
                 .or_else(|| config.default_resources.clone()),
             restore_args,
             sync_args,
-            status_port,
+            status,
             liveness: spec.health_check.unhealthy_after_failures > 0,
         })
     }
@@ -328,40 +319,24 @@ impl Plan {
         self.base(INIT_CONTAINER_NAME, &self.restore_args)
     }
 
-    /// `volume-syncing-sidecar`: syncs to the remote while the Pod runs; its preStop hook
-    /// asks the agent for a last sync. `native`: an init container with `restartPolicy: Always`.
+    /// `volume-syncing-sidecar`: syncs to the remote while the Pod runs, and a last time on
+    /// SIGTERM. No preStop hook: the kubelet runs preStop hooks when termination starts, at
+    /// the same moment the app gets SIGTERM, so a hook would start the last sync while the
+    /// app still writes; a native sidecar gets its SIGTERM only after the app containers
+    /// exited. `native`: an init container with `restartPolicy: Always`.
     pub(super) fn sync_container(&self, native: bool) -> Container {
         let mut container = self.base(SIDECAR_CONTAINER_NAME, &self.sync_args);
-        container.lifecycle = Some(Lifecycle {
-            pre_stop: Some(LifecycleHandler {
-                exec: Some(ExecAction {
-                    command: Some(strings([AGENT_BINARY_PATH, "interrupt"])),
-                }),
-                ..LifecycleHandler::default()
-            }),
-            ..Lifecycle::default()
-        });
         if native {
             container.restart_policy = Some("Always".to_string());
         }
-        if let Some(port) = self.status_port {
-            container.ports = Some(vec![ContainerPort {
-                name: Some(STATUS_PORT_NAME.to_string()),
-                container_port: i32::from(port),
-                protocol: Some("TCP".to_string()),
-                ..ContainerPort::default()
-            }]);
+        if let Some(endpoint) = &self.status {
+            container.ports = endpoint.container_port();
             if self.liveness {
                 container.liveness_probe = Some(Probe {
-                    http_get: Some(HTTPGetAction {
-                        path: Some("/healthz".to_string()),
-                        port: IntOrString::String(STATUS_PORT_NAME.to_string()),
-                        ..HTTPGetAction::default()
-                    }),
                     period_seconds: Some(30),
                     // The agent already counts failed syncs; one failed probe is the signal.
                     failure_threshold: Some(1),
-                    ..Probe::default()
+                    ..endpoint.probe()
                 });
             }
         }
@@ -369,15 +344,132 @@ impl Plan {
     }
 }
 
-/// The in-memory emptyDir mounted at `/tmp` in both containers.
-pub(super) fn tmp_volume() -> Volume {
-    Volume {
-        name: TMP_VOLUME_NAME.to_string(),
+/// Where the sidecar serves `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusEndpoint {
+    /// `0.0.0.0:<port>`, declared as a container port, probed over HTTP.
+    Port(u16),
+    /// A hostNetwork Pod: a declared port would be a host port (two such Pods could not
+    /// share a node), so the agent binds a free loopback port, writes it to
+    /// [`POD_STATUS_ADDR_FILE`], and an exec probe reads it.
+    Loopback,
+}
+
+impl StatusEndpoint {
+    fn args(&self) -> Vec<String> {
+        match self {
+            StatusEndpoint::Port(port) => strings(["--status-addr", &format!("0.0.0.0:{port}")]),
+            StatusEndpoint::Loopback => strings([
+                "--status-addr",
+                "127.0.0.1:0",
+                "--status-addr-file",
+                POD_STATUS_ADDR_FILE,
+            ]),
+        }
+    }
+
+    fn container_port(&self) -> Option<Vec<ContainerPort>> {
+        let StatusEndpoint::Port(port) = self else {
+            return None;
+        };
+        Some(vec![ContainerPort {
+            name: Some(STATUS_PORT_NAME.to_string()),
+            container_port: i32::from(*port),
+            protocol: Some("TCP".to_string()),
+            ..ContainerPort::default()
+        }])
+    }
+
+    fn probe(&self) -> Probe {
+        match self {
+            StatusEndpoint::Port(_) => Probe {
+                http_get: Some(HTTPGetAction {
+                    path: Some("/healthz".to_string()),
+                    port: IntOrString::String(STATUS_PORT_NAME.to_string()),
+                    ..HTTPGetAction::default()
+                }),
+                ..Probe::default()
+            },
+            StatusEndpoint::Loopback => Probe {
+                exec: Some(ExecAction {
+                    command: Some(strings([
+                        AGENT_BINARY_PATH,
+                        "health",
+                        "--status-addr-file",
+                        POD_STATUS_ADDR_FILE,
+                    ])),
+                }),
+                ..Probe::default()
+            },
+        }
+    }
+}
+
+/// The sidecar's status endpoint, if health checks are on; a port another container of the
+/// Pod declares is a [`Denial`].
+fn status_endpoint(pod: &Pod, pfss: &PodFilesystemSync) -> Result<Option<StatusEndpoint>, Denial> {
+    let Some(port) = pfss.spec.health_check.effective_port() else {
+        return Ok(None);
+    };
+    let spec = pod.spec.as_ref();
+    if spec.and_then(|s| s.host_network).unwrap_or(false) {
+        return Ok(Some(StatusEndpoint::Loopback));
+    }
+    let taken_by = spec
+        .into_iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .filter(|c| c.name != SIDECAR_CONTAINER_NAME)
+        .find(|c| {
+            c.ports
+                .iter()
+                .flatten()
+                .any(|p| p.container_port == i32::from(port))
+        });
+    match taken_by {
+        Some(container) => Err(Denial::new(
+            "spec.healthCheck.port",
+            format!(
+                "port {port} is already used by container {} of the Pod; choose another",
+                container.name
+            ),
+        )),
+        None => Ok(Some(StatusEndpoint::Port(port))),
+    }
+}
+
+/// The in-memory emptyDir volumes of both containers, named as [`PRIVATE_VOLUME_NAMES`]:
+/// `/tmp` and the config directory.
+pub(super) fn private_volumes() -> [Volume; 2] {
+    let memory = |name: &str, limit: &str| Volume {
+        name: name.to_string(),
         empty_dir: Some(EmptyDirVolumeSource {
             medium: Some("Memory".to_string()),
-            size_limit: Some(Quantity(TMP_SIZE_LIMIT.to_string())),
+            size_limit: Some(Quantity(limit.to_string())),
         }),
         ..Volume::default()
+    };
+    [
+        memory(TMP_VOLUME_NAME, TMP_SIZE_LIMIT),
+        memory(CONFIG_VOLUME_NAME, CONFIG_SIZE_LIMIT),
+    ]
+}
+
+/// `name` set from a field of the Pod (downward API).
+fn downward_env(name: &str, field_path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                api_version: None,
+                field_path: field_path.to_string(),
+            }),
+            ..EnvVarSource::default()
+        }),
     }
 }
 
@@ -389,6 +481,66 @@ fn secret_ref(name: &str) -> EnvFromSource {
         }),
         ..EnvFromSource::default()
     }
+}
+
+/// The uid and gid the agent runs as: the Pod's annotations, else `syncOptions.permissions`;
+/// `None`: the agent image's user.
+fn agent_ids(pod: &Pod, pfss: &PodFilesystemSync) -> Result<(Option<i64>, Option<i64>), Denial> {
+    let permissions = pfss.spec.sync_options.permissions.as_ref();
+    let uid = id_from_annotation(pod, POD_UID_ANNOTATION)?
+        .or(permissions.map(|p| p.uid()).transpose()?.flatten());
+    let gid = id_from_annotation(pod, POD_GID_ANNOTATION)?
+        .or(permissions.map(|p| p.gid()).transpose()?.flatten());
+    Ok((uid, gid))
+}
+
+/// Warnings for app containers that mount the synced volume and may write files the agent
+/// cannot read: they run as another uid than the agent (or as their image's user, unknown
+/// here), and no Pod `fsGroup` gives the agent a group that group-readable files carry. A
+/// root agent reads everything and is not warned about.
+pub(super) fn run_as_warnings(pod: &Pod, pfss: &PodFilesystemSync) -> Vec<String> {
+    let Ok((Some(agent_uid), _)) = agent_ids(pod, pfss) else {
+        return Vec::new();
+    };
+    let Some(spec) = pod.spec.as_ref() else {
+        return Vec::new();
+    };
+    let pod_context = spec.security_context.as_ref();
+    if agent_uid == 0 || pod_context.and_then(|c| c.fs_group).is_some() {
+        return Vec::new();
+    }
+    let volumes: Vec<String> = mounts::select_mounts(pod, &pfss.spec.local_path)
+        .map(|mounts| mounts.into_iter().map(|m| m.name).collect())
+        .unwrap_or_default();
+    let writers = spec.containers.iter().filter(|c| {
+        c.name != SIDECAR_CONTAINER_NAME
+            && c.volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| volumes.contains(&m.name))
+    });
+    writers
+        .filter_map(|c| {
+            let uid = c
+                .security_context
+                .as_ref()
+                .and_then(|sc| sc.run_as_user)
+                .or(pod_context.and_then(|sc| sc.run_as_user));
+            let runs_as = match uid {
+                Some(uid) if uid == agent_uid => return None,
+                Some(uid) => format!("runs as uid {uid}"),
+                None => "sets no runAsUser (it runs as its image's user, often root)".to_string(),
+            };
+            Some(format!(
+                "container {} {runs_as} but the sync agent runs as uid {agent_uid}: files it writes \
+                 without read permission for others (e.g. mode 0600) cannot be uploaded. Run it as uid \
+                 {agent_uid} (securityContext.runAsUser), set syncOptions.permissions (or the \
+                 {POD_UID_ANNOTATION} annotation) to its uid, or set the Pod's \
+                 securityContext.fsGroup and have it write group-readable files",
+                c.name
+            ))
+        })
+        .collect()
 }
 
 fn id_from_annotation(pod: &Pod, annotation: &str) -> Result<Option<i64>, Denial> {

@@ -21,7 +21,10 @@ use vsc_types::crd::{EffectivePlacement, FieldError, PodFilesystemSync};
 
 use crate::template::{PodContext, TemplateError};
 
-pub use containers::{ENV_FILENAME_ENCRYPTION, POD_PID_PATH, TMP_MOUNT_PATH, TMP_VOLUME_NAME};
+pub use containers::{
+    CONFIG_MOUNT_PATH, CONFIG_VOLUME_NAME, ENV_FILENAME_ENCRYPTION, POD_PID_PATH,
+    POD_STATUS_ADDR_FILE, PRIVATE_VOLUME_NAMES, TMP_MOUNT_PATH, TMP_VOLUME_NAME,
+};
 pub use mounts::select_mounts;
 
 /// Operator-wide settings of the injection, from flags / the Helm chart and the cluster.
@@ -188,7 +191,7 @@ pub fn patched_pod(
         .volumes
         .iter()
         .flatten()
-        .filter(|v| v.name != TMP_VOLUME_NAME)
+        .filter(|v| !PRIVATE_VOLUME_NAMES.contains(&v.name.as_str()))
         .cloned()
         .collect();
 
@@ -211,16 +214,17 @@ pub fn patched_pod(
         if sync && !native {
             regular.push(plan.sync_container(false));
         }
-        // Keep the volume where it was on a reinvocation, so the volume list stays put.
-        let tmp = containers::tmp_volume();
-        match spec
-            .volumes
-            .iter()
-            .flatten()
-            .position(|v| v.name == TMP_VOLUME_NAME)
-        {
-            Some(i) if i <= volumes.len() => volumes.insert(i, tmp),
-            _ => volumes.push(tmp),
+        // Keep each volume where it was on a reinvocation, so the volume list stays put.
+        for volume in containers::private_volumes() {
+            match spec
+                .volumes
+                .iter()
+                .flatten()
+                .position(|v| v.name == volume.name)
+            {
+                Some(i) if i <= volumes.len() => volumes.insert(i, volume),
+                _ => volumes.push(volume),
+            }
         }
     }
 
@@ -264,6 +268,29 @@ fn placement_index(init: &[Container], placement: EffectivePlacement<'_>) -> Res
     }
 }
 
+/// The shortest `terminationGracePeriodSeconds` that is not warned about: the Kubernetes
+/// default. The final sync (a listing of both sides and the upload of what changed) must fit
+/// in it, after the app's own shutdown when the sidecar is native.
+pub const MIN_GRACE_PERIOD_SECONDS: i64 = 30;
+
+/// A warning when the Pod's grace period is shorter than [`MIN_GRACE_PERIOD_SECONDS`].
+fn grace_period_warning(pod: &Pod, native: bool) -> Option<String> {
+    let grace = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.termination_grace_period_seconds)
+        .filter(|grace| *grace < MIN_GRACE_PERIOD_SECONDS)?;
+    let budget = if native {
+        "the app's own shutdown and then the sidecar's last sync to the remote"
+    } else {
+        "the sidecar's last sync to the remote, which starts when the app is told to stop"
+    };
+    Some(format!(
+        "terminationGracePeriodSeconds is {grace}: it must cover {budget}; what is not uploaded \
+         when it runs out is lost. Raise it to at least {MIN_GRACE_PERIOD_SECONDS} (more for large volumes)"
+    ))
+}
+
 /// Advice for the user about this Pod and resource; returned as admission warnings.
 pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -> Vec<String> {
     let mut warnings = Vec::new();
@@ -278,14 +305,9 @@ pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -
                 .to_string(),
         );
     }
-    if sync
-        && let Some(grace) = spec.and_then(|s| s.termination_grace_period_seconds)
-        && grace < 30
-    {
-        warnings.push(format!(
-            "terminationGracePeriodSeconds is {grace}: the sidecar's last sync to the remote when the Pod \
-             stops may be cut short; raise it to cover a full sync"
-        ));
+    if sync {
+        warnings.extend(grace_period_warning(pod, native));
+        warnings.extend(containers::run_as_warnings(pod, pfss));
     }
     if sync
         && !native

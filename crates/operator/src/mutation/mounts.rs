@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Pod, VolumeMount};
 use vsc_types::contract::{INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME};
 
 use super::Denial;
-use super::containers::TMP_MOUNT_PATH;
+use super::containers::{CONFIG_MOUNT_PATH, TMP_MOUNT_PATH};
 
 const FIELD: &str = "spec.localPath";
 
@@ -75,11 +75,14 @@ pub fn select_mounts(pod: &Pod, local_path: &str) -> Result<Vec<VolumeMount>, De
             ));
         }
         let mount_path = normalize(&mount.mount_path);
-        if holds(mount_path, TMP_MOUNT_PATH) {
+        if let Some(private) = [TMP_MOUNT_PATH, CONFIG_MOUNT_PATH]
+            .into_iter()
+            .find(|private| holds(mount_path, private))
+        {
             return Err(Denial::new(
                 FIELD,
                 format!(
-                    "volume {volume} is mounted at {}, which covers {TMP_MOUNT_PATH}, where the injected containers \
+                    "volume {volume} is mounted at {}, which covers {private}, where the injected containers \
                      keep their private files; mount the synced volume elsewhere",
                     mount.mount_path
                 ),

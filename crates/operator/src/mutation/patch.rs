@@ -10,14 +10,14 @@ use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use serde::Serialize;
 use vsc_types::contract::{INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME};
 
-use super::{Denial, TMP_VOLUME_NAME};
+use super::{Denial, PRIVATE_VOLUME_NAMES};
 
 pub(super) fn diff(original: &Pod, patched: &Pod) -> Result<Patch, Denial> {
     let (Some(before), Some(after)) = (original.spec.as_ref(), patched.spec.as_ref()) else {
         return Ok(Patch::default());
     };
     let ours = |c: &Container| c.name == INIT_CONTAINER_NAME || c.name == SIDECAR_CONTAINER_NAME;
-    let tmp = |v: &Volume| v.name == TMP_VOLUME_NAME;
+    let tmp = |v: &Volume| PRIVATE_VOLUME_NAMES.contains(&v.name.as_str());
     let mut ops = Vec::new();
     list_ops(
         "initContainers",
