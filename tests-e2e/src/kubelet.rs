@@ -78,14 +78,17 @@ impl Kubelet {
 
     /// Runs the Pod's agent init containers in order (each must exit 0) and starts its agent
     /// sidecars: native ones (`restartPolicy: Always` init containers) and classic ones.
-    /// `volumes` maps every volume the agent containers mount to a host directory.
+    /// `volumes` maps volumes the agent containers mount to a host directory; an emptyDir
+    /// of the Pod that it does not name gets a fresh directory, as kubelet would make it.
     pub async fn start(&self, pod: &Pod, volumes: &Volumes) -> RunningPod {
-        let namespace = pod
-            .metadata
-            .namespace
-            .clone()
-            .expect("stored Pods have a namespace");
         let spec = pod.spec.as_ref().expect("pod spec");
+        let mut volumes = volumes.clone();
+        for volume in spec.volumes.iter().flatten() {
+            if volume.empty_dir.is_some() && !volumes.contains_key(&volume.name) {
+                volumes.insert(volume.name.clone(), self.empty_dir(&volume.name));
+            }
+        }
+        let volumes = &volumes;
         let mut sidecars = Vec::new();
         for container in spec
             .init_containers
@@ -93,7 +96,7 @@ impl Kubelet {
             .flatten()
             .filter(|c| is_agent(c))
         {
-            let mut process = self.spawn(container, &namespace, volumes).await;
+            let mut process = self.spawn(container, pod, volumes).await;
             if container.restart_policy.as_deref() == Some("Always") {
                 sidecars.push(process);
                 continue;
@@ -108,7 +111,7 @@ impl Kubelet {
             );
         }
         for container in spec.containers.iter().filter(|c| is_agent(c)) {
-            sidecars.push(self.spawn(container, &namespace, volumes).await);
+            sidecars.push(self.spawn(container, pod, volumes).await);
         }
         RunningPod { sidecars }
     }
@@ -136,12 +139,7 @@ impl Kubelet {
         results
     }
 
-    async fn spawn(
-        &self,
-        container: &Container,
-        namespace: &str,
-        volumes: &Volumes,
-    ) -> ContainerProcess {
+    async fn spawn(&self, container: &Container, pod: &Pod, volumes: &Volumes) -> ContainerProcess {
         let mounts: Vec<(String, PathBuf)> = container
             .volume_mounts
             .iter()
@@ -161,7 +159,7 @@ impl Kubelet {
             })
             .collect();
         let translate = |value: &str| translate_path(value, &mounts);
-        let env = self.environment(container, namespace, &translate).await;
+        let env = self.environment(container, pod, &translate).await;
         let user = container
             .security_context
             .as_ref()
@@ -220,15 +218,21 @@ impl Kubelet {
         }
     }
 
-    /// The container's env: plain values, then every key of each envFrom Secret, with paths
-    /// inside mounts translated to the host. The image's own settings (rclone's path, and
-    /// TMPDIR for the /tmp volume) are added as the image would have them.
+    /// The container's env: plain values and the Pod's name and namespace (downward API),
+    /// then every key of each envFrom Secret, with paths inside mounts translated to the
+    /// host. The image's own settings (rclone's path, and TMPDIR for the /tmp volume) are
+    /// added as the image would have them.
     async fn environment(
         &self,
         container: &Container,
-        namespace: &str,
+        pod: &Pod,
         translate: &dyn Fn(&str) -> String,
     ) -> BTreeMap<String, String> {
+        let namespace = pod
+            .metadata
+            .namespace
+            .as_deref()
+            .expect("stored Pods have a namespace");
         let mut env = BTreeMap::new();
         env.insert("PATH".to_string(), "/usr/bin:/bin".to_string());
         env.insert(
@@ -251,15 +255,29 @@ impl Kubelet {
             }
         }
         for variable in container.env.iter().flatten() {
-            let value = variable.value.clone().unwrap_or_else(|| {
-                panic!(
-                    "env {} uses valueFrom, which this harness does not resolve",
-                    variable.name
-                )
-            });
+            let value = variable
+                .value
+                .clone()
+                .or_else(|| pod_field(pod, variable))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "env {} uses a valueFrom this harness does not resolve",
+                        variable.name
+                    )
+                });
             env.insert(variable.name.clone(), translate(&value));
         }
         env
+    }
+}
+
+/// The value of a downward API `fieldRef` to the Pod's name or namespace.
+fn pod_field(pod: &Pod, variable: &k8s_openapi::api::core::v1::EnvVar) -> Option<String> {
+    let field = variable.value_from.as_ref()?.field_ref.as_ref()?;
+    match field.field_path.as_str() {
+        "metadata.name" => pod.metadata.name.clone(),
+        "metadata.namespace" => pod.metadata.namespace.clone(),
+        _ => None,
     }
 }
 

@@ -205,16 +205,9 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
             "@every 5m"
         ]
     );
-    let prestop = sidecar
-        .lifecycle
-        .as_ref()
-        .and_then(|l| l.pre_stop.as_ref())
-        .and_then(|h| h.exec.as_ref())
-        .and_then(|e| e.command.clone());
-    assert_eq!(
-        prestop.unwrap_or_default(),
-        ["/usr/bin/volume-syncing-controller", "interrupt"]
-    );
+    // No preStop hook: the kubelet would run it as the app gets SIGTERM; the sidecar's own
+    // SIGTERM (after the app exited, for a native sidecar) starts its last sync.
+    assert_eq!(sidecar.lifecycle, None);
     let security = restore.security_context.as_ref().expect("security context");
     assert_eq!(
         security.run_as_user,
