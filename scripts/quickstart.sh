@@ -2,29 +2,49 @@
 # The main job on an embedded default: no cloud account, the "remote" is a local directory.
 # Builds the agent, uploads examples/quickstart/data with sync-to-remote, restores it with
 # remote-to-local-sync into a new directory, and shows that both trees are identical.
+# Fails if the agent logs anything at ERROR or WARN level: a normal run has nothing to warn
+# about.
 #
 #   bash scripts/quickstart.sh
+#
+# Environment: VSC_AGENT runs that agent binary instead of building the release one;
+# QUICKSTART_DIR is the work directory (default .build/quickstart).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export VSC_TOOLS_ONLY="rclone"
-bin_dir="$(bash tools/install-test-tools.sh | tail -n 1)"
+tools_out="$(bash tools/install-test-tools.sh)"
+bin_dir="${tools_out##*$'\n'}"
 export PATH="$bin_dir:$PATH"
-cargo build --release -p vsc-agent >&2
-agent="${CARGO_TARGET_DIR:-target}/release/volume-syncing-controller"
+agent="${VSC_AGENT:-}"
+if [[ -z "$agent" ]]; then
+  cargo build --release -p vsc-agent >&2
+  agent="${CARGO_TARGET_DIR:-target}/release/volume-syncing-controller"
+fi
 
-work="$PWD/.build/quickstart"
+work="${QUICKSTART_DIR:-$PWD/.build/quickstart}"
 rm -rf "$work" && mkdir -p "$work"
 
 # The whole rclone configuration is environment variables: [remote] type = local.
 export REMOTE_TYPE=local
 export VSC_PID_PATH="$work/agent.pid"
 
+# Runs the agent with its log shown, and fails on an ERROR or WARN line in it.
+agent() {
+  local log="$work/agent.log"
+  "$agent" "$@" 2>"$log" || { cat "$log" >&2; return 1; }
+  cat "$log" >&2
+  if grep -E '(^|[[:space:]])(ERROR|WARN)([[:space:]]|:)' "$log" >/dev/null; then
+    echo "quickstart: the agent logged at ERROR or WARN level on a normal run (above)" >&2
+    return 1
+  fi
+}
+
 echo "== sync-to-remote: examples/quickstart/data -> $work/remote" >&2
-"$agent" sync-to-remote -s examples/quickstart/data -d "$work/remote"
+agent sync-to-remote -s examples/quickstart/data -d "$work/remote"
 
 echo "== remote-to-local-sync: $work/remote -> $work/restored" >&2
-"$agent" remote-to-local-sync -s "$work/remote" -d "$work/restored"
+agent remote-to-local-sync -s "$work/remote" -d "$work/restored"
 
 diff -r examples/quickstart/data "$work/restored"
 echo "== restored tree is identical to the source:" >&2
