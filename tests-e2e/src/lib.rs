@@ -2,6 +2,7 @@
 //! a kubelet stand-in that runs the injected containers' commands as local processes.
 
 pub mod control_plane;
+pub mod dockerfile;
 pub mod fixtures;
 pub mod helm;
 pub mod kubelet;

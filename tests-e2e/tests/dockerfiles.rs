@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use vsc_e2e::dockerfile::{Dockerfile, parse_copy};
 use vsc_e2e::helm::{parse_documents, repo_root};
 
 struct Image {
@@ -30,113 +31,6 @@ const IMAGES: [Image; 2] = [
         binary: "volume-syncing-operator",
     },
 ];
-
-#[derive(Debug)]
-struct Instruction {
-    /// Index of the stage (FROM) it belongs to; ARGs before the first FROM are stage -1 = None.
-    stage: Option<usize>,
-    keyword: String,
-    args: String,
-}
-
-#[derive(Debug)]
-struct Dockerfile {
-    instructions: Vec<Instruction>,
-    /// (base image, stage name)
-    stages: Vec<(String, Option<String>)>,
-}
-
-impl Dockerfile {
-    fn read(name: &str) -> Dockerfile {
-        let text =
-            fs::read_to_string(repo_root().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let mut logical = Vec::new();
-        let mut current = String::new();
-        for line in text.lines() {
-            let trimmed = line.trim();
-            if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
-                continue;
-            }
-            if let Some(continued) = trimmed.strip_suffix('\\') {
-                current.push_str(continued);
-                current.push(' ');
-            } else {
-                current.push_str(trimmed);
-                logical.push(std::mem::take(&mut current));
-            }
-        }
-        let mut instructions = Vec::new();
-        let mut stages = Vec::new();
-        for line in logical {
-            let (keyword, args) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-            let keyword = keyword.to_uppercase();
-            if keyword == "FROM" {
-                let words: Vec<&str> = args.split_whitespace().collect();
-                let name = match words.as_slice() {
-                    [_, as_word, name] if as_word.eq_ignore_ascii_case("as") => {
-                        Some(name.to_string())
-                    }
-                    _ => None,
-                };
-                stages.push((words[0].to_string(), name));
-            }
-            instructions.push(Instruction {
-                stage: stages.len().checked_sub(1),
-                keyword,
-                args: args.trim().to_string(),
-            });
-        }
-        Dockerfile {
-            instructions,
-            stages,
-        }
-    }
-
-    fn stage_index(&self, name: &str) -> usize {
-        self.stages
-            .iter()
-            .position(|(_, n)| n.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("no stage named {name}"))
-    }
-
-    fn in_stage(&self, stage: usize, keyword: &str) -> Vec<&str> {
-        self.instructions
-            .iter()
-            .filter(|i| i.stage == Some(stage) && i.keyword == keyword)
-            .map(|i| i.args.as_str())
-            .collect()
-    }
-
-    fn final_stage(&self) -> usize {
-        self.stages.len() - 1
-    }
-
-    fn arg_default(&self, name: &str) -> Option<String> {
-        self.instructions
-            .iter()
-            .filter(|i| i.keyword == "ARG")
-            .find_map(|i| {
-                i.args
-                    .strip_prefix(&format!("{name}="))
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-    }
-}
-
-/// `COPY [--from=x] [--chown..] src... dst` as (from, sources, destination).
-fn parse_copy(args: &str) -> (Option<String>, Vec<String>, String) {
-    let mut from = None;
-    let mut paths = Vec::new();
-    for word in args.split_whitespace() {
-        if let Some(stage) = word.strip_prefix("--from=") {
-            from = Some(stage.to_string());
-        } else if !word.starts_with("--") {
-            paths.push(word.to_string());
-        }
-    }
-    let destination = paths.pop().expect("COPY destination");
-    (from, paths, destination)
-}
 
 fn bins_of(package: &str) -> Vec<String> {
     let manifest = match package {

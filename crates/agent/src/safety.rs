@@ -113,21 +113,7 @@ pub fn check_restore_target(target: &Path, force: bool, running_uid: u32) -> Res
         // Nothing there that a restore could delete or overwrite.
         return Ok(LocalTarget::Empty);
     }
-    let owner = metadata.uid();
-    let problem = if owner == 0 {
-        Some(format!(
-            "the local target {} is owned by root",
-            target.display()
-        ))
-    } else if owner != running_uid {
-        Some(format!(
-            "the local target {} is owned by uid {owner}, but the agent runs as uid {running_uid}",
-            target.display()
-        ))
-    } else {
-        None
-    };
-    match problem {
+    match ownership_problem(target, metadata.uid(), running_uid) {
         Some(problem) if !force => Err(AgentError::RefusedBySafetyValve {
             reason: format!("{problem}; its files are not the agent's to replace"),
             how_to_override: FORCE_RESTORE,
@@ -138,6 +124,93 @@ pub fn check_restore_target(target: &Path, force: bool, running_uid: u32) -> Res
         }
         None => Ok(LocalTarget::NotEmpty),
     }
+}
+
+/// Why a restore target that holds files is not this agent's to replace, if it is not. It
+/// is when the running (non-root) user owns it, or when it is the root of a volume: a mount
+/// point the running (non-root) user can write. The kubelet makes emptyDir, hostPath and
+/// persistent volume roots owned by root; a plain directory that is not a mount point and
+/// that someone else owns (a system or home directory) is refused.
+fn ownership_problem(target: &Path, owner: u32, running_uid: u32) -> Option<String> {
+    let shown = target.display();
+    if owner == running_uid && owner != 0 {
+        return None;
+    }
+    let owned_by = match owner {
+        0 => "owned by root".to_string(),
+        uid => format!("owned by uid {uid}, but the agent runs as uid {running_uid}"),
+    };
+    if running_uid == 0 {
+        return Some(format!("the local target {shown} is {owned_by}"));
+    }
+    if !is_mount_point(target) {
+        return Some(format!(
+            "the local target {shown} is {owned_by} and is not a mount point (a volume's root)"
+        ));
+    }
+    if !writable(target) {
+        return Some(format!(
+            "the local target {shown} is a volume {owned_by} that uid {running_uid} cannot write \
+             (give the Pod a securityContext.fsGroup, or chown the volume)"
+        ));
+    }
+    tracing::info!(target = %shown, owner, "the local target is a volume's root (a mount point the agent can write): restoring into it");
+    None
+}
+
+/// Whether `path` is where a file system is mounted: listed as a mount point in
+/// `/proc/self/mountinfo` (bind mounts of one file system included), else on another
+/// device than its parent.
+pub fn is_mount_point(path: &Path) -> bool {
+    let Ok(resolved) = fs::canonicalize(path) else {
+        return false;
+    };
+    match fs::read_to_string("/proc/self/mountinfo") {
+        Ok(table) => table
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4))
+            .any(|mount_point| Path::new(&unescape_mount_path(mount_point)) == resolved),
+        Err(_) => match (fs::metadata(&resolved), fs::metadata(resolved.join(".."))) {
+            (Ok(it), Ok(parent)) => it.dev() != parent.dev(),
+            _ => false,
+        },
+    }
+}
+
+/// A mountinfo path: space, tab, newline and backslash are written as `\ooo` (octal).
+fn unescape_mount_path(raw: &str) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| u8::from_str_radix(digits, 8).ok());
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the running user may create and delete entries in the directory `path`.
+fn writable(path: &Path) -> bool {
+    use nix::unistd::{AccessFlags, faccessat};
+    faccessat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        AccessFlags::W_OK | AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .is_ok()
 }
 
 /// The refusal for a restore that would mirror an empty remote over local files.
@@ -206,6 +279,22 @@ fn lexically_absolute(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(unescape_mount_path("/var/lib/a\\040b"), "/var/lib/a b");
+        assert_eq!(unescape_mount_path("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_mount_path("/plain"), "/plain");
+        assert_eq!(unescape_mount_path("/trailing\\"), "/trailing\\");
+    }
+
+    #[test]
+    fn the_root_and_proc_are_mount_points_a_temp_dir_is_not() {
+        assert!(is_mount_point(Path::new("/")));
+        assert!(is_mount_point(Path::new("/proc")));
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(!is_mount_point(dir.path()));
+    }
 
     #[test]
     fn system_directories_are_forbidden_in_any_spelling() {
