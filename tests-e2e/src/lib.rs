@@ -7,3 +7,4 @@ pub mod fixtures;
 pub mod helm;
 pub mod kubelet;
 pub mod operator;
+pub mod real_node;
