@@ -31,6 +31,9 @@ pub enum Outcome {
     Transferred,
     /// A restore from a remote that holds nothing, into a directory that holds nothing.
     NothingToRestore,
+    /// An upload from an empty directory to a remote that holds nothing: a new volume
+    /// waiting for its first data. Not a failure (health stays good), nothing is written.
+    NothingToUpload,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +88,10 @@ impl SyncJob {
     }
 
     async fn upload(&self) -> Result<Outcome> {
+        if self.waiting_for_first_data().await? {
+            tracing::info!(local = %self.local.display(), remote = %self.remote, "the local directory and the remote are both empty: nothing to upload yet (a new volume waiting for its first data)");
+            return Ok(Outcome::NothingToUpload);
+        }
         safety::check_upload_source(&self.local, self.delete, self.force)?;
         if let Some(sentinel) = &self.sentinel {
             safety::check_sentinel(&self.local, sentinel)?;
@@ -158,6 +165,17 @@ impl SyncJob {
             tracing::warn!(error = %e, "the sync finished, but the trash could not be maintained; the next sync tries again");
         }
         Ok(Outcome::Transferred)
+    }
+
+    /// An empty source mirrored to a remote that holds no files: nothing to do, and nothing
+    /// wrong. An empty source while the remote holds files stays a refusal (the valve below):
+    /// an unmounted volume looks like this.
+    async fn waiting_for_first_data(&self) -> Result<bool> {
+        if !self.delete || self.force || !safety::is_empty_directory(&self.local)? {
+            return Ok(false);
+        }
+        let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
+        Ok(survey.data.is_empty())
     }
 
     async fn restore(&self) -> Result<Outcome> {

@@ -167,7 +167,11 @@ impl Rclone {
     /// backends). Directories end in `/`. A missing directory lists as empty.
     pub async fn list_top_level(&self, target: &str) -> Result<Vec<String>> {
         let mut command = self.command();
-        command.arg("lsf").arg("--max-depth").arg("1").arg(target);
+        command
+            .arg("lsf")
+            .arg("--max-depth")
+            .arg("1")
+            .arg(as_directory(target));
         let stdout = self.listing(command, format!("lsf {target}")).await?;
         Ok(stdout
             .lines()
@@ -190,7 +194,7 @@ impl Rclone {
                 "--fast-list",
             ])
             .args(layout::exclude_args())
-            .arg(target);
+            .arg(as_directory(target));
         let stdout = self.listing(command, format!("lsjson {target}")).await?;
         if stdout.trim().is_empty() {
             return Ok(FileListing::new());
@@ -256,7 +260,11 @@ impl Rclone {
     /// Whether `target` exists (a bucket-level path whose bucket is missing does not).
     async fn exists(&self, target: &str) -> Result<bool> {
         let mut command = self.command();
-        command.arg("lsf").arg("--max-depth").arg("1").arg(target);
+        command
+            .arg("lsf")
+            .arg("--max-depth")
+            .arg("1")
+            .arg(as_directory(target));
         Ok(self
             .listing_or_missing(command, format!("lsf {target}"))
             .await?
@@ -272,7 +280,10 @@ impl Rclone {
     /// Every file below `target` that matches the rclone filter `include`, concatenated.
     pub async fn cat_matching(&self, target: &str, include: &str) -> Result<String> {
         let output = self
-            .simple(&["cat", "--include", include, target], Io::capturing())
+            .simple(
+                &["cat", "--include", include, &as_directory(target)],
+                Io::capturing(),
+            )
             .await?;
         Ok(output.stdout)
     }
@@ -472,6 +483,9 @@ struct LogSummary {
     undecryptable: usize,
     /// `check` found no common hash and compared sizes only.
     sizes_only: bool,
+    /// rclone's closing notice (`Failed to lsjson: ...`): the cause when no line was an
+    /// error (a listing that cannot reach the remote logs only this).
+    failure: Option<String>,
 }
 
 impl Finished {
@@ -488,10 +502,10 @@ impl Finished {
     }
 
     fn into_error(self, operation: String) -> AgentError {
-        let summary = if self.log.errors.is_empty() {
-            "no error message from rclone (see the log above)".to_string()
-        } else {
-            self.log.errors.join(" | ")
+        let summary = match (self.log.errors.is_empty(), self.log.failure) {
+            (false, _) => self.log.errors.join(" | "),
+            (true, Some(failure)) => failure,
+            (true, None) => "no error message from rclone (see the log above)".to_string(),
         };
         AgentError::RcloneFailed {
             operation,
@@ -526,6 +540,9 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>, policy: LogPol
         if message.contains("No common hash found") {
             summary.sizes_only = true;
         }
+        if level == LogLevel::Notice && message.starts_with("Failed to ") {
+            summary.failure = Some(message.clone());
+        }
         if policy.missing_is_expected && is_missing_listing_root(&message) {
             tracing::debug!(target: "rclone", "{message}");
             continue;
@@ -548,6 +565,18 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>, policy: LogPol
         }
     }
     summary
+}
+
+/// `target` as a directory (a trailing `/`): rclone then never asks whether it is a file. On
+/// S3 that question is a HEAD request, and when it fails (the endpoint unreachable) rclone
+/// takes the path for a file and, with filters, exits with "can't limit to single files when
+/// using filters" instead of the real cause.
+fn as_directory(target: &str) -> String {
+    if target.ends_with('/') || target.ends_with(':') {
+        target.to_string()
+    } else {
+        format!("{target}/")
+    }
 }
 
 /// rclone's lines about the root of a listing not existing: the error of the walk (with no
@@ -607,6 +636,14 @@ fn parse_log_line(line: &str) -> (LogLevel, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listing_targets_are_directories() {
+        assert_eq!(as_directory("remote:/bucket/dir"), "remote:/bucket/dir/");
+        assert_eq!(as_directory("remote:/bucket/dir/"), "remote:/bucket/dir/");
+        assert_eq!(as_directory("remote_encrypted:"), "remote_encrypted:");
+        assert_eq!(as_directory("/var/data"), "/var/data/");
+    }
 
     #[test]
     fn json_log_lines_keep_level_object_and_message() {

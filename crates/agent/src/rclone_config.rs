@@ -332,8 +332,21 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     /// Writes `contents` with mode 0600 to `path`, or into a fresh private directory when
-    /// `path` is `None`. A file already at `path` is replaced.
+    /// `path` is `None`. A file already at `path` is replaced, unless it holds exactly
+    /// `contents`: then it is used as it is and kept on exit, since another agent wrote it
+    /// (in a Pod, `kubectl exec ... -c /etc/volume-syncing-controller/rclone.conf` uses the
+    /// sidecar's config, with the same environment, and must not delete it).
     pub fn write(path: Option<&Path>, contents: &str) -> Result<Self> {
+        if let Some(path) = path
+            && fs::read(path).is_ok_and(|existing| existing == contents.as_bytes())
+        {
+            tracing::debug!(path = %path.display(), "the rclone config at --config-path is the one this run would write: using it, and keeping it");
+            return Ok(ConfigFile {
+                path: path.to_path_buf(),
+                remove_on_drop: false,
+                _private_dir: None,
+            });
+        }
         let (path, private_dir) = match path {
             Some(path) => (path.to_path_buf(), None),
             None => {

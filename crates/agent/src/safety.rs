@@ -71,6 +71,11 @@ pub fn check_sentinel(source: &Path, sentinel: &Path) -> Result<()> {
     }
 }
 
+/// Whether `path`, a directory the agent can list, holds nothing.
+pub fn is_empty_directory(path: &Path) -> Result<bool> {
+    directory_has_entries(path, "--src (local source)").map(|has| !has)
+}
+
 /// The path must be a directory the agent can list.
 pub fn check_readable_directory(path: &Path, what: &str) -> Result<()> {
     directory_has_entries(path, what).map(drop)

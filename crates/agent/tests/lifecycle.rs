@@ -422,3 +422,144 @@ fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
     sigterm(&agent);
     assert_eq!(wait_with_stderr(agent).0, Some(4));
 }
+
+/// `sync-to-remote --schedule '@every 1s'` of `src` to `bkt/app` with health checks that
+/// fail after one failed sync; returns the agent and its status port.
+fn spawn_health_checked(sandbox: &Sandbox) -> (Child, u16) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let agent = spawn(
+        sandbox,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1s",
+            "--status-addr",
+            &addr,
+            "--unhealthy-after-failures",
+            "1",
+            "-s",
+            "src",
+            "-d",
+            "bkt/app",
+        ],
+    );
+    (agent, port)
+}
+
+#[test]
+fn a_new_empty_volume_waiting_for_its_first_data_stays_healthy() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let sandbox = Sandbox::new(&server);
+    let src = sandbox.path("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    give_to_agent(&src);
+    let (agent, port) = spawn_health_checked(&sandbox);
+    assert!(eventually(Duration::from_secs(10), || http_get(
+        port, "/metrics"
+    )
+    .1
+    .contains("result=\"success\"} 3")));
+    assert_eq!(http_get(port, "/healthz").0, 200, "waiting is not failing");
+    // The first data arrives and is uploaded.
+    sandbox.write("src", &[("first.txt", "1")]);
+    assert!(eventually(Duration::from_secs(10), || bucket
+        .join("app/first.txt")
+        .exists()));
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("nothing to upload yet"), "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[test]
+fn an_empty_volume_over_a_remote_with_data_is_refused_and_unhealthy() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    write_tree(&bucket.join("app"), &[("kept.txt", "remote")]);
+    let sandbox = Sandbox::new(&server);
+    let src = sandbox.path("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    give_to_agent(&src);
+    let (agent, port) = spawn_health_checked(&sandbox);
+    assert!(
+        eventually(Duration::from_secs(10), || http_get(port, "/healthz").0
+            == 503),
+        "an empty source over a remote with data is a failure"
+    );
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(3), "{log}");
+    assert_eq!(
+        read_tree(&bucket.join("app")),
+        owned(&[("kept.txt", "remote")])
+    );
+}
+
+#[test]
+fn an_unreachable_remote_is_named_as_the_cause() {
+    let server = S3Server::start();
+    let mut sandbox = Sandbox::new(&server);
+    sandbox.set_env(
+        "REMOTE_ENDPOINT",
+        &format!("http://127.0.0.1:{}", free_port()),
+    );
+    sandbox.set_env("RCLONE_RETRIES", "1");
+    sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
+    sandbox.write("src", &[("a.txt", "1")]);
+    for args in [
+        ["sync-to-remote", "-s", "src", "-d", "bkt/app"],
+        ["remote-to-local-sync", "-d", "dst", "-s", "bkt/app"],
+    ] {
+        let output = sandbox.run(&args);
+        assert_exit(&output, 4);
+        assert_logged(&output, &["connection refused"]);
+        assert_not_logged(&output, "can't limit to single files");
+    }
+}
+
+/// The seed README's manual sync, run beside a sidecar as `kubectl exec` runs it: the
+/// sidecar's environment, its config at `-c /etc/volume-syncing-controller/rclone.conf`
+/// (here a directory the agent cannot write, like a read-only root), the seed's long form
+/// and the short form. Both use the sidecar's config and leave it in place.
+#[test]
+fn a_manual_sync_beside_the_sidecar_uses_its_config_and_keeps_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let mut sandbox = Sandbox::new(&server);
+    let src = sandbox.write("src", &[("a.txt", "1")]);
+    let config_dir = sandbox.path("etc/volume-syncing-controller");
+    let config = config_dir.join("rclone.conf");
+    for (key, value) in [
+        ("VSC_LOCAL_PATH", src.display().to_string()),
+        ("VSC_REMOTE_PATH", "bkt/app".to_string()),
+        ("CONFIG_PATH", config.display().to_string()),
+    ] {
+        sandbox.set_env(key, &value);
+    }
+    std::fs::create_dir_all(&config_dir).expect("mkdir");
+    give_to_agent(&sandbox.path("etc"));
+    let sidecar = spawn(&sandbox, &["sync-to-remote", "--schedule", "@every 1h"]);
+    assert!(eventually(Duration::from_secs(15), || bucket
+        .join("app/a.txt")
+        .exists()));
+    std::fs::set_permissions(&config_dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+
+    let src_arg = src.display().to_string();
+    let config_arg = config.display().to_string();
+    let long_form = ["sync-to-remote", "-s", &src_arg, "-c", &config_arg];
+    let short_form = ["sync-to-remote"];
+    for (i, args) in [&long_form[..], &short_form[..]].into_iter().enumerate() {
+        let name = format!("manual-{i}.txt");
+        sandbox.write("src", &[(name.as_str(), "m")]);
+        assert_exit(&sandbox.run(args), 0);
+        assert!(bucket.join("app").join(&name).exists(), "{args:?}");
+        assert!(config.exists(), "{args:?} removed the sidecar's config");
+    }
+    sigterm(&sidecar);
+    let (code, log) = wait_with_stderr(sidecar);
+    assert_eq!(code, Some(0), "{log}");
+}
