@@ -70,6 +70,16 @@ pub enum Command {
     /// encrypted) and report what differs. Changes nothing.
     #[command(after_help = AFTER_HELP)]
     Verify(Verify),
+    /// Ask a running agent's status server for /healthz (exit 0: healthy, 1: not): the
+    /// liveness probe of a hostNetwork Pod, whose agent binds a free loopback port.
+    Health(Health),
+}
+
+#[derive(Debug, Args)]
+pub struct Health {
+    /// The file where the agent wrote its status address (--status-addr-file).
+    #[arg(long, env = "VSC_STATUS_ADDR_FILE")]
+    pub status_addr_file: PathBuf,
 }
 
 /// The two sides of an upload, and of `verify`, which compares them.
@@ -238,6 +248,11 @@ pub struct CommonSyncArgs {
     /// Serve /healthz, /readyz and Prometheus /metrics on this address (e.g. 0.0.0.0:9090).
     #[arg(long, env = "VSC_STATUS_ADDR")]
     pub status_addr: Option<std::net::SocketAddr>,
+
+    /// Write the address the status server listens on to this file (for `health`, and for
+    /// `--status-addr 127.0.0.1:0`, where the port is chosen at start).
+    #[arg(long, env = "VSC_STATUS_ADDR_FILE", requires = "status_addr")]
+    pub status_addr_file: Option<PathBuf>,
 
     /// /healthz answers 503 once this many syncs in a row have failed (0: never), so a
     /// liveness probe can restart a stuck sidecar.

@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         Command::SyncToRemote(args) => args.common.remote.verbose,
         Command::RemoteToLocalSync(args) => args.common.remote.verbose,
         Command::Verify(args) => args.remote.verbose,
-        Command::Interrupt(_) => 0,
+        Command::Interrupt(_) | Command::Health(_) => 0,
     };
     init_logging(cli.log_format, verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -150,6 +150,7 @@ async fn run(command: Command) -> Result<()> {
             drop(config);
             result
         }
+        Command::Health(args) => status_server::probe(&args.status_addr_file).await,
         Command::Interrupt(args) => {
             let pid_path = match args.pid_path {
                 Some(path) => path,
@@ -293,7 +294,11 @@ async fn run_sync(
             },
             unhealthy_after_failures: common.unhealthy_after_failures,
         };
-        server.spawn(addr, status.clone()).await?;
+        let bound = server.spawn(addr, status.clone()).await?;
+        if let Some(file) = &common.status_addr_file {
+            std::fs::write(file, bound.to_string())
+                .map_err(|e| AgentError::io("cannot write --status-addr-file", file, e))?;
+        }
     }
     let result = if schedule.is_none() && watcher.is_none() {
         runner::run_once(&job, &status).await

@@ -171,3 +171,40 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
         let _ = writeln!(out, "volume_syncing_{name}{{{labels}}} {value}");
     }
 }
+
+/// `health`: GET /healthz from the agent whose address is in `addr_file`; Ok when it
+/// answers 200, else an error naming what it answered (the probe's exit status and output).
+pub async fn probe(addr_file: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(addr_file)
+        .map_err(|e| AgentError::io("cannot read the status address from", addr_file, e))?;
+    let addr: SocketAddr = text.trim().parse().map_err(|e| {
+        AgentError::invalid(format!(
+            "{}: '{}' is not an address: {e}",
+            addr_file.display(),
+            text.trim()
+        ))
+    })?;
+    let unhealthy = |detail: String| AgentError::Internal(format!("{addr}: {detail}"));
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| unhealthy(format!("cannot connect: {e}")))?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+        .await
+        .map_err(|e| unhealthy(format!("cannot send: {e}")))?;
+    let mut response = Vec::new();
+    stream
+        .take(64 * 1024)
+        .read_to_end(&mut response)
+        .await
+        .map_err(|e| unhealthy(format!("cannot read the answer: {e}")))?;
+    let response = String::from_utf8_lossy(&response);
+    let status_line = response.lines().next().unwrap_or_default();
+    if status_line.split(' ').nth(1) == Some("200") {
+        tracing::debug!(%addr, "healthy");
+        Ok(())
+    } else {
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
+        Err(unhealthy(format!("{status_line}: {body}")))
+    }
+}

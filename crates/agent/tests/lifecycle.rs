@@ -563,3 +563,53 @@ fn a_manual_sync_beside_the_sidecar_uses_its_config_and_keeps_it() {
     let (code, log) = wait_with_stderr(sidecar);
     assert_eq!(code, Some(0), "{log}");
 }
+
+/// A hostNetwork Pod's sidecar: a free loopback port, written to a file that the exec
+/// liveness probe (`health`) reads; healthy while syncs succeed, unhealthy after failures.
+#[test]
+fn health_probes_an_agent_on_a_port_chosen_at_start() {
+    let server = S3Server::start();
+    let mut sandbox = Sandbox::new(&server);
+    server.bucket("bkt");
+    sandbox.write("src", &[("a.txt", "1")]);
+    let addr_file = sandbox.path("status-addr").display().to_string();
+    let probe = ["health", "--status-addr-file", &addr_file];
+    assert_exit(&sandbox.run(&probe), 1);
+    for (endpoint, healthy) in [
+        (server.endpoint.clone(), true),
+        (format!("http://127.0.0.1:{}", free_port()), false),
+    ] {
+        sandbox.set_env("REMOTE_ENDPOINT", &endpoint);
+        sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
+        let agent = spawn(
+            &sandbox,
+            &[
+                "sync-to-remote",
+                "--schedule",
+                "@every 1s",
+                "--status-addr",
+                "127.0.0.1:0",
+                "--status-addr-file",
+                &addr_file,
+                "--unhealthy-after-failures",
+                "1",
+                "-s",
+                "src",
+                "-d",
+                "bkt/app",
+            ],
+        );
+        let want = if healthy { 0 } else { 1 };
+        assert!(
+            eventually(Duration::from_secs(15), || sandbox
+                .run(&probe)
+                .status
+                .code()
+                == Some(want)),
+            "health never exited {want}"
+        );
+        sigterm(&agent);
+        let _ = wait_with_stderr(agent);
+        let _ = std::fs::remove_file(&addr_file);
+    }
+}
