@@ -396,7 +396,9 @@ up() {
     "$STATE/kubelet" "$STATE/pod-logs" "$STATE/cni" "$STATE/images"
   mkdir -m 700 "$STATE/etcd"
   host_state >"$STATE/host-before"
-  NODE_IP="${VSC_NODE_IP:-$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for(i=1;i<=NF;i++) if($i=="src"){print $(i+1); exit}}')}"
+  local route
+  route="$(ip -4 route get 1.1.1.1 2>/dev/null || true)"  # asks the routing table; sends nothing
+  NODE_IP="${VSC_NODE_IP:-$(awk '{for(i=1;i<=NF;i++) if($i=="src"){print $(i+1); exit}}' <<<"$route")}"
   [[ -n "$NODE_IP" && "$NODE_IP" != 127.* ]] || die "no non-loopback address for the node (set VSC_NODE_IP): the kubelet refuses a loopback node IP"
   read -r ETCD_PORT PEER_PORT API_PORT KCM_PORT SCHEDULER_PORT KUBELET_PORT KUBELET_HEALTHZ_PORT \
     PROXY_HEALTHZ_PORT PROXY_METRICS_PORT < <(free_ports 9)
