@@ -50,8 +50,11 @@ impl Reporter {
             path,
             token: token.to_string(),
             resource: resource.to_string(),
-            // Kubernetes sets the hostname of a Pod's containers to the Pod's name.
-            pod: std::env::var("HOSTNAME").unwrap_or_default(),
+            // POD_NAME comes from the downward API (the webhook sets it); the hostname is the
+            // Pod's name too, except with hostNetwork, where it is the node's.
+            pod: std::env::var(vsc_types::contract::ENV_POD_NAME)
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_default(),
             direction,
         })
     }
