@@ -39,7 +39,7 @@ if [[ -z "$bin_dir" ]]; then
   exit 1
 fi
 export PATH="$bin_dir:$PATH"
-# Captured first: `cmd | head -n 1` under pipefail fails when cmd dies of SIGPIPE.
+# Captured first: a pipe into a reader that exits early fails under pipefail when the writer gets SIGPIPE.
 rclone_version="$(rclone version)"
 kubectl_version="$(kubectl version --client 2>/dev/null)"
 echo "[test] tools: ${rclone_version%%$'\n'*}, ${kubectl_version%%$'\n'*}" >&2

