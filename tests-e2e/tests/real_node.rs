@@ -13,12 +13,18 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+
+#[path = "real_node/storage_and_health.rs"]
+mod storage_and_health;
 use vsc_e2e::helm::{chart_dir, helm};
 use vsc_e2e::real_node::{LocalCluster, NodeS3, build_images, missing_prerequisite, poll};
 
 const RELEASE: &str = "volume-syncing-controller";
 const OPERATOR_NAMESPACE: &str = "volume-syncing-controller";
 const APP_IMAGE: &str = "localhost/vsc/busybox:local";
+/// The app container's `env`: its Pod's name, from the downward API.
+const APP_POD_NAME_ENV: &str =
+    "env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]";
 
 struct World {
     cluster: LocalCluster,
@@ -71,6 +77,14 @@ fn main() {
         Trial::test(
             "a_deployment_restores_syncs_on_schedule_and_a_replacement_pod_restores_it_all",
             plain_deployment,
+        ),
+        Trial::test(
+            "a_statefulset_on_a_root_owned_volume_restarts_and_keeps_every_file",
+            storage_and_health::statefulset_on_root_owned_volume,
+        ),
+        Trial::test(
+            "the_sidecar_is_restarted_while_s3_is_down_and_healthy_again_after",
+            storage_and_health::health_follows_the_remote,
         ),
         Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
@@ -210,24 +224,59 @@ fn seed_pfss() -> Result<String, Failed> {
 
 /// The app of the tests: shows what its volume held at its first instruction, writes a file
 /// while it runs, and another one 3 s into its SIGTERM handler (an app flushing on stop).
+/// Files are named after the Pod ([`APP_POD_NAME_ENV`]: with hostNetwork the hostname is the
+/// node's).
 fn app_script(dir: &str) -> String {
     format!(
         "echo FIRST-LISTING; ls -lnR {dir}; echo END-LISTING; \
-         trap 'sleep 3; echo flushed-at-stop > {dir}/written-at-sigterm-$HOSTNAME.txt; exit 0' TERM; \
-         echo running > {dir}/written-while-running-$HOSTNAME.txt; \
+         trap 'sleep 3; echo flushed-at-stop > {dir}/written-at-sigterm-$POD_NAME.txt; exit 0' TERM; \
+         echo running > {dir}/written-while-running-$POD_NAME.txt; \
          while true; do sleep 1 & wait $!; done"
     )
+}
+
+/// How the app's Pod is networked.
+enum Network {
+    /// Its own network namespace on the CNI bridge.
+    Pod,
+    /// The node's network, with a `hostAliases` entry naming the S3 server on it.
+    HostWithS3At(&'static str),
+}
+
+impl Network {
+    fn spec_lines(&self) -> String {
+        match self {
+            Network::Pod => "      hostNetwork: false\n".to_string(),
+            Network::HostWithS3At(name) => format!(
+                "      hostNetwork: true\n      hostAliases: [{{ip: 127.0.0.1, hostnames: [{name}]}}]\n"
+            ),
+        }
+    }
 }
 
 fn deployment(
     namespace: &str,
     name: &str,
     dir: &str,
-    host_network: bool,
-    container: &str,
+    network: Network,
+    init_container: Option<&str>,
 ) -> String {
     // A YAML single-quoted scalar: a quote inside is written twice.
     let script = app_script(dir).replace('\'', "''");
+    // The seed example places the restore before an init container of the app's own: that
+    // one shows what it found, so its log proves the order.
+    let init = init_container.map_or(String::new(), |init| {
+        format!(
+            r#"      initContainers:
+      - name: {init}
+        image: {APP_IMAGE}
+        imagePullPolicy: Never
+        command: [ls, -1R, {dir}]
+        volumeMounts: [{{name: data, mountPath: {dir}}}]
+"#
+        )
+    });
+    let network = network.spec_lines();
     format!(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -241,14 +290,14 @@ spec:
       # The README's example renders its remotePath from this annotation.
       annotations: {{subdir: {name}}}
     spec:
-      hostNetwork: {host_network}
-      terminationGracePeriodSeconds: 60
+{network}      terminationGracePeriodSeconds: 60
       securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
-      containers:
-      - name: {container}
+{init}      containers:
+      - name: app
         image: {APP_IMAGE}
         imagePullPolicy: Never
         command: [sh, -c, '{script}']
+        {APP_POD_NAME_ENV}
         volumeMounts: [{{name: data, mountPath: {dir}}}]
       volumes: [{{name: data, emptyDir: {{}}}}]
 "#
@@ -343,15 +392,16 @@ fn seed_example_encrypted() -> Result<(), Failed> {
     app_namespace(cluster, namespace)?;
     s3.bucket("example-org-bucket");
     cluster.kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&seed_pfss()?))?;
-    // The seed's endpoint is http://localhost:9000: the app shares the node's network.
+    // The README's endpoint is http://minio.storage:9000: a name on the node's network here
+    // (the kubelet writes hostAliases into /etc/hosts); hostNetwork is a case of its own.
     cluster.kubectl(
         &["apply", "-f", "-"],
         Some(&deployment(
             namespace,
             "press",
             dir,
-            true,
-            "some-container-name",
+            Network::HostWithS3At("minio.storage"),
+            Some("some-container-name"),
         )),
     )?;
     let first = ready_pod(cluster, namespace, "press", None)?;
@@ -414,7 +464,7 @@ spec:
     )?;
     cluster.kubectl(
         &["apply", "-f", "-"],
-        Some(&deployment(namespace, "plain", dir, false, "app")),
+        Some(&deployment(namespace, "plain", dir, Network::Pod, None)),
     )?;
     let first = ready_pod(cluster, namespace, "plain", None)?;
     let listing = logs(cluster, namespace, &first, "app");
@@ -536,22 +586,7 @@ fn operator_down() -> Result<(), Failed> {
         },
     )?;
     let namespace = "plain-deployment";
-    let labelled = cluster.kubectl(
-        &[
-            "run",
-            "labelled",
-            "-n",
-            namespace,
-            "--image",
-            APP_IMAGE,
-            "--image-pull-policy=Never",
-            "--labels=app=plain,riotkit.org/volume-syncing-controller=true",
-            "--",
-            "sleep",
-            "3600",
-        ],
-        None,
-    );
+    let labelled = cluster.kubectl(&["apply", "-f", "-"], Some(&labelled_pod(namespace)));
     let unlabelled = cluster.kubectl(
         &[
             "run",
@@ -596,30 +631,18 @@ fn operator_down() -> Result<(), Failed> {
         ],
         None,
     )?;
+    let mut last_refusal = String::new();
     poll(
         Duration::from_secs(60),
         "a labelled Pod admitted again",
         || {
             cluster
-                .kubectl(
-                    &[
-                        "run",
-                        "labelled",
-                        "-n",
-                        namespace,
-                        "--image",
-                        APP_IMAGE,
-                        "--image-pull-policy=Never",
-                        "--labels=app=plain,riotkit.org/volume-syncing-controller=true",
-                        "--",
-                        "sleep",
-                        "3600",
-                    ],
-                    None,
-                )
+                .kubectl(&["apply", "-f", "-"], Some(&labelled_pod(namespace)))
+                .map_err(|e| last_refusal = e)
                 .ok()
         },
-    )?;
+    )
+    .map_err(|e| format!("{e}; the last refusal: {last_refusal}"))?;
     let pod = cluster
         .get_json(&["pod", "-n", namespace, "labelled"])
         .ok_or("the admitted Pod is gone")?;
@@ -641,6 +664,28 @@ fn operator_down() -> Result<(), Failed> {
     check(injected, || {
         format!("the Pod admitted after recovery was not injected: {pod}")
     })
+}
+
+/// A Pod the `plain` PodFilesystemSync selects, with the volume its localPath needs.
+fn labelled_pod(namespace: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: labelled
+  namespace: {namespace}
+  labels: {{app: plain, riotkit.org/volume-syncing-controller: "true"}}
+spec:
+  securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
+  containers:
+  - name: app
+    image: {APP_IMAGE}
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes: [{{name: data, emptyDir: {{}}}}]
+"#
+    )
 }
 
 // ---- 7. upgrade and uninstall ---------------------------------------------------------------

@@ -1,0 +1,312 @@
+//! Journey steps 3 and 4: a StatefulSet on a root-owned persistent volume, and the
+//! sidecar's health while the S3 server is down and after it is back.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use libtest_mimic::Failed;
+use serde_json::Value;
+use vsc_e2e::real_node::{LocalCluster, poll};
+
+use super::{
+    APP_IMAGE, APP_POD_NAME_ENV, app_namespace, app_script, check, files_under, logs, world,
+};
+
+const SIDECAR: &str = "volume-syncing-sidecar";
+
+/// The status of container `name` of a Pod, native sidecar (an init container) or not.
+fn container_status<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
+    ["initContainerStatuses", "containerStatuses"]
+        .iter()
+        .filter_map(|list| pod["status"][list].as_array())
+        .flatten()
+        .find(|status| status["name"] == name)
+}
+
+fn restarts(pod: &Value, name: &str) -> i64 {
+    container_status(pod, name).map_or(0, |s| s["restartCount"].as_i64().unwrap_or(0))
+}
+
+fn pod_json(cluster: &LocalCluster, namespace: &str, name: &str) -> Result<Value, Failed> {
+    cluster
+        .get_json(&["pod", "-n", namespace, name])
+        .ok_or_else(|| format!("pod {namespace}/{name} is gone").into())
+}
+
+fn ready(pod: &Value) -> bool {
+    pod["metadata"]["deletionTimestamp"].is_null()
+        && pod["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+}
+
+fn wait_ready(cluster: &LocalCluster, namespace: &str, name: &str) -> Result<Value, Failed> {
+    poll(
+        Duration::from_secs(180),
+        &format!("pod {namespace}/{name} Ready"),
+        || {
+            let pod = cluster.get_json(&["pod", "-n", namespace, name])?;
+            ready(&pod).then_some(pod)
+        },
+    )
+    .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)).into())
+}
+
+// ---- 3. a StatefulSet on a root-owned persistent volume -------------------------------------
+
+/// A hostPath PersistentVolume whose root is owned by root and writable by all, as a
+/// local-volume provisioner makes it, and a StatefulSet that claims it.
+fn statefulset(namespace: &str, volume_root: &str, dir: &str) -> String {
+    let script = app_script(dir).replace('\'', "''");
+    format!(
+        r#"apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: vsc-stateful-pv}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: vsc-manual
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {{path: {volume_root}, type: Directory}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: stateful, namespace: {namespace}}}
+spec:
+  serviceName: stateful
+  replicas: 1
+  selector: {{matchLabels: {{app: stateful}}}}
+  template:
+    metadata:
+      labels: {{app: stateful, riotkit.org/volume-syncing-controller: "true"}}
+    spec:
+      terminationGracePeriodSeconds: 60
+      securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
+      containers:
+      - name: app
+        image: {APP_IMAGE}
+        imagePullPolicy: Never
+        command: [sh, -c, '{script}']
+        {APP_POD_NAME_ENV}
+        volumeMounts: [{{name: data, mountPath: {dir}}}]
+  volumeClaimTemplates:
+  - metadata: {{name: data}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      storageClassName: vsc-manual
+      resources: {{requests: {{storage: 1Gi}}}}
+"#
+    )
+}
+
+fn pfss(name: &str, dir: &str, remote: &str, endpoint: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: riotkit.org/v1alpha1
+kind: PodFilesystemSync
+metadata: {{name: {name}}}
+spec:
+  podSelector: {{matchLabels: {{app: {name}}}}}
+  localPath: {dir}
+  remotePath: {remote}
+  syncOptions:
+    schedule: "@every 2s"
+    permissions: {{uid: "1001", gid: "1001"}}
+  env:
+    REMOTE_TYPE: s3
+    REMOTE_PROVIDER: Minio
+    REMOTE_ENDPOINT: {endpoint}
+  envFromSecrets: [{{name: cloud-press-secret-envs}}]
+{extra}"#
+    )
+}
+
+pub fn statefulset_on_root_owned_volume() -> Result<(), Failed> {
+    let world = world()?;
+    let (cluster, s3) = (&world.cluster, &world.s3);
+    let namespace = "stateful";
+    let dir = "/var/lib/app";
+    app_namespace(cluster, namespace)?;
+    s3.bucket("stateful-bucket");
+    // Under the S3 server's temp root, so it goes when the run ends; root-owned, mode 0777.
+    let volume_root = s3.root.path().join("stateful-volume");
+    fs::create_dir_all(&volume_root).map_err(|e| e.to_string())?;
+    fs::set_permissions(&volume_root, fs::Permissions::from_mode(0o777))
+        .map_err(|e| e.to_string())?;
+    let manifests = [
+        pfss(
+            "stateful",
+            dir,
+            "/stateful-bucket/app",
+            &s3.pod_endpoint,
+            "",
+        ),
+        statefulset(namespace, &volume_root.display().to_string(), dir),
+    ];
+    for manifest in manifests {
+        cluster.kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
+    }
+    let pod = "stateful-0";
+    let first = wait_ready(cluster, namespace, pod)?;
+    let first_uid = first["metadata"]["uid"].clone();
+    poll(
+        Duration::from_secs(60),
+        "the running app's file at the remote",
+        || {
+            files_under(&s3.root.path().join("stateful-bucket/app"))
+                .iter()
+                .any(|(name, _)| name.starts_with("written-while-running"))
+                .then_some(())
+        },
+    )?;
+    // A StatefulSet starts the replacement only after the old Pod is gone.
+    cluster.kubectl(&["delete", "pod", "-n", namespace, pod], None)?;
+    let second = poll(
+        Duration::from_secs(180),
+        "the replacement stateful-0",
+        || {
+            let pod = cluster.get_json(&["pod", "-n", namespace, pod])?;
+            (pod["metadata"]["uid"] != first_uid && ready(&pod)).then_some(pod)
+        },
+    )
+    .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)))?;
+    check(restarts(&second, "init-volume-restore") == 0, || {
+        format!(
+            "the restore over the root-owned volume was retried:\n{}",
+            logs(cluster, namespace, pod, "init-volume-restore")
+        )
+    })?;
+    let local = files_under(&volume_root);
+    let remote = files_under(&s3.root.path().join("stateful-bucket/app"));
+    let names = |files: &[(String, Vec<u8>)]| -> Vec<String> {
+        files
+            .iter()
+            .map(|(name, _)| name.clone())
+            .filter(|name| name.starts_with("written-"))
+            .collect()
+    };
+    check(
+        names(&local)
+            .iter()
+            .any(|n| n.starts_with("written-at-sigterm"))
+            && names(&local) == names(&remote),
+        || {
+            format!(
+                "after the restart the volume holds {:?}, the remote {:?}",
+                names(&local),
+                names(&remote)
+            )
+        },
+    )
+}
+
+// ---- 4. health: S3 down, S3 back; an empty volume is not failing ----------------------------
+
+fn health_pod(namespace: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: health
+  namespace: {namespace}
+  labels: {{app: health, riotkit.org/volume-syncing-controller: "true"}}
+spec:
+  securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
+  containers:
+  - name: app
+    image: {APP_IMAGE}
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes: [{{name: data, emptyDir: {{}}}}]
+"#
+    )
+}
+
+pub fn health_follows_the_remote() -> Result<(), Failed> {
+    let mut world = world()?;
+    let namespace = "health";
+    app_namespace(&world.cluster, namespace)?;
+    world.s3.bucket("health-bucket");
+    let health = "  healthCheck: {unhealthyAfterFailures: 2}\n";
+    let manifests = [
+        pfss(
+            "health",
+            "/data",
+            "/health-bucket/app",
+            &world.s3.pod_endpoint,
+            health,
+        ),
+        health_pod(namespace),
+    ];
+    for manifest in manifests {
+        world
+            .cluster
+            .kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
+    }
+    wait_ready(&world.cluster, namespace, "health")?;
+    // An empty volume over an empty remote: many syncs and at least one probe (every 30 s).
+    std::thread::sleep(Duration::from_secs(35));
+    let pod = pod_json(&world.cluster, namespace, "health")?;
+    check(restarts(&pod, SIDECAR) == 0, || {
+        format!(
+            "the sidecar of an empty volume was restarted:\n{}",
+            logs(&world.cluster, namespace, "health", SIDECAR)
+        )
+    })?;
+    world.s3.pause();
+    let restarted = poll(
+        Duration::from_secs(120),
+        "the kubelet to restart the sidecar while S3 is down",
+        || {
+            let pod = world
+                .cluster
+                .get_json(&["pod", "-n", namespace, "health"])?;
+            (restarts(&pod, SIDECAR) > 0).then_some(pod)
+        },
+    );
+    world.s3.resume()?;
+    let restarted = restarted.map_err(|e| format!("{e}\n{}", world.cluster.describe(namespace)))?;
+    check(restarts(&restarted, "app") == 0, || {
+        "the app container was restarted because the remote was down".into()
+    })?;
+    back_to_healthy(
+        &world.cluster,
+        &world.s3.root.path().join("health-bucket/app"),
+    )
+}
+
+/// With the S3 server back, a file the app writes reaches the remote and the sidecar
+/// stays up.
+fn back_to_healthy(cluster: &LocalCluster, remote: &std::path::Path) -> Result<(), Failed> {
+    let namespace = "health";
+    cluster.kubectl(
+        &[
+            "exec",
+            "-n",
+            namespace,
+            "health",
+            "-c",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "echo back > /data/after-the-outage.txt",
+        ],
+        None,
+    )?;
+    poll(
+        Duration::from_secs(120),
+        "the file written after the outage at the remote, the sidecar running",
+        || {
+            let pod = cluster.get_json(&["pod", "-n", namespace, "health"])?;
+            let running = container_status(&pod, SIDECAR)?["state"]["running"].is_object();
+            let uploaded = files_under(remote)
+                .iter()
+                .any(|(name, _)| name == "after-the-outage.txt");
+            (running && uploaded).then_some(())
+        },
+    )
+    .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)).into())
+}
