@@ -443,13 +443,28 @@ remove_containers() {
   for c in $(ctr_local containers ls -q 2>/dev/null); do ctr_local containers rm "$c" >/dev/null 2>&1 || true; done
 }
 
-# Shims of our containerd (their PIDs are in its state directory), after it is gone.
+# Shims of our containerd, after it is gone: by the PIDs in its state directory, and (a
+# sandbox's shim outlives its deleted bundle) by the socket of ours their command line names.
 kill_leftover_shims() {
   local f pid
   for f in "$STATE"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid "$STATE"/containerd/state/io.containerd.runtime.v2.task/*/*/init.pid; do
     [[ -f $f ]] || continue
     pid=$(cat "$f")
     [[ -n "$pid" ]] && running "$pid" && kill -KILL "$pid" 2>/dev/null && log "killed leftover pid $pid ($f)"
+  done
+  for pid in $(processes_of_this_cluster); do
+    kill -KILL "$pid" 2>/dev/null && log "killed leftover shim $pid"
+  done
+  return 0
+}
+
+# PIDs of processes whose command line names this cluster's state directory.
+processes_of_this_cluster() {
+  local cmdline pid
+  for cmdline in /proc/[0-9]*/cmdline; do
+    pid="${cmdline#/proc/}" pid="${pid%/cmdline}"
+    [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+    [[ "$(tr '\0' ' ' <"$cmdline" 2>/dev/null)" == *"$STATE/"* ]] && echo "$pid"
   done
   return 0
 }
@@ -542,6 +557,9 @@ report_host_differences() {
   [[ -f "$STATE/host-before" ]] || { rm -rf "$STATE"; return 0; }
   local differences
   differences="$(diff <(sort "$STATE/host-before") <(host_state | sort) || true)"
+  local left
+  left="$(processes_of_this_cluster)"
+  [[ -z "$left" ]] || differences+=$'\n'"processes of this cluster still running: ${left//$'\n'/ }"
   if [[ -n "$differences" ]]; then
     log "the host differs from before 'up' (state kept in $STATE):"
     printf '%s\n' "$differences" >&2
