@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export VSC_TOOLS_DIR="${VSC_TOOLS_DIR:-$HOME/.cache/volume-syncing-controller}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/volume-syncing-controller/cargo-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$VSC_TOOLS_DIR/cargo-target}"
 out_dir="${VSC_IMAGES_DIR:-.build/images}"
 ca_bundle="${VSC_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 zoneinfo=/usr/share/zoneinfo

@@ -256,7 +256,8 @@ impl NodeS3 {
             }
         }
         let mut command = Command::new(vsc_test_support::rclone_binary());
-        command.args(["serve", "s3"]);
+        // The tests seed buckets on the server's disk: no directory cache may hide them.
+        command.args(["serve", "s3", "--dir-cache-time", "0s"]);
         for address in &self.addresses {
             command.args(["--addr", address]);
         }

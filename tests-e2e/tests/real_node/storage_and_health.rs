@@ -101,6 +101,8 @@ spec:
     )
 }
 
+/// A PodFilesystemSync syncing every 2 s; `extra` ends its `env` map and may open more of
+/// `spec`.
 fn pfss(name: &str, dir: &str, remote: &str, endpoint: &str, extra: &str) -> String {
     format!(
         r#"apiVersion: riotkit.org/v1alpha1
@@ -110,6 +112,7 @@ spec:
   podSelector: {{matchLabels: {{app: {name}}}}}
   localPath: {dir}
   remotePath: {remote}
+  envFromSecrets: [{{name: cloud-press-secret-envs}}]
   syncOptions:
     schedule: "@every 2s"
     permissions: {{uid: "1001", gid: "1001"}}
@@ -117,7 +120,6 @@ spec:
     REMOTE_TYPE: s3
     REMOTE_PROVIDER: Minio
     REMOTE_ENDPOINT: {endpoint}
-  envFromSecrets: [{{name: cloud-press-secret-envs}}]
 {extra}"#
     )
 }
@@ -229,7 +231,8 @@ pub fn health_follows_the_remote() -> Result<(), Failed> {
     let namespace = "health";
     app_namespace(&world.cluster, namespace)?;
     world.s3.bucket("health-bucket");
-    let health = "  healthCheck: {unhealthyAfterFailures: 2}\n";
+    // rclone's own retries would make one failed sync take minutes (README, "Health").
+    let health = "    RCLONE_LOW_LEVEL_RETRIES: \"1\"\n    RCLONE_RETRIES: \"1\"\n  healthCheck: {unhealthyAfterFailures: 2}\n";
     let manifests = [
         pfss(
             "health",
@@ -256,6 +259,8 @@ pub fn health_follows_the_remote() -> Result<(), Failed> {
         )
     })?;
     world.s3.pause();
+    // A change to upload: a sync with nothing to do may make no request at all.
+    app_writes(&world.cluster, "written-during-the-outage.txt")?;
     let restarted = poll(
         Duration::from_secs(120),
         "the kubelet to restart the sidecar while S3 is down",
@@ -267,7 +272,13 @@ pub fn health_follows_the_remote() -> Result<(), Failed> {
         },
     );
     world.s3.resume()?;
-    let restarted = restarted.map_err(|e| format!("{e}\n{}", world.cluster.describe(namespace)))?;
+    let restarted = restarted.map_err(|e| {
+        format!(
+            "{e}\n{}\nthe sidecar's log:\n{}",
+            world.cluster.describe(namespace),
+            logs(&world.cluster, namespace, "health", SIDECAR)
+        )
+    })?;
     check(restarts(&restarted, "app") == 0, || {
         "the app container was restarted because the remote was down".into()
     })?;
@@ -277,34 +288,30 @@ pub fn health_follows_the_remote() -> Result<(), Failed> {
     )
 }
 
-/// With the S3 server back, a file the app writes reaches the remote and the sidecar
-/// stays up.
-fn back_to_healthy(cluster: &LocalCluster, remote: &std::path::Path) -> Result<(), Failed> {
-    let namespace = "health";
+fn app_writes(cluster: &LocalCluster, file: &str) -> Result<(), Failed> {
+    let script = format!("echo data > /data/{file}");
     cluster.kubectl(
         &[
-            "exec",
-            "-n",
-            namespace,
-            "health",
-            "-c",
-            "app",
-            "--",
-            "sh",
-            "-c",
-            "echo back > /data/after-the-outage.txt",
+            "exec", "-n", "health", "health", "-c", "app", "--", "sh", "-c", &script,
         ],
         None,
     )?;
+    Ok(())
+}
+
+/// With the S3 server back, what the app wrote during the outage reaches the remote and
+/// the sidecar stays up.
+fn back_to_healthy(cluster: &LocalCluster, remote: &std::path::Path) -> Result<(), Failed> {
+    let namespace = "health";
     poll(
         Duration::from_secs(120),
-        "the file written after the outage at the remote, the sidecar running",
+        "the file written during the outage at the remote, the sidecar running",
         || {
             let pod = cluster.get_json(&["pod", "-n", namespace, "health"])?;
             let running = container_status(&pod, SIDECAR)?["state"]["running"].is_object();
             let uploaded = files_under(remote)
                 .iter()
-                .any(|(name, _)| name == "after-the-outage.txt");
+                .any(|(name, _)| name == "written-during-the-outage.txt");
             (running && uploaded).then_some(())
         },
     )
