@@ -382,3 +382,64 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
         "{metrics}"
     );
 }
+
+/// Input the schema cannot judge but the sidecar, the agent or a kubelet would refuse: the
+/// resource is Ready=False naming the field, and the Pods it selects are denied with it.
+#[tokio::test]
+async fn a_resource_that_would_break_every_pod_it_selects_is_never_ready() {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    let operator = OperatorProcess::start(&plane, &[]).await;
+    register_webhook(&client, &operator).await;
+    create_namespace(&client, "broken").await;
+    let cases = [
+        (
+            "schedule-words",
+            json!({"syncOptions": {"schedule": "every five minutes"}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            "schedule-range",
+            json!({"syncOptions": {"schedule": "61 * * * *"}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            "schedule-unit",
+            json!({"syncOptions": {"schedule": "@every 5 parsecs"}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            "env-line-break",
+            json!({"env": {"REMOTE_TYPE": "s3", "REMOTE_ENDPOINT": "http://minio:9000\n"}}),
+            "spec.env.REMOTE_ENDPOINT",
+        ),
+        (
+            "memory-lots",
+            json!({"resources": {"limits": {"memory": "lots"}}}),
+            "spec.resources.limits.memory",
+        ),
+        (
+            "dot-dot",
+            json!({"remotePath": "/b/../other"}),
+            "spec.remotePath",
+        ),
+    ];
+    for (name, change, field) in cases {
+        let mut bad = spec(json!({"app": name}), &format!("/bucket/{name}"));
+        if let (Some(bad), Some(change)) = (bad.as_object_mut(), change.as_object()) {
+            for (key, value) in change {
+                bad.insert(key.clone(), value.clone());
+            }
+        }
+        create_pfss(&client, "broken", name, bad).await;
+        let message = wait_ready(&client, "broken", name, "False").await;
+        assert!(
+            message.contains(field),
+            "{name}: Ready=False but: {message}"
+        );
+        let pod = app_pod(name, json!({"app": name}), json!({}), "/var/www/riotkit");
+        let denied = denial(create_pod(&client, "broken", &pod).await);
+        assert!(denied.contains(field), "{name}: the Pod's denial: {denied}");
+    }
+}

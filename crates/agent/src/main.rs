@@ -14,7 +14,6 @@ mod record;
 mod report;
 mod runner;
 mod safety;
-mod schedule;
 mod status;
 mod status_server;
 mod trash;
@@ -37,12 +36,12 @@ use crate::rclone::{CheckMethod, Rclone};
 use crate::rclone_config::{ConfigFile, RemoteParams, RemotePath, is_encrypted_target};
 use crate::report::Reporter;
 use crate::runner::StopSignal;
-use crate::schedule::Schedule;
 use crate::status::Status;
 use crate::status_server::StatusServer;
 use crate::trash::Retention;
 use crate::verify::Verification;
 use crate::watch::ChangeWatcher;
+use vsc_types::schedule::Schedule;
 
 fn init_logging(format: LogFormat, verbose: u8) {
     let default_level = if verbose > 0 { "debug" } else { "info" };
@@ -235,7 +234,7 @@ async fn run_sync(
         .filter(|s| !s.trim().is_empty())
         .map(str::parse::<Schedule>)
         .transpose()
-        .map_err(|e| AgentError::invalid(e.to_string()))?;
+        .map_err(|e| AgentError::invalid(format!("--schedule {e}")))?;
     let (config, remote) = prepare_remote(&common.remote, &remote_path)?;
     if common.watch && direction == Direction::ToLocal {
         return Err(AgentError::invalid(

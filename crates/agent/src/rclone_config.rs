@@ -276,17 +276,10 @@ fn validate_key(key: &str, origin: &Origin) -> Result<String> {
 }
 
 fn validate_value(value: &str, origin: &Origin) -> Result<()> {
-    if value.contains(['\n', '\r', '\0']) {
-        return Err(AgentError::invalid(format!(
-            "{origin} contains a line break; rclone config values are single lines (a Secret made with `echo` often ends in a newline: use `echo -n` or `printf`)"
-        )));
+    match vsc_types::contract::config_value_problem(value) {
+        Some(problem) => Err(AgentError::invalid(format!("{origin} {problem}"))),
+        None => Ok(()),
     }
-    if value != value.trim() {
-        return Err(AgentError::invalid(format!(
-            "{origin} starts or ends with white space, which rclone's config file cannot keep; remove it"
-        )));
-    }
-    Ok(())
 }
 
 /// A path on the remote side, as given to `-s` / `-d` (e.g. `bucket/some/dir`).

@@ -9,9 +9,9 @@ use tokio::sync::watch;
 
 use crate::error::{AgentError, Result};
 use crate::job::{Outcome, SyncJob};
-use crate::schedule::Schedule;
 use crate::status::Status;
 use crate::watch::ChangeWatcher;
+use vsc_types::schedule::Schedule;
 
 /// A flag raised by the first SIGTERM or SIGINT.
 #[derive(Clone)]

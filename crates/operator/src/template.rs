@@ -19,6 +19,7 @@ use std::sync::LazyLock;
 
 use k8s_openapi::api::core::v1::Pod;
 use minijinja::{Environment, UndefinedBehavior, Value};
+use vsc_types::contract::{config_value_problem, is_config_env};
 
 /// Longest template source and rendered value accepted.
 pub const MAX_TEMPLATE_LEN: usize = 4096;
@@ -132,6 +133,15 @@ impl PodContext {
             return Err(TemplateError::new(
                 &field,
                 format!("renders to more than {MAX_ENV_VALUE_LEN} bytes"),
+            ));
+        }
+        if is_config_env(key)
+            && let Some(problem) = config_value_problem(&rendered)
+        {
+            // The agent would refuse it: deny the Pod instead of a failing init container.
+            return Err(TemplateError::new(
+                &field,
+                format!("the rendered value {problem}"),
             ));
         }
         Ok(rendered)
@@ -482,6 +492,17 @@ mod tests {
                 .is_err()
         );
         assert!(ctx.render_remote_path("").is_err());
+    }
+
+    #[test]
+    fn a_rendered_config_value_with_a_line_break_is_refused_naming_the_variable() {
+        let p = pod(&[("endpoint", "http://minio:9000\nextra = 1")], &[]);
+        let template = "{{ pod.metadata.annotations.endpoint }}";
+        let err = render_env_value("REMOTE_ENDPOINT", template, &p).expect_err("line break");
+        assert_eq!(err.field, "spec.env.REMOTE_ENDPOINT");
+        assert!(err.message.contains("line break"), "{err}");
+        // Outside the rclone config a line break is the app's business.
+        assert!(render_env_value("GREETING", template, &p).is_ok());
     }
 
     #[test]

@@ -229,3 +229,29 @@ fn denial_displays_field_and_message() {
     let denial = vsc_operator::mutation::Denial::new("spec.localPath", "is wrong");
     assert_eq!(denial.to_string(), "spec.localPath: is wrong");
 }
+
+#[test]
+fn what_the_sidecar_or_a_kubelet_would_refuse_is_denied_naming_the_field() {
+    for (spec, field) in [
+        (
+            json!({"syncOptions": {"schedule": "61 * * * *"}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            json!({"env": {"REMOTE_ENDPOINT": "http://minio:9000\n"}}),
+            "spec.env.REMOTE_ENDPOINT",
+        ),
+        (
+            json!({"resources": {"limits": {"memory": "lots"}}}),
+            "spec.resources.limits.memory",
+        ),
+        (
+            json!({"remotePath": "/example-org-bucket/../other"}),
+            "spec.remotePath",
+        ),
+    ] {
+        let denial = deny(&seed_pod(), &seed_pfss_with(spec.clone()), &config());
+        assert_eq!(denial.field, field, "{spec}: {denial}");
+        assert!(denial.message.contains("cloud-press"), "{denial}");
+    }
+}

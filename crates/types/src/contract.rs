@@ -5,6 +5,34 @@ pub const REMOTE_ENV_PREFIX: &str = "REMOTE_";
 /// `ENCRYPTED_<KEY>=value` becomes `key = value` in the `[remote_encrypted]` (crypt) section.
 pub const ENCRYPTED_ENV_PREFIX: &str = "ENCRYPTED_";
 
+/// Whether the environment variable `name` becomes a value of the rclone config.
+pub fn is_config_env(name: &str) -> bool {
+    name.starts_with(REMOTE_ENV_PREFIX) || name.starts_with(ENCRYPTED_ENV_PREFIX)
+}
+
+/// What makes a value impossible to write into rclone's config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigValueProblem {
+    #[error(
+        "contains a line break; rclone config values are single lines (a Secret made with `echo` often ends in a newline: use `echo -n` or `printf`)"
+    )]
+    LineBreak,
+    #[error("starts or ends with white space, which rclone's config file cannot keep; remove it")]
+    OuterWhiteSpace,
+}
+
+/// Why rclone's config cannot hold `value`, if it cannot. The agent refuses such a value;
+/// the operator refuses it before a Pod is made.
+pub fn config_value_problem(value: &str) -> Option<ConfigValueProblem> {
+    if value.contains(['\n', '\r', '\0']) {
+        Some(ConfigValueProblem::LineBreak)
+    } else if value != value.trim() {
+        Some(ConfigValueProblem::OuterWhiteSpace)
+    } else {
+        None
+    }
+}
+
 /// Name of the rclone remote built from `REMOTE_*`.
 pub const REMOTE_NAME: &str = "remote";
 /// Name of the rclone crypt remote built from `ENCRYPTED_*`, layered over [`REMOTE_NAME`].

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::{
     self, ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2, INIT_CONTAINER_NAME,
-    SIDECAR_CONTAINER_NAME,
+    SIDECAR_CONTAINER_NAME, config_value_problem, is_config_env,
 };
+use crate::schedule::Schedule;
 
 /// API group of the custom resource.
 pub const GROUP: &str = "riotkit.org";
@@ -351,7 +352,8 @@ pub struct SyncOptions {
 
     /// When to sync: cron with seconds (`0 30 * * * *`), 5-field cron (`*/5 * * * *`),
     /// `@hourly`, or `@every 5m`. Required with method `scheduler`; may be empty with
-    /// `fsnotify`.
+    /// `fsnotify`. Checked by the agent's own parser: one it rejects makes the resource
+    /// Ready=False.
     #[serde(default = "default_schedule")]
     #[schemars(length(max = 256))]
     pub schedule: String,
@@ -809,57 +811,67 @@ impl PodFilesystemSync {
                 format!("longer than {MAX_PATH_LEN} characters"),
             ));
         }
+        if spec.remote_path.split('/').any(|segment| segment == "..") {
+            errors.push(FieldError::new(
+                "spec.remotePath",
+                "must not contain a '..' segment: the path would leave the place it names",
+            ));
+        }
         if let Err(e) = self.effective_placement() {
             errors.push(e);
         }
+        if let Some(resources) = &spec.resources {
+            validate_resources(resources, &mut errors);
+        }
 
-        let options = &spec.sync_options;
-        if options.method == SyncMethod::Scheduler && options.schedule.trim().is_empty() {
-            errors.push(FieldError::new(
-                "spec.syncOptions.schedule",
-                "method scheduler needs a schedule",
-            ));
-        }
-        if let Err(e) = options.min_minutes_between_syncs() {
-            errors.push(e);
-        }
-        if let Some(sentinel) = &options.safety.require_sentinel
-            && (sentinel.starts_with('/') || sentinel.split('/').any(|part| part == ".."))
+        validate_sync_options(&spec.sync_options, &mut errors);
+
+        self.validate_env(&mut errors);
+        self.validate_env_from_secrets(&mut errors);
+
+        if let Some(name) = self.encryption_secret_name()
+            && !is_dns_subdomain(&name)
         {
             errors.push(FieldError::new(
-                "spec.syncOptions.safety.requireSentinel",
-                "must be a path relative to localPath, without '..'",
+                "spec.automaticEncryption.secretName",
+                format!("'{name}' is not a valid Secret name"),
             ));
         }
-        if let Some(permissions) = &options.permissions {
-            errors.extend(permissions.uid().err());
-            errors.extend(permissions.gid().err());
-        }
+        errors
+    }
 
-        for key in spec.env.keys() {
+    fn validate_env(&self, errors: &mut Vec<FieldError>) {
+        for (key, value) in self.spec.env.iter() {
             let field = format!("spec.env.{key}");
             if !is_valid_env_name(key) {
                 errors.push(FieldError::new(
-                    field,
-                    "not a valid environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)",
-                ));
+                field,
+                "not a valid environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)",
+            ));
             } else if RESERVED_ENV_NAMES.contains(&key.as_str()) {
                 errors.push(FieldError::new(
                     field,
                     "is set by the operator from localPath/remotePath",
                 ));
-            } else if spec.automatic_encryption.enabled
+            } else if self.spec.automatic_encryption.enabled
                 && (key == ENV_ENCRYPTED_PASSWORD || key == ENV_ENCRYPTED_PASSWORD2)
             {
                 errors.push(FieldError::new(
-                    field,
-                    "would override the key of automaticEncryption; disable automaticEncryption to bring your own",
-                ));
+                field,
+                "would override the key of automaticEncryption; disable automaticEncryption to bring your own",
+            ));
+            } else if is_config_env(key)
+                && let Some(problem) = config_value_problem(value)
+            {
+                // The agent would refuse it in every selected Pod.
+                errors.push(FieldError::new(field, problem.to_string()));
             }
         }
+    }
 
+    fn validate_env_from_secrets(&self, errors: &mut Vec<FieldError>) {
         let own_namespace = self.metadata.namespace.as_deref().filter(|n| !n.is_empty());
-        for (i, secret) in spec.env_from_secrets.iter().enumerate() {
+        for (i, secret) in self.spec.env_from_secrets.iter().enumerate() {
             if !is_dns_subdomain(&secret.name) {
                 errors.push(FieldError::new(
                     format!("spec.envFromSecrets[{i}].name"),
@@ -871,21 +883,117 @@ impl PodFilesystemSync {
                 && namespace != own
             {
                 errors.push(FieldError::new(
-                    format!("spec.envFromSecrets[{i}].namespace"),
-                    format!("must be empty or '{own}': Pods can only read Secrets of their own namespace"),
-                ));
+                format!("spec.envFromSecrets[{i}].namespace"),
+                format!("must be empty or '{own}': Pods can only read Secrets of their own namespace"),
+            ));
             }
         }
+    }
+}
 
-        if let Some(name) = self.encryption_secret_name()
-            && !is_dns_subdomain(&name)
+/// Quantities a Pod would be refused for (the API server's error names neither this
+/// resource nor the field), and requests above their limits.
+fn validate_resources(resources: &ResourceRequirements, errors: &mut Vec<FieldError>) {
+    let mut values = BTreeMap::new();
+    for (kind, map) in [
+        ("limits", &resources.limits),
+        ("requests", &resources.requests),
+    ] {
+        for (name, quantity) in map.iter().flatten() {
+            let field = format!("spec.resources.{kind}.{name}");
+            match quantity_value(&quantity.0) {
+                Some(value) => {
+                    values.insert((kind, name.as_str()), value);
+                }
+                None => errors.push(FieldError::new(
+                    field,
+                    format!(
+                        "'{}' is not a Kubernetes quantity (e.g. 512Mi, 0.5, 100m)",
+                        quantity.0
+                    ),
+                )),
+            }
+        }
+    }
+    for ((kind, name), request) in &values {
+        if *kind == "requests"
+            && let Some(limit) = values.get(&("limits", *name))
+            && request > limit
         {
             errors.push(FieldError::new(
-                "spec.automaticEncryption.secretName",
-                format!("'{name}' is not a valid Secret name"),
+                format!("spec.resources.requests.{name}"),
+                format!("must not be more than spec.resources.limits.{name}"),
             ));
         }
-        errors
+    }
+}
+
+/// The value of a Kubernetes quantity (`512Mi`, `0.5`, `100m`, `1e3`), if it is one and
+/// not negative.
+pub fn quantity_value(text: &str) -> Option<f64> {
+    let number_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(number_end);
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if digits.is_empty() || digits == "." || digits.matches('.').count() > 1 || digits.contains('+')
+    {
+        return None;
+    }
+    let base: f64 = digits.parse().ok()?;
+    let multiplier = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exponent => {
+            let power = exponent.strip_prefix(['e', 'E'])?;
+            let power: i32 = power.parse().ok()?;
+            10f64.powi(power)
+        }
+    };
+    Some(base * multiplier)
+}
+
+fn validate_sync_options(options: &SyncOptions, errors: &mut Vec<FieldError>) {
+    let schedule = options.schedule.trim();
+    if schedule.is_empty() {
+        if options.method == SyncMethod::Scheduler {
+            errors.push(FieldError::new(
+                "spec.syncOptions.schedule",
+                "method scheduler needs a schedule",
+            ));
+        }
+    } else if let Err(e) = schedule.parse::<Schedule>() {
+        // The sidecar would exit on it: the same parser decides here.
+        errors.push(FieldError::new("spec.syncOptions.schedule", e.to_string()));
+    }
+    if let Err(e) = options.min_minutes_between_syncs() {
+        errors.push(e);
+    }
+    if let Some(sentinel) = &options.safety.require_sentinel
+        && (sentinel.starts_with('/') || sentinel.split('/').any(|part| part == ".."))
+    {
+        errors.push(FieldError::new(
+            "spec.syncOptions.safety.requireSentinel",
+            "must be a path relative to localPath, without '..'",
+        ));
+    }
+    if let Some(permissions) = &options.permissions {
+        errors.extend(permissions.uid().err());
+        errors.extend(permissions.gid().err());
     }
 }
 

@@ -9,3 +9,4 @@ pub mod contract;
 #[cfg(feature = "kube")]
 pub mod crd;
 pub mod obscure;
+pub mod schedule;

@@ -119,11 +119,78 @@ fn each_rule_names_its_field() {
             json!({"automaticEncryption": {"enabled": true, "secretName": "Bad Name"}}),
             "spec.automaticEncryption.secretName",
         ),
+        // What the sidecar or a kubelet would refuse in every selected Pod.
+        (
+            json!({"syncOptions": {"schedule": "every five minutes"}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            json!({"syncOptions": {"schedule": "61 * * * *"}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            json!({"syncOptions": {"schedule": "@every 5 parsecs"}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            json!({"syncOptions": {"method": "fsnotify", "schedule": "@every 0s"}}),
+            "spec.syncOptions.schedule",
+        ),
+        (
+            json!({"env": {"REMOTE_ENDPOINT": "http://minio:9000\n"}}),
+            "spec.env.REMOTE_ENDPOINT",
+        ),
+        (
+            json!({"env": {"ENCRYPTED_SALT": " padded"}}),
+            "spec.env.ENCRYPTED_SALT",
+        ),
+        (json!({"remotePath": "/b/../other"}), "spec.remotePath"),
+        (
+            json!({"resources": {"limits": {"memory": "lots"}}}),
+            "spec.resources.limits.memory",
+        ),
+        (
+            json!({"resources": {"requests": {"cpu": "-1"}}}),
+            "spec.resources.requests.cpu",
+        ),
+        (
+            json!({"resources": {"limits": {"memory": "64Mi"}, "requests": {"memory": "1Gi"}}}),
+            "spec.resources.requests.memory",
+        ),
     ];
     for (spec, field) in cases {
         let pfss = resource(spec.clone());
         assert_eq!(fields(&pfss), vec![field.to_string()], "{spec}");
     }
+}
+
+#[test]
+fn what_the_agent_and_a_kubelet_accept_is_valid() {
+    for spec in [
+        json!({"syncOptions": {"schedule": "0 30 * * * *"}}),
+        json!({"syncOptions": {"schedule": "@hourly"}}),
+        json!({"syncOptions": {"schedule": "@every 1m30s"}}),
+        // A line break outside the rclone config is the app's business.
+        json!({"env": {"GREETING": "two\nlines"}}),
+        json!({"remotePath": "/b/..hidden/x"}),
+        json!({"resources": {"limits": {"memory": "512Mi", "cpu": "0.5"},
+                             "requests": {"memory": "64M", "cpu": "100m", "ephemeral-storage": "1e3"}}}),
+    ] {
+        assert_eq!(resource(spec.clone()).validate(), vec![], "{spec}");
+    }
+}
+
+#[test]
+fn a_bad_schedule_is_explained_with_the_forms_that_work() {
+    let errors = resource(json!({"syncOptions": {"schedule": "every five minutes"}})).validate();
+    assert_eq!(errors.len(), 1);
+    let message = errors[0].to_string();
+    assert!(
+        message
+            .starts_with("spec.syncOptions.schedule: 'every five minutes' is not a valid schedule")
+            && message.contains("'@every 1m'"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! `--schedule`: cron with or without a seconds field, cron aliases, and `@every <duration>`.
+//! The sidecar's schedule (`--schedule`, `spec.syncOptions.schedule`): cron with or without a
+//! seconds field, cron aliases, and `@every <duration>`. One parser for both: the operator
+//! refuses what the agent would refuse.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,9 +17,10 @@ pub enum Schedule {
     Cron(Box<Cron>),
 }
 
+/// Says what is wrong and which forms work; the caller names the flag or field.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "--schedule '{expression}' is not valid: {reason}. Use cron with seconds ('0 30 * * * *'), 5-field cron ('*/5 * * * *'), an alias ('@hourly') or '@every 1m'"
+    "'{expression}' is not a valid schedule: {reason}. Use cron with seconds ('0 30 * * * *'), 5-field cron ('*/5 * * * *'), an alias ('@hourly') or '@every 1m'"
 )]
 pub struct ScheduleError {
     expression: String,
@@ -153,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_expressions_name_the_flag_and_the_forms_accepted() {
+    fn bad_expressions_name_the_expression_and_the_forms_accepted() {
         for bad in [
             "",
             "@every",
@@ -165,7 +168,11 @@ mod tests {
             "@sometimes",
         ] {
             let err = bad.parse::<Schedule>().expect_err(bad).to_string();
-            assert!(err.contains("--schedule"), "{bad}: {err}");
+            assert!(
+                err.starts_with(&format!("'{bad}' is not a valid schedule: "))
+                    && err.contains("'@every 1m'"),
+                "{bad}: {err}"
+            );
         }
     }
 }
