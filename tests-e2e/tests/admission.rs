@@ -443,3 +443,55 @@ async fn a_resource_that_would_break_every_pod_it_selects_is_never_ready() {
         assert!(denied.contains(field), "{name}: the Pod's denial: {denied}");
     }
 }
+
+/// The seed's example names `cloud-press-secret-envs`; applied where it does not exist, a
+/// kubelet would not start the Pods. Not Ready, with a Warning Event, until it exists; the
+/// Pods are admitted (the Secret may come after them).
+#[tokio::test]
+async fn a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists() {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    let operator = OperatorProcess::start(&plane, &[]).await;
+    register_webhook(&client, &operator).await;
+    create_namespace(&client, "press").await;
+    let mut with_secret = spec(json!({"app": "press"}), "/bucket/press");
+    with_secret["envFromSecrets"] = json!([{"name": "cloud-press-secret-envs"}]);
+    create_pfss(&client, "press", "cloud-press", with_secret).await;
+    let message = wait_ready(&client, "press", "cloud-press", "False").await;
+    assert!(
+        message.contains("'cloud-press-secret-envs' does not exist in namespace press"),
+        "{message}"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "press");
+    let listed = events.list(&Default::default()).await.expect("events");
+    assert!(
+        listed
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("SecretNotFound")
+                && e.type_.as_deref() == Some("Warning")),
+        "no SecretNotFound Warning: {:?}",
+        listed.items.iter().map(|e| &e.reason).collect::<Vec<_>>()
+    );
+    let pod = app_pod(
+        "early",
+        json!({"app": "press"}),
+        json!({}),
+        "/var/www/riotkit",
+    );
+    create_pod(&client, "press", &pod)
+        .await
+        .expect("a Pod made before its Secret is admitted");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "press");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "cloud-press-secret-envs"},
+        "stringData": {"REMOTE_ACCESS_KEY_ID": "id", "REMOTE_SECRET_ACCESS_KEY": "key"},
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create the Secret");
+    wait_ready(&client, "press", "cloud-press", "True").await;
+}

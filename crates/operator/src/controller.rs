@@ -19,6 +19,7 @@ use serde_json::json;
 use vsc_types::crd::{CONDITION_READY, FieldError, PodFilesystemSync};
 
 use crate::encryption::{self, SecretOutcome};
+use crate::env_secrets;
 use crate::metrics::Metrics;
 use crate::template;
 
@@ -79,28 +80,66 @@ async fn reconcile(
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
     let namespace = pfss.namespace().ok_or(ReconcileError::NoNamespace)?;
-    let name = pfss.name_any();
-    let reference = pfss.object_ref(&());
-    let errors = validate(&pfss);
-    let verdict = if !errors.is_empty() {
-        Verdict {
+    let verdict = judge(&pfss, &ctx, &namespace).await?;
+    ctx.metrics
+        .reconcile(if verdict.ready { "ready" } else { "invalid" });
+    write_status(&ctx, &pfss, &namespace, &verdict).await?;
+    // Secrets are not watched (that would need list/watch on every Secret): look again soon.
+    let recheck = if verdict.reason == REASON_SECRET_NOT_FOUND {
+        Duration::from_secs(20)
+    } else {
+        Duration::from_secs(300)
+    };
+    Ok(Action::requeue(recheck))
+}
+
+const REASON_SECRET_NOT_FOUND: &str = "SecretNotFound";
+
+/// Validation, then the Secrets the Pods need, then the encryption Secret.
+async fn judge(
+    pfss: &PodFilesystemSync,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<Verdict, ReconcileError> {
+    let errors = validate(pfss);
+    if !errors.is_empty() {
+        return Ok(Verdict {
             ready: false,
             reason: "InvalidSpec",
             message: describe(&errors),
-        }
-    } else if let Some(secret_name) = pfss.encryption_secret_name() {
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+        });
+    }
+    let missing = env_secrets::missing(&ctx.client, namespace, pfss).await?;
+    if !missing.is_empty() {
+        return Ok(Verdict {
+            ready: false,
+            reason: REASON_SECRET_NOT_FOUND,
+            message: env_secrets::describe_missing(namespace, &missing),
+        });
+    }
+    encryption_verdict(pfss, ctx, namespace).await
+}
+
+async fn encryption_verdict(
+    pfss: &PodFilesystemSync,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<Verdict, ReconcileError> {
+    let name = pfss.name_any();
+    let reference = pfss.object_ref(&());
+    let verdict = if let Some(secret_name) = pfss.encryption_secret_name() {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
         match encryption::ensure_secret(
             &secrets,
             &secret_name,
-            &namespace,
+            namespace,
             &format!("{namespace}/{name}"),
         )
         .await
         {
             Ok(outcome) => {
                 if outcome == SecretOutcome::Created {
-                    publish(&ctx, &reference, EventType::Normal, "EncryptionSecretCreated", format!("created Secret {secret_name} with a new encryption password and salt; back it up: without it the synced data cannot be decrypted")).await;
+                    publish(ctx, &reference, EventType::Normal, "EncryptionSecretCreated", format!("created Secret {secret_name} with a new encryption password and salt; back it up: without it the synced data cannot be decrypted")).await;
                 }
                 Verdict {
                     ready: true,
@@ -122,10 +161,7 @@ async fn reconcile(
             message: "valid".into(),
         }
     };
-    ctx.metrics
-        .reconcile(if verdict.ready { "ready" } else { "invalid" });
-    write_status(&ctx, &pfss, &namespace, &verdict).await?;
-    Ok(Action::requeue(Duration::from_secs(300)))
+    Ok(verdict)
 }
 
 /// Writes the `Ready` condition when it changed (a status write is itself a watch event:

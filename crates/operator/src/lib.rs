@@ -3,6 +3,7 @@
 pub mod certificates;
 pub mod controller;
 pub mod encryption;
+pub mod env_secrets;
 pub mod leader;
 pub mod metrics;
 pub mod mutation;
