@@ -69,6 +69,28 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// Labels and annotations are always maps (a Pod without any has no such field, and
+/// `annotations.x | default(...)` must work on it too); the namespace comes from the request
+/// when the Pod has none.
+fn fill_metadata(
+    metadata: &mut serde_json::Map<String, serde_json::Value>,
+    namespace: Option<&str>,
+) {
+    for field in ["labels", "annotations"] {
+        metadata
+            .entry(field)
+            .or_insert_with(|| serde_json::json!({}));
+    }
+    if let Some(namespace) = namespace
+        && metadata
+            .get("namespace")
+            .and_then(|n| n.as_str())
+            .is_none_or(str::is_empty)
+    {
+        metadata.insert("namespace".into(), namespace.into());
+    }
+}
+
 /// Instructions one template render may execute; the seed's templates need a few dozen.
 const TEMPLATE_FUEL: u64 = 50_000;
 
@@ -76,6 +98,8 @@ const TEMPLATE_FUEL: u64 = 50_000;
 #[derive(Clone, Debug)]
 pub struct PodContext {
     context: Value,
+    /// The Pod has `generateName` and no name (yet).
+    unnamed: bool,
 }
 
 impl PodContext {
@@ -88,18 +112,13 @@ impl PodContext {
     /// request carries the namespace beside the object).
     pub fn with_namespace(pod: &Pod, namespace: Option<&str>) -> Self {
         let mut json = serde_json::to_value(pod).unwrap_or(serde_json::Value::Null);
-        if let (Some(namespace), Some(object)) = (namespace, json.as_object_mut()) {
-            let metadata = object
+        if let Some(metadata) = json.as_object_mut().map(|object| {
+            object
                 .entry("metadata")
-                .or_insert_with(|| serde_json::json!({}));
-            if let Some(metadata) = metadata.as_object_mut()
-                && metadata
-                    .get("namespace")
-                    .and_then(|n| n.as_str())
-                    .is_none_or(str::is_empty)
-            {
-                metadata.insert("namespace".into(), namespace.into());
-            }
+                .or_insert_with(|| serde_json::json!({}))
+        }) && let Some(metadata) = metadata.as_object_mut()
+        {
+            fill_metadata(metadata, namespace);
         }
         let mut pod_value: BTreeMap<String, Value> = json
             .as_object()
@@ -114,7 +133,23 @@ impl PodContext {
         root.insert("pod".to_string(), Value::from(pod_value));
         Self {
             context: Value::from(root),
+            unnamed: pod.metadata.name.as_deref().is_none_or(str::is_empty)
+                && pod.metadata.generate_name.is_some(),
         }
+    }
+
+    fn describe(&self, error: &minijinja::Error, template: &str) -> String {
+        let hint = match error.kind() {
+            minijinja::ErrorKind::UndefinedError
+                if self.unnamed && template.to_ascii_lowercase().contains("name") =>
+            {
+                NO_NAME_HINT
+            }
+            minijinja::ErrorKind::UndefinedError => UNDEFINED_HINT,
+            minijinja::ErrorKind::SyntaxError => " (template syntax error)",
+            _ => "",
+        };
+        format!("template error: {error}{hint}")
     }
 
     /// Renders `spec.remotePath` and checks the result (see the module docs).
@@ -156,7 +191,7 @@ impl PodContext {
             ));
         }
         ENV.render_named_str(field, template, &self.context)
-            .map_err(|e| TemplateError::new(field, describe(&e)))
+            .map_err(|e| TemplateError::new(field, self.describe(&e, template)))
     }
 }
 
@@ -181,7 +216,12 @@ pub fn check_syntax(field: &str, template: &str) -> Result<(), TemplateError> {
     }
     ENV.template_from_named_str(field, template)
         .map(|_| ())
-        .map_err(|e| TemplateError::new(field, describe(&e)))
+        .map_err(|e| {
+            TemplateError::new(
+                field,
+                format!("template error: {e} (template syntax error)"),
+            )
+        })
 }
 
 /// The text before the template's first tag (`{{`, `{%` or `{#`); the whole text when it has none.
@@ -243,17 +283,14 @@ fn check_remote_path(template: &str, rendered: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn describe(error: &minijinja::Error) -> String {
-    let hint = match error.kind() {
-        minijinja::ErrorKind::UndefinedError => {
-            ": the template reads a value the Pod does not have (a missing label or annotation? \
-             use `| default(\"...\")` for optional values)"
-        }
-        minijinja::ErrorKind::SyntaxError => " (template syntax error)",
-        _ => "",
-    };
-    format!("template error: {error}{hint}")
-}
+const UNDEFINED_HINT: &str = ": the template reads a value the Pod does not have (a missing label or annotation? \
+     use `| default(\"...\")` for optional values)";
+
+/// Pods of Deployments, ReplicaSets, Jobs and DaemonSets are admitted with `generateName`
+/// only: their name does not exist yet.
+const NO_NAME_HINT: &str = ": this Pod has no name yet (Pods made by a Deployment, ReplicaSet, Job or \
+     DaemonSet get theirs after admission, from `generateName`): use a label, an annotation or \
+     `pod.metadata.generateName` instead";
 
 fn json_value(json: &serde_json::Value) -> Value {
     match json {
@@ -406,7 +443,11 @@ mod tests {
         let mut p = pod(&[], &[]);
         p.metadata.name = None;
         p.metadata.generate_name = Some("web-".into());
-        assert!(render_remote_path("/b/{{ pod.ObjectMeta.Name }}", &p).is_err());
+        let err = render_remote_path("/b/{{ pod.ObjectMeta.Name }}", &p).expect_err("no name");
+        assert!(
+            err.message.contains("no name yet") && err.message.contains("generateName"),
+            "{err}"
+        );
         assert_eq!(
             render_remote_path("/b/{{ pod.ObjectMeta.GenerateName }}x", &p).expect("ok"),
             "/b/web-x"
@@ -427,6 +468,24 @@ mod tests {
                 .expect("ok"),
             "/b/y"
         );
+    }
+
+    #[test]
+    fn defaults_work_on_a_pod_without_any_annotations_or_labels() {
+        let mut p = pod(&[], &[]);
+        p.metadata.annotations = None;
+        p.metadata.labels = None;
+        let ctx = PodContext::new(&p);
+        for template in [
+            r#"/b/{{ pod.metadata.annotations.x | default("shared") }}"#,
+            r#"/b/{{ pod.ObjectMeta.Annotations["x"] | default("shared") }}"#,
+            r#"/b/{{ pod.metadata.labels.tier | default("shared") }}"#,
+        ] {
+            assert_eq!(
+                ctx.render_remote_path(template).expect(template),
+                "/b/shared"
+            );
+        }
     }
 
     #[test]
