@@ -495,3 +495,92 @@ async fn a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists() {
         .expect("create the Secret");
     wait_ready(&client, "press", "cloud-press", "True").await;
 }
+
+/// Deleting the automatic-encryption Secret never makes a new key silently: Ready=False
+/// naming the lost key, Pods denied; restoring the Secret recovers; a new key only when
+/// asked for by the lost key's fingerprint.
+#[tokio::test]
+async fn a_lost_encryption_secret_is_never_replaced_silently() {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    let operator = OperatorProcess::start(&plane, &[]).await;
+    register_webhook(&client, &operator).await;
+    create_namespace(&client, "keys").await;
+    let mut encrypted = spec(json!({"app": "keys"}), "/bucket/keys");
+    encrypted["automaticEncryption"] = json!({"enabled": true, "secretName": "keys-key"});
+    create_pfss(&client, "keys", "keys", encrypted).await;
+    wait_ready(&client, "keys", "keys", "True").await;
+    let pfss_api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "keys");
+    let recorded = pfss_api
+        .get("keys")
+        .await
+        .expect("get")
+        .status
+        .and_then(|s| s.encryption_key)
+        .expect("the key is recorded in the status");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "keys");
+    let original = secrets.get("keys-key").await.expect("the key Secret");
+
+    secrets
+        .delete("keys-key", &DeleteParams::default())
+        .await
+        .expect("delete the Secret");
+    let message = wait_ready(&client, "keys", "keys", "False").await;
+    assert!(
+        message.contains(&recorded.fingerprint)
+            && message.contains("riotkit.org/new-encryption-key"),
+        "{message}"
+    );
+    assert!(
+        secrets.get_opt("keys-key").await.expect("get").is_none(),
+        "a new key was made"
+    );
+    let pod = app_pod(
+        "encrypted",
+        json!({"app": "keys"}),
+        json!({}),
+        "/var/www/riotkit",
+    );
+    let denied = denial(create_pod(&client, "keys", &pod).await);
+    assert!(denied.contains(&recorded.fingerprint), "{denied}");
+
+    // Restored from a backup: the same key, Ready again.
+    let mut backup = original.clone();
+    backup.metadata = kube::api::ObjectMeta {
+        name: Some("keys-key".into()),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &backup)
+        .await
+        .expect("restore the Secret");
+    wait_ready(&client, "keys", "keys", "True").await;
+
+    // Lost again, and a new key asked for by name.
+    secrets
+        .delete("keys-key", &DeleteParams::default())
+        .await
+        .expect("delete the Secret");
+    wait_ready(&client, "keys", "keys", "False").await;
+    let annotation = json!({"metadata": {"annotations": {"riotkit.org/new-encryption-key": recorded.fingerprint}}});
+    pfss_api
+        .patch(
+            "keys",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(annotation),
+        )
+        .await
+        .expect("annotate");
+    wait_ready(&client, "keys", "keys", "True").await;
+    let replaced = secrets.get("keys-key").await.expect("a new key Secret");
+    assert_ne!(replaced.data, original.data);
+    let now = pfss_api
+        .get("keys")
+        .await
+        .expect("get")
+        .status
+        .and_then(|s| s.encryption_key)
+        .expect("recorded");
+    assert_ne!(now.fingerprint, recorded.fingerprint);
+}

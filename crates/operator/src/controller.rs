@@ -16,9 +16,13 @@ use kube::runtime::watcher;
 use kube::{Client, Resource as _, ResourceExt as _};
 use serde_json::json;
 
-use vsc_types::crd::{CONDITION_READY, FieldError, PodFilesystemSync};
+use vsc_types::contract::NEW_ENCRYPTION_KEY_ANNOTATION;
+use vsc_types::crd::{
+    CONDITION_READY, EncryptionKeyStatus, FieldError, PodFilesystemSync,
+    REASON_ENCRYPTION_SECRET_LOST,
+};
 
-use crate::encryption::{self, SecretOutcome};
+use crate::encryption::{self, KnownKey, SecretOutcome};
 use crate::env_secrets;
 use crate::metrics::Metrics;
 use crate::template;
@@ -47,6 +51,19 @@ pub struct Verdict {
     pub ready: bool,
     pub reason: &'static str,
     pub message: String,
+    /// The encryption key seen, recorded in the status (never erased by a verdict without).
+    pub key: Option<EncryptionKeyStatus>,
+}
+
+impl Verdict {
+    fn ready(message: String, key: Option<EncryptionKeyStatus>) -> Self {
+        Verdict {
+            ready: true,
+            reason: "Valid",
+            message,
+            key,
+        }
+    }
 }
 
 /// Spec validation plus template syntax: the checks that need no API call.
@@ -84,16 +101,20 @@ async fn reconcile(
     ctx.metrics
         .reconcile(if verdict.ready { "ready" } else { "invalid" });
     write_status(&ctx, &pfss, &namespace, &verdict).await?;
-    // Secrets are not watched (that would need list/watch on every Secret): look again soon.
-    let recheck = if verdict.reason == REASON_SECRET_NOT_FOUND {
-        Duration::from_secs(20)
+    // Secrets are not watched (that would need list/watch on every Secret of the cluster):
+    // a resource that depends on some looks at them again soon, one GET each.
+    let uses_secrets =
+        pfss.encryption_secret_name().is_some() || !pfss.spec.env_from_secrets.is_empty();
+    Ok(Action::requeue(if uses_secrets {
+        SECRET_RECHECK
     } else {
         Duration::from_secs(300)
-    };
-    Ok(Action::requeue(recheck))
+    }))
 }
 
 const REASON_SECRET_NOT_FOUND: &str = "SecretNotFound";
+/// How soon a deleted, restored or newly created Secret shows in the status.
+const SECRET_RECHECK: Duration = Duration::from_secs(20);
 
 /// Validation, then the Secrets the Pods need, then the encryption Secret.
 async fn judge(
@@ -107,6 +128,7 @@ async fn judge(
             ready: false,
             reason: "InvalidSpec",
             message: describe(&errors),
+            key: None,
         });
     }
     let missing = env_secrets::missing(&ctx.client, namespace, pfss).await?;
@@ -115,6 +137,7 @@ async fn judge(
             ready: false,
             reason: REASON_SECRET_NOT_FOUND,
             message: env_secrets::describe_missing(namespace, &missing),
+            key: None,
         });
     }
     encryption_verdict(pfss, ctx, namespace).await
@@ -125,43 +148,72 @@ async fn encryption_verdict(
     ctx: &Context,
     namespace: &str,
 ) -> Result<Verdict, ReconcileError> {
-    let name = pfss.name_any();
-    let reference = pfss.object_ref(&());
-    let verdict = if let Some(secret_name) = pfss.encryption_secret_name() {
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-        match encryption::ensure_secret(
-            &secrets,
-            &secret_name,
-            namespace,
-            &format!("{namespace}/{name}"),
-        )
-        .await
-        {
-            Ok(outcome) => {
-                if outcome == SecretOutcome::Created {
-                    publish(ctx, &reference, EventType::Normal, "EncryptionSecretCreated", format!("created Secret {secret_name} with a new encryption password and salt; back it up: without it the synced data cannot be decrypted")).await;
-                }
-                Verdict {
-                    ready: true,
-                    reason: "Valid",
-                    message: format!("valid; encryption keys in Secret {secret_name}"),
-                }
-            }
-            Err(encryption::EncryptionError::Api(e)) => return Err(e.into()),
-            Err(e) => Verdict {
-                ready: false,
-                reason: "EncryptionSecretUnusable",
-                message: e.to_string(),
-            },
-        }
-    } else {
-        Verdict {
-            ready: true,
-            reason: "Valid",
-            message: "valid".into(),
-        }
+    let Some(secret_name) = pfss.encryption_secret_name() else {
+        return Ok(Verdict::ready("valid".into(), None));
     };
-    Ok(verdict)
+    let recorded = pfss.status.as_ref().and_then(|s| s.encryption_key.as_ref());
+    let known = KnownKey {
+        recorded,
+        replace: pfss
+            .annotations()
+            .get(NEW_ENCRYPTION_KEY_ANNOTATION)
+            .map(String::as_str),
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let resource = format!("{namespace}/{}", pfss.name_any());
+    match encryption::ensure_secret(&secrets, &secret_name, namespace, &resource, known).await {
+        Ok(SecretOutcome::Existing(key)) => Ok(Verdict::ready(
+            format!("valid; encryption keys in Secret {secret_name}"),
+            Some(key),
+        )),
+        Ok(SecretOutcome::Created(key)) => {
+            announce_new_key(ctx, pfss, &secret_name, recorded).await;
+            Ok(Verdict::ready(
+                format!("valid; encryption keys in Secret {secret_name}"),
+                Some(key),
+            ))
+        }
+        Err(encryption::EncryptionError::Api(e)) => Err(e.into()),
+        Err(e @ encryption::EncryptionError::KeyLost { .. }) => Ok(Verdict {
+            ready: false,
+            reason: REASON_ENCRYPTION_SECRET_LOST,
+            message: e.to_string(),
+            key: recorded.cloned(),
+        }),
+        Err(e) => Ok(Verdict {
+            ready: false,
+            reason: "EncryptionSecretUnusable",
+            message: e.to_string(),
+            key: None,
+        }),
+    }
+}
+
+async fn announce_new_key(
+    ctx: &Context,
+    pfss: &PodFilesystemSync,
+    secret_name: &str,
+    replaced: Option<&EncryptionKeyStatus>,
+) {
+    let reference = pfss.object_ref(&());
+    let (type_, reason, note) = match replaced {
+        Some(old) => (
+            EventType::Warning,
+            "EncryptionKeyReplaced",
+            format!(
+                "created Secret {secret_name} with a NEW encryption key in place of the lost key {} (as asked by {NEW_ENCRYPTION_KEY_ANNOTATION}); data encrypted with the old key stays unreadable; back the new Secret up",
+                old.fingerprint
+            ),
+        ),
+        None => (
+            EventType::Normal,
+            "EncryptionSecretCreated",
+            format!(
+                "created Secret {secret_name} with a new encryption password and salt; back it up: without it the synced data cannot be decrypted"
+            ),
+        ),
+    };
+    publish(ctx, &reference, type_, reason, note).await;
 }
 
 /// Writes the `Ready` condition when it changed (a status write is itself a watch event:
@@ -184,7 +236,8 @@ async fn write_status(
             && c.reason == verdict.reason
             && c.message == verdict.message
             && c.observed_generation == generation
-    }) && status.observed_generation == generation;
+    }) && status.observed_generation == generation
+        && (verdict.key.is_none() || verdict.key == status.encryption_key);
     if unchanged {
         return Ok(());
     }
@@ -211,9 +264,7 @@ async fn write_status(
     api.patch_status(
         &pfss.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(
-            json!({"status": {"observedGeneration": generation, "conditions": conditions}}),
-        ),
+        &Patch::Merge(status_patch(generation, conditions, verdict.key.as_ref())),
     )
     .await?;
     if flipped && !verdict.ready {
@@ -227,6 +278,20 @@ async fn write_status(
         .await;
     }
     Ok(())
+}
+
+/// The status fields a verdict sets; `encryptionKey` only when known (a merge patch with
+/// null would erase the record that protects the key).
+fn status_patch(
+    generation: Option<i64>,
+    conditions: Vec<Condition>,
+    key: Option<&EncryptionKeyStatus>,
+) -> serde_json::Value {
+    let mut status = json!({"observedGeneration": generation, "conditions": conditions});
+    if let Some(key) = key {
+        status["encryptionKey"] = json!(key);
+    }
+    json!({ "status": status })
 }
 
 fn now() -> k8s_openapi::jiff::Timestamp {

@@ -11,7 +11,11 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, PostParams};
 
-use vsc_types::contract::{ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2};
+use sha2::{Digest as _, Sha256};
+use vsc_types::contract::{
+    ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2, NEW_ENCRYPTION_KEY_ANNOTATION,
+};
+use vsc_types::crd::EncryptionKeyStatus;
 use vsc_types::obscure;
 
 /// Bytes of randomness in each generated password / salt (before base64).
@@ -31,15 +35,34 @@ pub enum EncryptionError {
         key: &'static str,
         problem: &'static str,
     },
+    #[error(
+        "Secret {namespace}/{name} held the encryption key {fingerprint} and is gone: what was synced with that key cannot be decrypted without it, so no new key is made silently. Restore the Secret from your backup; or, to start over with a new key (data already encrypted with the old one stays unreadable): kubectl annotate podfilesystemsync -n {namespace} {resource} {annotation}={fingerprint}",
+        annotation = NEW_ENCRYPTION_KEY_ANNOTATION
+    )]
+    KeyLost {
+        namespace: String,
+        name: String,
+        resource: String,
+        fingerprint: String,
+    },
     #[error("Kubernetes API: {0}")]
     Api(#[from] kube::Error),
 }
 
-/// What [`ensure_secret`] found or did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What [`ensure_secret`] found or did, and the key's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretOutcome {
-    Created,
-    Existing,
+    Created(EncryptionKeyStatus),
+    Existing(EncryptionKeyStatus),
+}
+
+/// The key a resource had and whether a new one may replace it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KnownKey<'a> {
+    /// From the resource's status.
+    pub recorded: Option<&'a EncryptionKeyStatus>,
+    /// The resource's [`NEW_ENCRYPTION_KEY_ANNOTATION`].
+    pub replace: Option<&'a str>,
 }
 
 fn random_obscured() -> String {
@@ -100,30 +123,56 @@ pub fn check_existing(secret: &Secret) -> Result<(), EncryptionError> {
     Ok(())
 }
 
-/// Creates the Secret when absent; otherwise only checks it.
+/// Names a checked Secret's key: SHA-256 over the revealed password and salt, so a Secret
+/// restored with the same key re-obscured still matches.
+pub fn fingerprint(secret: &Secret) -> Result<EncryptionKeyStatus, EncryptionError> {
+    check_existing(secret)?;
+    let mut hash = Sha256::new();
+    for key in [ENV_ENCRYPTED_PASSWORD, ENV_ENCRYPTED_PASSWORD2] {
+        let value = secret.data.as_ref().and_then(|data| data.get(key));
+        let text = value.and_then(|v| std::str::from_utf8(&v.0).ok());
+        let revealed = text
+            .and_then(|t| obscure::reveal(t).ok())
+            .unwrap_or_default();
+        hash.update(revealed.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    Ok(EncryptionKeyStatus {
+        secret_name: secret.metadata.name.clone().unwrap_or_default(),
+        fingerprint: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
+    })
+}
+
+/// Creates the Secret when absent, unless it held a key this resource used (then only with
+/// [`KnownKey::replace`] naming that key); otherwise only checks it.
 pub async fn ensure_secret(
     secrets: &Api<Secret>,
     name: &str,
     namespace: &str,
     resource: &str,
+    known: KnownKey<'_>,
 ) -> Result<SecretOutcome, EncryptionError> {
     if let Some(existing) = secrets.get_opt(name).await? {
-        check_existing(&existing)?;
-        return Ok(SecretOutcome::Existing);
+        return Ok(SecretOutcome::Existing(fingerprint(&existing)?));
     }
-    match secrets
-        .create(
-            &PostParams::default(),
-            &new_secret(name, namespace, resource),
-        )
-        .await
+    if let Some(recorded) = known.recorded.filter(|k| k.secret_name == name)
+        && known.replace != Some(recorded.fingerprint.as_str())
     {
-        Ok(_) => Ok(SecretOutcome::Created),
+        return Err(EncryptionError::KeyLost {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            resource: resource.rsplit('/').next().unwrap_or(resource).to_string(),
+            fingerprint: recorded.fingerprint.clone(),
+        });
+    }
+    let secret = new_secret(name, namespace, resource);
+    match secrets.create(&PostParams::default(), &secret).await {
+        Ok(_) => Ok(SecretOutcome::Created(fingerprint(&secret)?)),
         // Another replica won the race: use (and check) what it created.
         Err(kube::Error::Api(status)) if status.code == 409 => {
             let existing = secrets.get(name).await?;
-            check_existing(&existing)?;
-            Ok(SecretOutcome::Existing)
+            Ok(SecretOutcome::Existing(fingerprint(&existing)?))
         }
         Err(e) => Err(e.into()),
     }
@@ -150,6 +199,26 @@ mod tests {
             other.data.expect("data")[ENV_ENCRYPTED_PASSWORD],
             data[ENV_ENCRYPTED_PASSWORD]
         );
+    }
+
+    #[test]
+    fn the_fingerprint_names_the_key_not_its_obscured_form() {
+        let secret = new_secret("s", "ns", "ns/pfss");
+        let mut reobscured = secret.clone();
+        for value in reobscured.data.as_mut().expect("data").values_mut() {
+            let revealed =
+                obscure::reveal(std::str::from_utf8(&value.0).expect("utf8")).expect("obscured");
+            *value = ByteString(obscure::obscure(&revealed).into_bytes());
+        }
+        assert_ne!(secret.data, reobscured.data, "obscuring uses a random IV");
+        let fingerprint = fingerprint(&secret).expect("usable");
+        assert_eq!(
+            fingerprint,
+            super::fingerprint(&reobscured).expect("usable")
+        );
+        assert_eq!(fingerprint.fingerprint.len(), 16);
+        let other = super::fingerprint(&new_secret("s", "ns", "ns/pfss")).expect("usable");
+        assert_ne!(fingerprint, other);
     }
 
     #[test]

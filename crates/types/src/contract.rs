@@ -58,6 +58,9 @@ pub const POD_GID_ANNOTATION: &str = "riotkit.org/volume-group-id";
 
 /// Pod annotation: restore the remote as it was at this RFC 3339 time (needs the trash).
 pub const RESTORE_AS_OF_ANNOTATION: &str = "riotkit.org/restore-as-of";
+/// PodFilesystemSync annotation: the fingerprint of a lost encryption key, to make a new one
+/// in its place (an explicit act: what was encrypted with the old key stays unreadable).
+pub const NEW_ENCRYPTION_KEY_ANNOTATION: &str = "riotkit.org/new-encryption-key";
 
 /// Injected init container that restores the volume before the app starts.
 pub const INIT_CONTAINER_NAME: &str = "init-volume-restore";

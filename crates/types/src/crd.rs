@@ -606,7 +606,25 @@ pub struct PodFilesystemSyncStatus {
     /// `--report-url`), successful or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_report: Option<SyncReportStatus>,
+    /// The automatic-encryption key the operator last saw in its Secret: if that Secret
+    /// goes, no new key is made silently (the resource is not Ready until the Secret is
+    /// restored, or a new key is asked for by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<EncryptionKeyStatus>,
 }
+
+/// Names an encryption key without revealing it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionKeyStatus {
+    /// The Secret that holds the key.
+    pub secret_name: String,
+    /// The first 16 hex digits of SHA-256 over the revealed password and salt.
+    pub fingerprint: String,
+}
+
+/// `Ready=False` reason when the Secret of a known encryption key is gone.
+pub const REASON_ENCRYPTION_SECRET_LOST: &str = "EncryptionSecretLost";
 
 /// A problem with one field of the resource, e.g. `spec.localPath: must be an absolute path`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,7 +17,10 @@ use std::fmt;
 
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements, Volume};
 use vsc_types::contract::{INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME};
-use vsc_types::crd::{EffectivePlacement, FieldError, PodFilesystemSync};
+use vsc_types::crd::{
+    CONDITION_READY, EffectivePlacement, FieldError, PodFilesystemSync,
+    REASON_ENCRYPTION_SECRET_LOST,
+};
 
 use crate::template::{PodContext, TemplateError};
 
@@ -146,6 +149,21 @@ pub fn mutate(
     })
 }
 
+/// A resource whose encryption Secret is gone: its Pods would get no key (or, without the
+/// reconciler's guard, a new one), so they are denied with the reconciler's message.
+fn lost_encryption_key(pfss: &PodFilesystemSync) -> Option<Denial> {
+    let condition = pfss
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION_READY && c.reason == REASON_ENCRYPTION_SECRET_LOST)?;
+    Some(Denial::new(
+        "spec.automaticEncryption",
+        condition.message.clone(),
+    ))
+}
+
 /// The Pod as it is after the mutation ([`mutate`] is the patch from `pod` to this).
 pub fn patched_pod(
     pod: &Pod,
@@ -159,6 +177,9 @@ pub fn patched_pod(
             first.field,
             format!("{} (PodFilesystemSync {name} is invalid)", first.message),
         ));
+    }
+    if let Some(lost) = lost_encryption_key(pfss) {
+        return Err(lost);
     }
     let Some(spec) = pod.spec.as_ref() else {
         return Err(Denial::new("spec", "the Pod has no spec"));
