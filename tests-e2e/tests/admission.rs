@@ -23,6 +23,18 @@ fn spec(selector: serde_json::Value, remote_path: &str) -> serde_json::Value {
     })
 }
 
+/// A real API server with the CRD, the operator serving its webhook, and `namespace`. Keep
+/// the plane and the operator alive for the test's length.
+async fn served_namespace(namespace: &str) -> (ControlPlane, kube::Client, OperatorProcess) {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    let operator = OperatorProcess::start(&plane, &[]).await;
+    register_webhook(&client, &operator).await;
+    create_namespace(&client, namespace).await;
+    (plane, client, operator)
+}
+
 /// The seed's Pod: the app, and an init container the restore is placed before.
 fn seed_pod(name: &str, annotations: serde_json::Value, mount_path: &str) -> Pod {
     let mut pod = app_pod(
@@ -387,12 +399,7 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
 /// resource is Ready=False naming the field, and the Pods it selects are denied with it.
 #[tokio::test]
 async fn a_resource_that_would_break_every_pod_it_selects_is_never_ready() {
-    let plane = ControlPlane::start().await;
-    let client = plane.client().await;
-    install_crd(&client).await;
-    let operator = OperatorProcess::start(&plane, &[]).await;
-    register_webhook(&client, &operator).await;
-    create_namespace(&client, "broken").await;
+    let (_plane, client, _operator) = served_namespace("broken").await;
     let cases = [
         (
             "schedule-words",
@@ -449,12 +456,7 @@ async fn a_resource_that_would_break_every_pod_it_selects_is_never_ready() {
 /// Pods are admitted (the Secret may come after them).
 #[tokio::test]
 async fn a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists() {
-    let plane = ControlPlane::start().await;
-    let client = plane.client().await;
-    install_crd(&client).await;
-    let operator = OperatorProcess::start(&plane, &[]).await;
-    register_webhook(&client, &operator).await;
-    create_namespace(&client, "press").await;
+    let (_plane, client, _operator) = served_namespace("press").await;
     let mut with_secret = spec(json!({"app": "press"}), "/bucket/press");
     with_secret["envFromSecrets"] = json!([{"name": "cloud-press-secret-envs"}]);
     create_pfss(&client, "press", "cloud-press", with_secret).await;
@@ -501,12 +503,7 @@ async fn a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists() {
 /// asked for by the lost key's fingerprint.
 #[tokio::test]
 async fn a_lost_encryption_secret_is_never_replaced_silently() {
-    let plane = ControlPlane::start().await;
-    let client = plane.client().await;
-    install_crd(&client).await;
-    let operator = OperatorProcess::start(&plane, &[]).await;
-    register_webhook(&client, &operator).await;
-    create_namespace(&client, "keys").await;
+    let (_plane, client, _operator) = served_namespace("keys").await;
     let mut encrypted = spec(json!({"app": "keys"}), "/bucket/keys");
     encrypted["automaticEncryption"] = json!({"enabled": true, "secretName": "keys-key"});
     create_pfss(&client, "keys", "keys", encrypted).await;

@@ -261,8 +261,7 @@ fn deployment(
     network: Network,
     init_container: Option<&str>,
 ) -> String {
-    // A YAML single-quoted scalar: a quote inside is written twice.
-    let script = app_script(dir).replace('\'', "''");
+    let containers = app_containers(dir);
     // The seed example places the restore before an init container of the app's own: that
     // one shows what it found, so its log proves the order.
     let init = init_container.map_or(String::new(), |init| {
@@ -292,14 +291,23 @@ spec:
     spec:
 {network}      terminationGracePeriodSeconds: 60
       securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
-{init}      containers:
+{init}{containers}      volumes: [{{name: data, emptyDir: {{}}}}]
+"#
+    )
+}
+
+/// The `containers:` of a Pod template (6 spaces in) running [`app_script`] on `dir`.
+fn app_containers(dir: &str) -> String {
+    // A YAML single-quoted scalar: a quote inside is written twice.
+    let script = app_script(dir).replace('\'', "''");
+    format!(
+        r#"      containers:
       - name: app
         image: {APP_IMAGE}
         imagePullPolicy: Never
         command: [sh, -c, '{script}']
         {APP_POD_NAME_ENV}
         volumeMounts: [{{name: data, mountPath: {dir}}}]
-      volumes: [{{name: data, emptyDir: {{}}}}]
 "#
     )
 }
@@ -668,13 +676,18 @@ fn operator_down() -> Result<(), Failed> {
 
 /// A Pod the `plain` PodFilesystemSync selects, with the volume its localPath needs.
 fn labelled_pod(namespace: &str) -> String {
+    sleeping_pod(namespace, "labelled", "plain")
+}
+
+/// A labelled Pod of `app` whose app only sleeps (it writes nothing), with /data.
+fn sleeping_pod(namespace: &str, name: &str, app: &str) -> String {
     format!(
         r#"apiVersion: v1
 kind: Pod
 metadata:
-  name: labelled
+  name: {name}
   namespace: {namespace}
-  labels: {{app: plain, riotkit.org/volume-syncing-controller: "true"}}
+  labels: {{app: {app}, riotkit.org/volume-syncing-controller: "true"}}
 spec:
   securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
   containers:

@@ -9,9 +9,7 @@ use libtest_mimic::Failed;
 use serde_json::Value;
 use vsc_e2e::real_node::{LocalCluster, poll};
 
-use super::{
-    APP_IMAGE, APP_POD_NAME_ENV, app_namespace, app_script, check, files_under, logs, world,
-};
+use super::{app_containers, app_namespace, check, files_under, logs, sleeping_pod, world};
 
 const SIDECAR: &str = "volume-syncing-sidecar";
 
@@ -59,7 +57,7 @@ fn wait_ready(cluster: &LocalCluster, namespace: &str, name: &str) -> Result<Val
 /// A hostPath PersistentVolume whose root is owned by root and writable by all, as a
 /// local-volume provisioner makes it, and a StatefulSet that claims it.
 fn statefulset(namespace: &str, volume_root: &str, dir: &str) -> String {
-    let script = app_script(dir).replace('\'', "''");
+    let containers = app_containers(dir);
     format!(
         r#"apiVersion: v1
 kind: PersistentVolume
@@ -84,14 +82,7 @@ spec:
     spec:
       terminationGracePeriodSeconds: 60
       securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
-      containers:
-      - name: app
-        image: {APP_IMAGE}
-        imagePullPolicy: Never
-        command: [sh, -c, '{script}']
-        {APP_POD_NAME_ENV}
-        volumeMounts: [{{name: data, mountPath: {dir}}}]
-  volumeClaimTemplates:
+{containers}  volumeClaimTemplates:
   - metadata: {{name: data}}
     spec:
       accessModes: [ReadWriteOnce]
@@ -205,27 +196,6 @@ pub fn statefulset_on_root_owned_volume() -> Result<(), Failed> {
 
 // ---- 4. health: S3 down, S3 back; an empty volume is not failing ----------------------------
 
-fn health_pod(namespace: &str) -> String {
-    format!(
-        r#"apiVersion: v1
-kind: Pod
-metadata:
-  name: health
-  namespace: {namespace}
-  labels: {{app: health, riotkit.org/volume-syncing-controller: "true"}}
-spec:
-  securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
-  containers:
-  - name: app
-    image: {APP_IMAGE}
-    imagePullPolicy: Never
-    command: [sleep, "3600"]
-    volumeMounts: [{{name: data, mountPath: /data}}]
-  volumes: [{{name: data, emptyDir: {{}}}}]
-"#
-    )
-}
-
 pub fn health_follows_the_remote() -> Result<(), Failed> {
     let mut world = world()?;
     let namespace = "health";
@@ -241,7 +211,7 @@ pub fn health_follows_the_remote() -> Result<(), Failed> {
             &world.s3.pod_endpoint,
             health,
         ),
-        health_pod(namespace),
+        sleeping_pod(namespace, "health", "health"),
     ];
     for manifest in manifests {
         world
