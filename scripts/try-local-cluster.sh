@@ -51,6 +51,10 @@ stringData: {REMOTE_ACCESS_KEY_ID: demo-access-key, REMOTE_SECRET_ACCESS_KEY: de
 EOF
 awk '/^```yaml$/{block=""; inside=1; next} /^```$/{if (inside && block ~ /name: cloud-press\n/) {printf "%s", block; exit} inside=0; next} inside{block = block $0 "\n"}' README.md \
   | kubectl apply -n "$NAMESPACE" -f -
+# The example's endpoint is http://minio.storage:9000: here that name is the S3 server on
+# the node's network. Its remotePath reads the Pod's `subdir` annotation, and it places the
+# restore before the app's own init container `some-container-name`, which lists what it
+# found. The app counts visits in the volume and stops at once on SIGTERM.
 kubectl apply -f - <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -60,14 +64,22 @@ spec:
   template:
     metadata:
       labels: {app: press, my-pod-label: test, riotkit.org/volume-syncing-controller: "true"}
+      annotations: {subdir: press}
     spec:
-      hostNetwork: true   # the example's endpoint is http://localhost:9000
+      hostNetwork: true
+      hostAliases: [{ip: 127.0.0.1, hostnames: [minio.storage]}]
       securityContext: {runAsUser: 1001, runAsGroup: 1001}
-      containers:
+      initContainers:
       - name: some-container-name
         image: localhost/vsc/busybox:local
         imagePullPolicy: Never
-        command: [sh, -c, 'ls -ln /var/www/riotkit/wp-content; date >> /var/www/riotkit/wp-content/visits.txt; cat /var/www/riotkit/wp-content/visits.txt; exec sleep 100000']
+        command: [ls, -ln, /var/www/riotkit/wp-content]
+        volumeMounts: [{name: content, mountPath: /var/www/riotkit/wp-content}]
+      containers:
+      - name: app
+        image: localhost/vsc/busybox:local
+        imagePullPolicy: Never
+        command: [sh, -c, 'date >> /var/www/riotkit/wp-content/visits.txt; cat /var/www/riotkit/wp-content/visits.txt; trap "exit 0" TERM; while true; do sleep 1 & wait \$!; done']
         volumeMounts: [{name: content, mountPath: /var/www/riotkit/wp-content}]
       volumes: [{name: content, emptyDir: {}}]
 EOF
@@ -80,8 +92,10 @@ kubectl -n "$NAMESPACE" wait --for=delete pod -l app=press --timeout=120s
 kubectl -n "$NAMESPACE" scale deployment/press --replicas=1
 kubectl -n "$NAMESPACE" wait --for=condition=Available deployment/press --timeout=180s
 pod="$(kubectl -n "$NAMESPACE" get pod -l app=press -o name)"
-say "the new Pod's app saw this at its first instruction (two visits: the data survived):"
+say "the new Pod's init container some-container-name found this, restored before it ran:"
 kubectl -n "$NAMESPACE" logs "$pod" -c some-container-name
+say "the new Pod's app (two visits: the first Pod's survived it):"
+kubectl -n "$NAMESPACE" logs "$pod" -c app
 say "at the remote (encrypted names: automaticEncryption is on in the example):"
 find "$VSC_CLUSTER_DIR/s3/example-org-bucket" -type f >&2
 cat >&2 <<EOF

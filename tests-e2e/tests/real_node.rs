@@ -87,6 +87,10 @@ fn main() {
             storage_and_health::health_follows_the_remote,
         ),
         Trial::test(
+            "two_host_network_pods_with_health_checks_share_the_node",
+            storage_and_health::host_network_pods_share_the_node,
+        ),
+        Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
             manual_sync,
         ),
@@ -510,6 +514,10 @@ spec:
             )
         },
     )?;
+    let events = cluster.kubectl(&["get", "events", "-n", namespace], None)?;
+    check(!events.contains("FailedPreStopHook"), || {
+        format!("a preStop hook failed while the Pod stopped:\n{events}")
+    })?;
     let second = ready_pod(cluster, namespace, "plain", Some(&first))?;
     let listing = logs(cluster, namespace, &second, "app");
     check(
@@ -676,11 +684,12 @@ fn operator_down() -> Result<(), Failed> {
 
 /// A Pod the `plain` PodFilesystemSync selects, with the volume its localPath needs.
 fn labelled_pod(namespace: &str) -> String {
-    sleeping_pod(namespace, "labelled", "plain")
+    sleeping_pod(namespace, "labelled", "plain", "")
 }
 
-/// A labelled Pod of `app` whose app only sleeps (it writes nothing), with /data.
-fn sleeping_pod(namespace: &str, name: &str, app: &str) -> String {
+/// A labelled Pod of `app` whose app only sleeps (it writes nothing), with /data;
+/// `spec_lines` are more fields of its spec (2 spaces in).
+fn sleeping_pod(namespace: &str, name: &str, app: &str, spec_lines: &str) -> String {
     format!(
         r#"apiVersion: v1
 kind: Pod
@@ -689,7 +698,7 @@ metadata:
   namespace: {namespace}
   labels: {{app: {app}, riotkit.org/volume-syncing-controller: "true"}}
 spec:
-  securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
+{spec_lines}  securityContext: {{runAsUser: 1001, runAsGroup: 1001}}
   containers:
   - name: app
     image: {APP_IMAGE}

@@ -211,7 +211,7 @@ pub fn health_follows_the_remote() -> Result<(), Failed> {
             &world.s3.pod_endpoint,
             health,
         ),
-        sleeping_pod(namespace, "health", "health"),
+        sleeping_pod(namespace, "health", "health", ""),
     ];
     for manifest in manifests {
         world
@@ -286,4 +286,56 @@ fn back_to_healthy(cluster: &LocalCluster, remote: &std::path::Path) -> Result<(
         },
     )
     .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)).into())
+}
+
+// ---- hostNetwork: the status endpoint must not become a host port -------------------------
+
+/// Two Pods on the node's network, each with a health-checked sidecar: a declared status
+/// port would be a host port the second Pod cannot get. Each sidecar binds a free loopback
+/// port instead, and the probe's own command finds it.
+pub fn host_network_pods_share_the_node() -> Result<(), Failed> {
+    let world = world()?;
+    let cluster = &world.cluster;
+    let namespace = "host-network";
+    app_namespace(cluster, namespace)?;
+    world.s3.bucket("host-bucket");
+    let endpoint = format!("http://127.0.0.1:{}", vsc_e2e::real_node::SEED_S3_PORT);
+    let health = "  healthCheck: {unhealthyAfterFailures: 2}\n";
+    let remote = "/host-bucket/{{ pod.metadata.name }}";
+    let mut manifests = vec![pfss("hostnet", "/data", remote, &endpoint, health)];
+    for name in ["hostnet-a", "hostnet-b"] {
+        manifests.push(sleeping_pod(
+            namespace,
+            name,
+            "hostnet",
+            "  hostNetwork: true\n",
+        ));
+    }
+    for manifest in manifests {
+        cluster.kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
+    }
+    for name in ["hostnet-a", "hostnet-b"] {
+        let pod = wait_ready(cluster, namespace, name)?;
+        let declared = pod["spec"]["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| !c["ports"].is_null());
+        check(!declared, || format!("{name} declares a port: {pod}"))?;
+        // What the liveness probe runs.
+        let probe = pod["spec"]["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == SIDECAR)
+            .and_then(|c| c["livenessProbe"]["exec"]["command"].as_array())
+            .map(|args| args.iter().filter_map(|a| a.as_str()).collect::<Vec<_>>())
+            .ok_or_else(|| format!("{name}'s sidecar has no exec liveness probe"))?;
+        let mut exec = vec!["exec", "-n", namespace, name, "-c", SIDECAR, "--"];
+        exec.extend(probe);
+        cluster
+            .kubectl(&exec, None)
+            .map_err(|e| format!("{name}'s health command failed: {e}"))?;
+    }
+    Ok(())
 }
