@@ -91,6 +91,10 @@ fn main() {
             storage_and_health::host_network_pods_share_the_node,
         ),
         Trial::test(
+            "a_sandbox_restart_runs_the_restore_again_and_the_pod_starts",
+            storage_and_health::sandbox_restart_reruns_the_restore,
+        ),
+        Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
             manual_sync,
         ),

@@ -73,7 +73,7 @@ const MAX_PATH_LEN: usize = 4096;
     printcolumn = r#"{"name":"Selector","type":"string","jsonPath":".spec.podSelector","priority":1,"description":"Which Pods of the namespace are selected"}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = unwrap_descriptions)]
+#[schemars(transform = kubernetes_schema)]
 pub struct PodFilesystemSyncSpec {
     /// Selects the Pods (in this resource's namespace) whose directory is synced. Pods must
     /// also carry the label `riotkit.org/volume-syncing-controller: "true"`. An empty selector
@@ -586,7 +586,7 @@ impl JsonSchema for IntOrNumericString {
 /// Observed state, written by the operator.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = unwrap_descriptions)]
+#[schemars(transform = kubernetes_schema)]
 pub struct PodFilesystemSyncStatus {
     /// The `metadata.generation` the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -652,10 +652,20 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-/// Doc comments are wrapped at 100 columns; `kubectl explain` wraps again, so the hard line
-/// breaks inside a paragraph are joined (paragraph breaks stay).
-fn unwrap_descriptions(schema: &mut schemars::Schema) {
+/// Fits the generated schema to Kubernetes: doc comments are wrapped at 100 columns and
+/// `kubectl explain` wraps again, so the hard line breaks inside a paragraph are joined
+/// (paragraph breaks stay); and the unsigned formats schemars writes (`uint32`), which the
+/// API server does not know and warns about on every install, are dropped (the `minimum`
+/// beside them keeps the rule).
+fn kubernetes_schema(schema: &mut schemars::Schema) {
     fn visit_map(map: &mut serde_json::Map<String, serde_json::Value>) {
+        if map
+            .get("format")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|format| format.starts_with("uint"))
+        {
+            map.remove("format");
+        }
         for (key, child) in map.iter_mut() {
             match (key.as_str(), child) {
                 ("description", serde_json::Value::String(text)) => {

@@ -9,7 +9,10 @@ use libtest_mimic::Failed;
 use serde_json::Value;
 use vsc_e2e::real_node::{LocalCluster, poll};
 
-use super::{app_containers, app_namespace, check, files_under, logs, sleeping_pod, world};
+use super::{
+    Network, app_containers, app_namespace, check, deployment, files_under, logs, ready_pod,
+    sleeping_pod, world,
+};
 
 const SIDECAR: &str = "volume-syncing-sidecar";
 
@@ -338,4 +341,76 @@ pub fn host_network_pods_share_the_node() -> Result<(), Failed> {
             .map_err(|e| format!("{name}'s health command failed: {e}"))?;
     }
     Ok(())
+}
+
+// ---- a sandbox restart runs the init containers again -------------------------------------
+
+/// The PID of the pause process of the Pod with this UID (its cgroup path names the UID,
+/// with dashes or, under the systemd driver, underscores).
+fn pause_process(pod_uid: &str) -> Option<String> {
+    let underscored = pod_uid.replace('-', "_");
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let dir = entry.path();
+        let comm = fs::read_to_string(dir.join("comm")).ok()?;
+        let cgroup = fs::read_to_string(dir.join("cgroup")).ok()?;
+        (comm.trim() == "pause" && (cgroup.contains(pod_uid) || cgroup.contains(&underscored)))
+            .then(|| entry.file_name().to_string_lossy().into_owned())
+    })
+}
+
+/// The kubelet makes a new sandbox when the old one dies (`SandboxChanged`) and runs every
+/// init container again: the restore then meets its own earlier work in the volume, whose
+/// root the kubelet owns, and must go through.
+pub fn sandbox_restart_reruns_the_restore() -> Result<(), Failed> {
+    let world = world()?;
+    let (cluster, s3) = (&world.cluster, &world.s3);
+    let namespace = "sandbox";
+    app_namespace(cluster, namespace)?;
+    let seeded = s3.bucket("sandbox-bucket").join("app");
+    fs::create_dir_all(&seeded).map_err(|e| e.to_string())?;
+    fs::write(seeded.join("seeded.txt"), "from the remote").map_err(|e| e.to_string())?;
+    let manifests = [
+        pfss(
+            "sandbox",
+            "/data",
+            "/sandbox-bucket/app",
+            &s3.pod_endpoint,
+            "",
+        ),
+        deployment(namespace, "sandbox", "/data", Network::Pod, None),
+    ];
+    for manifest in manifests {
+        cluster.kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
+    }
+    let name = ready_pod(cluster, namespace, "sandbox", None)?;
+    let first = pod_json(cluster, namespace, &name)?;
+    let uid = first["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let pause = pause_process(&uid).ok_or("no pause process found for the Pod")?;
+    std::process::Command::new("kill")
+        .args(["-9", &pause])
+        .status()
+        .map_err(|e| e.to_string())?;
+    let again = poll(
+        Duration::from_secs(180),
+        "the Pod Ready in a new sandbox",
+        || {
+            let pod = cluster.get_json(&["pod", "-n", namespace, &name])?;
+            (ready(&pod) && restarts(&pod, "app") > 0).then_some(pod)
+        },
+    )
+    .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)))?;
+    let restore = container_status(&again, "init-volume-restore")
+        .ok_or("the Pod has no restore container status")?;
+    check(restore["state"]["terminated"]["exitCode"] == 0, || {
+        format!("the restore did not succeed again: {restore}")
+    })?;
+    let listing = logs(cluster, namespace, &name, "app");
+    check(
+        listing.contains("seeded.txt")
+            && listing.contains(&format!("written-while-running-{name}")),
+        || format!("the app in the new sandbox did not find the volume's files:\n{listing}"),
+    )
 }
