@@ -116,6 +116,7 @@ impl SyncJob {
                 Ok(Default::default())
             }
         })?;
+        safety::check_files_readable(&self.local, source.keys(), self.running_uid)?;
         if let Some(limits) = limits {
             let plan = DeletionPlan::between(&source, &destination);
             let destination_name = format!("at the remote {}", self.remote);

@@ -76,6 +76,45 @@ pub fn is_empty_directory(path: &Path) -> Result<bool> {
     directory_has_entries(path, "--src (local source)").map(|has| !has)
 }
 
+/// Upload: every listed file must be readable by the agent, or the upload would leave the
+/// remote with part of the tree (and marked in progress). Checked before anything is
+/// written; names up to 5 files with their owner and mode.
+pub fn check_files_readable<'a>(
+    root: &Path,
+    files: impl IntoIterator<Item = &'a String>,
+    running_uid: u32,
+) -> Result<()> {
+    let mut unreadable = Vec::new();
+    let mut count = 0usize;
+    for relative in files {
+        let path = root.join(relative);
+        let Err(e) = fs::File::open(&path) else {
+            continue;
+        };
+        if e.kind() != std::io::ErrorKind::PermissionDenied {
+            continue; // gone since the listing: rclone decides
+        }
+        count += 1;
+        if unreadable.len() < 5 {
+            let owner = fs::symlink_metadata(&path)
+                .map(|m| format!("owner uid {}, mode {:o}", m.uid(), m.mode() & 0o7777))
+                .unwrap_or_else(|_| "owner unknown".into());
+            unreadable.push(format!("{relative} ({owner})"));
+        }
+    }
+    if count == 0 {
+        return Ok(());
+    }
+    Err(AgentError::RefusedBySafetyValve {
+        reason: format!(
+            "{count} file(s) of {} cannot be read by uid {running_uid}, so the upload would be incomplete: {}",
+            root.display(),
+            unreadable.join(", ")
+        ),
+        how_to_override: "Run the agent as the user that writes the files (syncOptions.permissions or the Pod annotation riotkit.org/volume-user-id), or give the Pod an fsGroup and the app a umask that lets the group read them.",
+    })
+}
+
 /// The path must be a directory the agent can list.
 pub fn check_readable_directory(path: &Path, what: &str) -> Result<()> {
     directory_has_entries(path, what).map(drop)

@@ -152,3 +152,44 @@ fn a_root_owned_directory_that_is_not_a_mount_point_is_still_refused() {
     assert_logged(&output, &["owned by root", "not a mount point"]);
     assert_eq!(read_tree(&plain), owned(&[("system.txt", "S")]));
 }
+
+/// An app that runs as another user writes a file the agent cannot read (root's 0600 here):
+/// the upload is refused before anything is written, naming the file, its owner and the
+/// agent's uid, and the remote stays as it was (no partial tree, no "in progress" record).
+#[test]
+fn a_file_the_agent_cannot_read_refuses_the_upload_before_anything_is_written() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = S3Server::start();
+    server.bucket("bkt");
+    let sandbox = Sandbox::new(&server);
+    let src = sandbox.write("src", &[("readable.txt", "ok"), ("secret.db", "app only")]);
+    give_to_agent(&src);
+    let secret = src.join("secret.db");
+    give_to(&secret, 0);
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).expect("chmod");
+    if agent_uid() == fs::metadata("/proc/self").expect("stat").uid() {
+        // Not root: the owner's own file, closed to everybody.
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).expect("chmod");
+    }
+    let output = sandbox.run(&[
+        "sync-to-remote",
+        "-s",
+        &src.display().to_string(),
+        "-d",
+        "bkt/app",
+    ]);
+    assert_eq!(output.status.code(), Some(REFUSED), "{}", stderr(&output));
+    assert_logged(
+        &output,
+        &[
+            "secret.db",
+            &format!("by uid {}", agent_uid()),
+            "Nothing was written",
+        ],
+    );
+    assert!(
+        read_tree(&server.bucket("bkt")).is_empty(),
+        "the remote was written to: {:?}",
+        read_tree(&server.bucket("bkt"))
+    );
+}
