@@ -95,6 +95,10 @@ fn main() {
             storage_and_health::sandbox_restart_reruns_the_restore,
         ),
         Trial::test(
+            "an_app_writing_files_the_agent_cannot_read_is_refused_before_the_remote_is_touched",
+            storage_and_health::unreadable_app_files_refuse_the_upload,
+        ),
+        Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
             manual_sync,
         ),

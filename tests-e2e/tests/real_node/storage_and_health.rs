@@ -414,3 +414,43 @@ pub fn sandbox_restart_reruns_the_restore() -> Result<(), Failed> {
         || format!("the app in the new sandbox did not find the volume's files:\n{listing}"),
     )
 }
+
+// ---- an app that writes as another user --------------------------------------------------
+
+/// The app runs as root and writes a 0600 file; the agent runs as 1001 (no fsGroup): every
+/// upload is refused, naming the file, and the remote is never written to, so nothing is
+/// left "in progress" for the next Pod's restore to refuse.
+pub fn unreadable_app_files_refuse_the_upload() -> Result<(), Failed> {
+    let world = world()?;
+    let (cluster, s3) = (&world.cluster, &world.s3);
+    let namespace = "app-as-root";
+    app_namespace(cluster, namespace)?;
+    let remote = s3.bucket("root-bucket");
+    let pod = sleeping_pod(namespace, "as-root", "as-root", "").replace(
+        "    command: [sleep, \"3600\"]\n",
+        "    command: [sh, -c, 'umask 077; echo private > /data/secret.db; exec sleep 3600']\n    securityContext: {runAsUser: 0}\n",
+    );
+    let manifests = [
+        pfss("as-root", "/data", "/root-bucket/app", &s3.pod_endpoint, ""),
+        pod,
+    ];
+    for manifest in manifests {
+        cluster.kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
+    }
+    wait_ready(cluster, namespace, "as-root")?;
+    let refused = poll(
+        Duration::from_secs(60),
+        "the sidecar to refuse the upload",
+        || {
+            let log = logs(cluster, namespace, "as-root", SIDECAR);
+            (log.contains("secret.db") && log.contains("cannot be read by uid 1001")).then_some(log)
+        },
+    )
+    .map_err(|e| format!("{e}\n{}", logs(cluster, namespace, "as-root", SIDECAR)))?;
+    check(files_under(&remote).is_empty(), || {
+        format!(
+            "the remote was written to: {:?}\n{refused}",
+            files_under(&remote)
+        )
+    })
+}
