@@ -360,7 +360,7 @@ fn pause_process(pod_uid: &str) -> Option<String> {
 
 /// The kubelet makes a new sandbox when the old one dies (`SandboxChanged`) and runs every
 /// init container again: the restore then meets its own earlier work in the volume, whose
-/// root the kubelet owns, and must go through.
+/// root the kubelet owns, and must go through. The agent runs as the Pod annotation's uid.
 pub fn sandbox_restart_reruns_the_restore() -> Result<(), Failed> {
     let world = world()?;
     let (cluster, s3) = (&world.cluster, &world.s3);
@@ -377,12 +377,23 @@ pub fn sandbox_restart_reruns_the_restore() -> Result<(), Failed> {
             &s3.pod_endpoint,
             "",
         ),
-        deployment(namespace, "sandbox", "/data", Network::Pod, None),
+        // The Pod annotation overrides permissions.uid (1001) for the agent.
+        deployment(namespace, "sandbox", "/data", Network::Pod, None).replace(
+            "annotations: {subdir: sandbox}",
+            "annotations: {subdir: sandbox, riotkit.org/volume-user-id: \"1002\"}",
+        ),
     ];
     for manifest in manifests {
         cluster.kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
     }
     let name = ready_pod(cluster, namespace, "sandbox", None)?;
+    let listing = logs(cluster, namespace, &name, "app");
+    check(
+        listing
+            .lines()
+            .any(|l| l.contains("seeded.txt") && l.contains(" 1002 ")),
+        || format!("the restore did not run as the annotation's uid 1002:\n{listing}"),
+    )?;
     let first = pod_json(cluster, namespace, &name)?;
     let uid = first["metadata"]["uid"]
         .as_str()
