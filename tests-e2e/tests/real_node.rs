@@ -99,6 +99,10 @@ fn main() {
             storage_and_health::unreadable_app_files_refuse_the_upload,
         ),
         Trial::test(
+            "a_restore_cut_off_part_way_completes_when_the_kubelet_retries_it",
+            storage_and_health::a_restore_cut_off_part_way_completes_when_retried,
+        ),
+        Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
             manual_sync,
         ),

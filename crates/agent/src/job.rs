@@ -64,6 +64,8 @@ pub struct SyncJob {
     pub as_of: Option<DateTime<Utc>>,
     pub rclone: Rclone,
     pub running_uid: u32,
+    /// Taken for each sync: one sync at a time with other agents of the same PID file.
+    pub sync_lock: Option<std::path::PathBuf>,
     pub running_gid: u32,
 }
 

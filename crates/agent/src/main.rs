@@ -16,6 +16,7 @@ mod runner;
 mod safety;
 mod status;
 mod status_server;
+mod sync_lock;
 mod trash;
 mod verify;
 mod watch;
@@ -283,6 +284,12 @@ async fn run_sync(
         rclone: rclone_for(&common.remote, &config, common.stats_interval),
         running_uid: nix::unistd::geteuid().as_raw(),
         running_gid: nix::unistd::getegid().as_raw(),
+        sync_lock: Some(sync_lock::lock_path(
+            &common
+                .pid_path
+                .clone()
+                .unwrap_or_else(|| DefaultPidPath::for_this_user().path),
+        )),
     };
     let status = Arc::new(Status::default());
     if let Some(addr) = common.status_addr {

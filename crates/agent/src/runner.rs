@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::error::{AgentError, Result};
 use crate::job::{Outcome, SyncJob};
 use crate::status::Status;
+use crate::sync_lock;
 use crate::watch::ChangeWatcher;
 use vsc_types::schedule::Schedule;
 
@@ -64,6 +65,14 @@ impl StopSignal {
 }
 
 async fn run_logged(job: &SyncJob, status: &Status, reason: &str) -> Result<Outcome> {
+    // A lock that cannot be taken is no reason not to sync (as with the PID file).
+    let _turn = match &job.sync_lock {
+        Some(path) => sync_lock::take_turn(path)
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "syncing without the sync lock"))
+            .ok(),
+        None => None,
+    };
     let started = Instant::now();
     tracing::info!(reason, local = %job.local.display(), remote = %job.remote, "sync starting");
     let result = job.run().await;

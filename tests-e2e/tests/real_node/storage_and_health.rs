@@ -465,3 +465,75 @@ pub fn unreadable_app_files_refuse_the_upload() -> Result<(), Failed> {
         )
     })
 }
+
+// ---- a restore cut off part-way, retried by the kubelet ------------------------------------
+
+/// The S3 server goes away while the restore runs (rclone throttled so it takes ~20 s), so
+/// the init container fails with part of the tree in the volume; the kubelet runs it again
+/// once the server is back, and that retry must complete over its own partial work.
+pub fn a_restore_cut_off_part_way_completes_when_retried() -> Result<(), Failed> {
+    let mut world = world()?;
+    let namespace = "part-way";
+    app_namespace(&world.cluster, namespace)?;
+    let seeded = world.s3.bucket("part-way-bucket").join("app");
+    fs::create_dir_all(&seeded).map_err(|e| e.to_string())?;
+    for i in 0..200 {
+        fs::write(
+            seeded.join(format!("seeded-{i:03}.txt")),
+            format!("file {i}"),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let throttled = "    RCLONE_TPSLIMIT: \"10\"\n    RCLONE_LOW_LEVEL_RETRIES: \"1\"\n    RCLONE_RETRIES: \"1\"\n";
+    let endpoint = world.s3.pod_endpoint.clone();
+    let manifests = [
+        pfss(
+            "part-way",
+            "/data",
+            "/part-way-bucket/app",
+            &endpoint,
+            throttled,
+        ),
+        deployment(namespace, "part-way", "/data", Network::Pod, None),
+    ];
+    for manifest in manifests {
+        world
+            .cluster
+            .kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
+    }
+    let restoring = poll(Duration::from_secs(60), "the restore to be running", || {
+        let pods = world.cluster.get_json(&["pods", "-n", namespace])?;
+        let pod = pods["items"].as_array()?.first()?.clone();
+        container_status(&pod, "init-volume-restore")?["state"]["running"]
+            .is_object()
+            .then_some(pod)
+    })?;
+    let name = restoring["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    std::thread::sleep(Duration::from_secs(4));
+    world.s3.pause();
+    let failed = poll(
+        Duration::from_secs(60),
+        "the cut-off restore to fail",
+        || {
+            let pod = world.cluster.get_json(&["pod", "-n", namespace, &name])?;
+            let restore = container_status(&pod, "init-volume-restore")?;
+            (restore["restartCount"].as_i64().unwrap_or(0) > 0
+                || restore["state"]["terminated"]["exitCode"]
+                    .as_i64()
+                    .unwrap_or(0)
+                    != 0)
+                .then_some(())
+        },
+    );
+    world.s3.resume()?;
+    failed.map_err(|e| format!("{e}\n{}", world.cluster.describe(namespace)))?;
+    wait_ready(&world.cluster, namespace, &name)?;
+    let listing = logs(&world.cluster, namespace, &name, "app");
+    let restored = listing.lines().filter(|l| l.contains("seeded-")).count();
+    check(restored == 200, || {
+        format!("the retried restore left {restored} of 200 files:\n{listing}")
+    })
+}
