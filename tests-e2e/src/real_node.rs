@@ -256,8 +256,9 @@ impl NodeS3 {
             }
         }
         let mut command = Command::new(vsc_test_support::rclone_binary());
-        // The tests seed buckets on the server's disk: no directory cache may hide them.
-        command.args(["serve", "s3", "--dir-cache-time", "0s"]);
+        // The tests seed buckets on the server's disk before Pods start: a short directory
+        // cache, so seeds are seen (the 5 min default hid them) and a dozen sidecars stay cheap.
+        command.args(["serve", "s3", "--dir-cache-time", "1s"]);
         for address in &self.addresses {
             command.args(["--addr", address]);
         }

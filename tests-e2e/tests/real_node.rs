@@ -80,27 +80,52 @@ fn main() {
         ),
         Trial::test(
             "a_statefulset_on_a_root_owned_volume_restarts_and_keeps_every_file",
-            storage_and_health::statefulset_on_root_owned_volume,
+            || {
+                then_remove_namespace(
+                    storage_and_health::statefulset_on_root_owned_volume,
+                    "stateful",
+                )
+            },
         ),
         Trial::test(
             "the_sidecar_is_restarted_while_s3_is_down_and_healthy_again_after",
-            storage_and_health::health_follows_the_remote,
+            || then_remove_namespace(storage_and_health::health_follows_the_remote, "health"),
         ),
         Trial::test(
             "two_host_network_pods_with_health_checks_share_the_node",
-            storage_and_health::host_network_pods_share_the_node,
+            || {
+                then_remove_namespace(
+                    storage_and_health::host_network_pods_share_the_node,
+                    "host-network",
+                )
+            },
         ),
         Trial::test(
             "a_sandbox_restart_runs_the_restore_again_and_the_pod_starts",
-            storage_and_health::sandbox_restart_reruns_the_restore,
+            || {
+                then_remove_namespace(
+                    storage_and_health::sandbox_restart_reruns_the_restore,
+                    "sandbox",
+                )
+            },
         ),
         Trial::test(
             "an_app_writing_files_the_agent_cannot_read_is_refused_before_the_remote_is_touched",
-            storage_and_health::unreadable_app_files_refuse_the_upload,
+            || {
+                then_remove_namespace(
+                    storage_and_health::unreadable_app_files_refuse_the_upload,
+                    "app-as-root",
+                )
+            },
         ),
         Trial::test(
             "a_restore_cut_off_part_way_completes_when_the_kubelet_retries_it",
-            storage_and_health::a_restore_cut_off_part_way_completes_when_retried,
+            || {
+                then_remove_namespace(
+                    storage_and_health::a_restore_cut_off_part_way_completes_when_retried,
+                    "part-way",
+                )
+            },
         ),
         Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
@@ -123,6 +148,18 @@ fn main() {
     if conclusion.has_failed() || down.is_err() {
         std::process::exit(101);
     }
+}
+
+/// Runs a case, then deletes its namespace: its sidecars stop syncing every few seconds
+/// (a dozen of them keep the one S3 server of the node busy and slow the later cases).
+fn then_remove_namespace(case: fn() -> Result<(), Failed>, namespace: &str) -> Result<(), Failed> {
+    let result = case();
+    if let Ok(world) = world() {
+        let _ = world
+            .cluster
+            .kubectl(&["delete", "namespace", namespace, "--wait=false"], None);
+    }
+    result
 }
 
 /// Stops the cluster after killing its kubelet and containerd with SIGKILL, as a crash
