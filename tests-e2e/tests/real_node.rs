@@ -119,15 +119,6 @@ fn main() {
             },
         ),
         Trial::test(
-            "a_restore_cut_off_part_way_completes_when_the_kubelet_retries_it",
-            || {
-                then_remove_namespace(
-                    storage_and_health::a_restore_cut_off_part_way_completes_when_retried,
-                    "part-way",
-                )
-            },
-        ),
-        Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
             manual_sync,
         ),
