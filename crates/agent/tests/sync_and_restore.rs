@@ -26,10 +26,11 @@ fn the_readme_example_uploads_and_restores(provider: Provider) {
         "-d",
         "testbucket/some-directory",
     ]);
-    upload.env(
-        "VSC_PID_PATH",
-        std::env::temp_dir().join(format!("vsc-{}.pid", std::process::id())),
-    );
+    // A PID path outside the uploaded tree, in a directory removed with the test (the
+    // sync lock beside it too).
+    let pid_dir = tempfile::tempdir().expect("PID dir");
+    give_to_agent(pid_dir.path());
+    upload.env("VSC_PID_PATH", pid_dir.path().join("agent.pid"));
     let output = upload.output().expect("run");
     assert_exit(&output, 0);
     assert_eq!(stored_data(&bucket.join("some-directory")), owned(&data));
