@@ -154,6 +154,11 @@ pub struct RemoteToLocalSync {
     /// the next upload then copies to the remote (`restoreRemoteOnFirstRun: false`).
     #[arg(long, env = "VSC_KEEP_LOCAL_IF_REMOTE_EMPTY")]
     pub keep_local_if_remote_empty: bool,
+    /// Restore over local changes made since the last sync (which the agent's local record
+    /// shows). Without it, such changes are kept when the remote has not changed since that
+    /// sync, and the restore is refused when it has.
+    #[arg(long, env = "VSC_DISCARD_LOCAL_CHANGES")]
+    pub discard_local_changes: bool,
     /// Restore the tree as it was at this time (RFC 3339, e.g. 2026-11-24T18:00:00Z), from
     /// the trash kept by `sync-to-remote --trash`.
     #[arg(long, env = "VSC_AS_OF", value_name = "RFC3339", value_parser = parse_time)]

@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use crate::as_of::{self, Rebuilt};
 use crate::error::{AgentError, Result};
 use crate::layout;
+use crate::local_record::{self, LocalChanges, LocalRecord, LocalState, UploadId};
 use crate::plan::{self, DeletionPlan, Limits};
 use crate::rclone::{Rclone, TransferMode};
-use crate::record::{CompletionRecord, RemoteState, RemoteSurvey};
+use crate::record::{CompletionRecord, RemoteState, RemoteSurvey, Writer};
 use crate::report::Reporter;
 use crate::safety::{self, LocalTarget};
 use crate::trash::{self, Retention};
@@ -34,6 +35,9 @@ pub enum Outcome {
     /// An upload from an empty directory to a remote that holds nothing: a new volume
     /// waiting for its first data. Not a failure (health stays good), nothing is written.
     NothingToUpload,
+    /// A restore that found local changes newer than the remote (made since the last sync,
+    /// which the remote has not moved past): they are kept for the next upload.
+    KeptLocalChanges,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +60,8 @@ pub struct SyncJob {
     pub allow_incomplete: bool,
     /// Restore: a remote never written leaves local files as they are (first run).
     pub keep_local_if_remote_empty: bool,
+    /// Restore: mirror the remote even over local changes made since the last sync.
+    pub discard_local_changes: bool,
     /// Tells the operator how each sync went.
     pub reporter: Option<Reporter>,
     /// Upload: keep replaced and deleted files in the trash, with this retention.
@@ -90,6 +96,7 @@ impl SyncJob {
     }
 
     async fn upload(&self) -> Result<Outcome> {
+        refuse_partial_restore(&self.local)?;
         if self.waiting_for_first_data().await? {
             tracing::info!(local = %self.local.display(), remote = %self.remote, "the local directory and the remote are both empty: nothing to upload yet (a new volume waiting for its first data)");
             return Ok(Outcome::NothingToUpload);
@@ -109,6 +116,9 @@ impl SyncJob {
         let local = self.local_path();
         let limits = self.deletion_limits.filter(|_| self.delete);
         let started = Instant::now();
+        // Before rclone reads it: a file changed during the transfer then counts as a change
+        // that the remote may not have.
+        let tree = local_record::scan(&self.local)?;
         // The source listing gives the record its counts; the remote one is needed by the
         // plan and the trash's change log. Both run at once.
         let (source, destination) = tokio::try_join!(self.rclone.list_files(&local), async {
@@ -119,11 +129,20 @@ impl SyncJob {
             }
         })?;
         safety::check_files_readable(&self.local, source.keys(), self.running_uid)?;
+        let mut extra: Vec<String> = crate::rclone::NO_BUCKET_CHECKS
+            .iter()
+            .map(|flag| flag.to_string())
+            .collect();
         if let Some(limits) = limits {
             let plan = DeletionPlan::between(&source, &destination);
             let destination_name = format!("at the remote {}", self.remote);
             let forced_clear = self.force && source.is_empty();
             judge_plan(&plan, limits, forced_clear, &destination_name, started)?;
+            // With the trash, every deletion and overwrite is a move into it (recoverable
+            // with --as-of), and rclone counts both against --max-delete: unbound.
+            if self.trash.is_none() {
+                extra.extend(bind_to_plan(&plan));
+            }
         }
 
         let stamp = Utc::now();
@@ -131,12 +150,9 @@ impl SyncJob {
         let record =
             CompletionRecord::in_progress(stamp, source.len() as u64, bytes, self.encrypted);
         // The record written before the sync has made the destination exist, so the sync
-        // needs no bucket check either; without this, the `--backup-dir` of `--trash` (a
-        // second, never-listed path of the same bucket) sends CreateBucket.
-        let mut extra: Vec<String> = crate::rclone::NO_BUCKET_CHECKS
-            .iter()
-            .map(|flag| flag.to_string())
-            .collect();
+        // needs no bucket check either (`extra` starts with NO_BUCKET_CHECKS); without this,
+        // the `--backup-dir` of `--trash` (a second, never-listed path of the same bucket)
+        // sends CreateBucket.
         let log_changes = async {
             if self.trash.is_none() {
                 return Ok(());
@@ -161,7 +177,9 @@ impl SyncJob {
         self.rclone
             .transfer(self.mode(), &local, &self.remote, &extra)
             .await?;
-        record.complete().write(&self.rclone, &self.remote).await?;
+        let record = record.complete();
+        record.write(&self.rclone, &self.remote).await?;
+        self.remember_upload(&record, tree);
         if let Some(retention) = self.trash
             && let Err(e) = trash::maintain(&self.rclone, &self.remote, stamp, retention).await
         {
@@ -182,10 +200,24 @@ impl SyncJob {
     }
 
     async fn restore(&self) -> Result<Outcome> {
-        let local_state = safety::check_restore_target(&self.local, self.force, self.running_uid)?;
+        let local_record = self.local_record()?;
+        let local_state = safety::check_restore_target(
+            &self.local,
+            self.force,
+            self.running_uid,
+            local_record.is_some(),
+        )?;
         // The survey also proves the remote reachable and decryptable before any local
         // change: an unreachable remote fails here with nothing touched.
         let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
+        if let Some(record) = local_record
+            .as_ref()
+            .filter(|record| record.state == LocalState::Synced)
+            && local_state == LocalTarget::NotEmpty
+            && let Some(outcome) = self.keep_local_changes(record, &survey.state)?
+        {
+            return Ok(outcome);
+        }
         self.admit(&survey.state)?;
         if let Some(when) = self.as_of {
             match as_of::rebuild(&self.rclone, &self.remote, when).await? {
@@ -204,6 +236,7 @@ impl SyncJob {
                 LocalTarget::Missing | LocalTarget::Empty => {
                     tracing::warn!(remote = %self.remote, "{why}");
                     self.create_local_target()?;
+                    self.remember_restore(&survey.state)?;
                     return Ok(Outcome::NothingToRestore);
                 }
                 LocalTarget::NotEmpty
@@ -227,7 +260,16 @@ impl SyncJob {
         }
         self.create_local_target()?;
         let local = self.local_path();
-        if let Some(limits) = self.deletion_limits.filter(|_| self.delete)
+        let mut plan_bound = None;
+        // What an interrupted restore left is its own (rclone's partial files included):
+        // completing it needs no plan.
+        let retried = local_record
+            .as_ref()
+            .is_some_and(|r| r.state == LocalState::Restoring);
+        if retried {
+            tracing::info!(local = %local, "the last restore here did not finish: completing it");
+        }
+        if let Some(limits) = self.deletion_limits.filter(|_| self.delete && !retried)
             && local_state == LocalTarget::NotEmpty
         {
             let started = Instant::now();
@@ -239,11 +281,105 @@ impl SyncJob {
             let forced_clear = self.force && remote_files.is_empty();
             let destination_name = format!("in the local directory {local}");
             judge_plan(&plan, limits, forced_clear, &destination_name, started)?;
+            plan_bound = Some(plan);
         }
+        let mut args = self.restore_args();
+        args.extend(plan_bound.iter().flat_map(bind_to_plan));
+        self.mark_restoring()?;
         self.rclone
-            .transfer(self.mode(), &self.remote, &local, &self.restore_args())
+            .transfer(self.mode(), &self.remote, &local, &args)
             .await?;
+        self.remember_restore(&survey.state)?;
         Ok(Outcome::Transferred)
+    }
+
+    /// The local record, when it is about this remote (a record of another remote path
+    /// says nothing about this one).
+    fn local_record(&self) -> Result<Option<LocalRecord>> {
+        if !self.local.is_dir() {
+            return Ok(None);
+        }
+        let record = LocalRecord::read(&self.local)?;
+        Ok(record.filter(|record| {
+            let same = record.remote == self.remote;
+            if !same {
+                tracing::info!(recorded = %record.remote, remote = %self.remote, "the local record is about another remote path: not used");
+            }
+            same
+        }))
+    }
+
+    /// Local files changed since the last sync must never be mirrored over. When the remote
+    /// has not moved past that sync (or its only later upload was this host's own, cut
+    /// off), the local tree is the newest: it is kept (an outcome) and the next upload sends
+    /// it. When the remote has moved on too, both changed: refused, unless
+    /// --discard-local-changes.
+    fn keep_local_changes(
+        &self,
+        record: &LocalRecord,
+        remote: &RemoteState,
+    ) -> Result<Option<Outcome>> {
+        let changes = LocalChanges::between(&record.tree, &local_record::scan(&self.local)?);
+        let remote_unchanged = match remote {
+            RemoteState::Complete(upload) => record.remote_upload == Some(UploadId::of(upload)),
+            RemoteState::Incomplete(upload) => upload.writer.host == Writer::this_process().host,
+            RemoteState::NeverWritten => record.remote_upload.is_none(),
+            RemoteState::Unrecorded | RemoteState::UnreadableRecord(_) => false,
+        };
+        let local = self.local.display();
+        if remote_unchanged && self.as_of.is_none() && !self.discard_local_changes {
+            if changes.is_empty() {
+                tracing::info!(%local, remote = %self.remote, "the local directory is what the last sync left and the remote has not changed since: nothing to restore");
+                return Ok(Some(Outcome::NothingToRestore));
+            }
+            tracing::warn!(%local, remote = %self.remote, changes = %changes.describe(), "the local directory changed since the last sync and the remote did not: the local files are kept, and the next upload sends them");
+            return Ok(Some(Outcome::KeptLocalChanges));
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        if self.discard_local_changes {
+            tracing::warn!(%local, changes = %changes.describe(), "local changes since the last sync are discarded (--discard-local-changes)");
+            return Ok(None);
+        }
+        let why = match self.as_of {
+            Some(_) => "a restore --as-of would replace them",
+            None => "the remote changed since that sync too, so restoring would replace them",
+        };
+        Err(AgentError::RefusedBySafetyValve {
+            reason: format!(
+                "{local} changed since the last sync ({}) and {why}",
+                changes.describe()
+            ),
+            how_to_override: "Upload the local files first (sync-to-remote), copy them aside, or pass --discard-local-changes to restore over them.",
+        })
+    }
+
+    /// Marks the local directory as being restored: until the restore finishes, an upload
+    /// refuses to send its partial tree.
+    fn mark_restoring(&self) -> Result<()> {
+        LocalRecord::restoring(&self.remote).write(&self.local)
+    }
+
+    /// After a restore: the local tree is the remote's.
+    fn remember_restore(&self, remote: &RemoteState) -> Result<()> {
+        let upload = match remote {
+            RemoteState::Complete(record) | RemoteState::Incomplete(record) => {
+                Some(UploadId::of(record))
+            }
+            _ => None,
+        };
+        let tree = local_record::scan(&self.local)?;
+        LocalRecord::synced(&self.remote, upload, tree).write(&self.local)
+    }
+
+    /// After an upload: the tree it sent is the remote's. The upload itself succeeded, so a
+    /// local directory the agent cannot write (a read-only source) only loses the record.
+    fn remember_upload(&self, record: &CompletionRecord, tree: local_record::LocalTree) {
+        let local = LocalRecord::synced(&self.remote, Some(UploadId::of(record)), tree);
+        if let Err(e) = local.write(&self.local) {
+            tracing::warn!(error = %e, "no local record (a later restore here cannot tell local changes from the remote's)");
+        }
     }
 
     /// Whether the completion record lets the restore go on.
@@ -330,6 +466,7 @@ impl SyncJob {
             )
         })?;
         let from_trash = rebuilt.from_trash.len();
+        self.mark_restoring()?;
         let sources = std::iter::once((self.remote.clone(), rebuilt.from_current))
             .chain(rebuilt.from_trash)
             .filter(|(_, paths)| !paths.is_empty());
@@ -343,6 +480,7 @@ impl SyncJob {
             let list = write_list(lists.path(), "delete", &extras)?;
             self.rclone.delete_listed(&local, &list).await?;
         }
+        self.remember_restore(&RemoteState::Unrecorded)?;
         tracing::info!(
             files = rebuilt.tree.len(),
             trash_versions_used = from_trash,
@@ -396,6 +534,32 @@ fn judge_plan(
         return Ok(());
     }
     plan.check(limits, destination)
+}
+
+/// rclone's `--max-delete` at what the plan allowed: if the source shrinks between the plan
+/// and the transfer (an unmount), rclone stops instead of deleting more.
+fn bind_to_plan(plan: &DeletionPlan) -> [String; 2] {
+    ["--max-delete".to_string(), plan.deletions.len().to_string()]
+}
+
+/// An upload from a directory whose restore did not finish would replace the remote's
+/// complete tree with a partial one.
+fn refuse_partial_restore(local: &Path) -> Result<()> {
+    let Some(record) = LocalRecord::read(local)? else {
+        return Ok(());
+    };
+    if record.state != LocalState::Restoring {
+        return Ok(());
+    }
+    Err(AgentError::RefusedBySafetyValve {
+        reason: format!(
+            "the restore into {} from {} started at {} did not finish, so the directory holds part of the remote's tree",
+            local.display(),
+            record.remote,
+            record.at
+        ),
+        how_to_override: "Run the restore (remote-to-local-sync) again; it completes the tree. If the local files are complete anyway, delete the local record .volume-syncing-controller.local.json.",
+    })
 }
 
 /// Writes `paths`, one per line, for rclone's `--files-from-raw`.

@@ -13,6 +13,9 @@
 //! Everything lives *inside* the remote path, so with encryption it is inside the crypt
 //! remote too (names and contents encrypted), and a bucket root works like any other path.
 //! rclone allows a `--backup-dir` inside the destination when a filter excludes it.
+//!
+//! The local directory holds one name of the agent's: the local record
+//! (`.volume-syncing-controller.local.json`, local_record.rs), never uploaded.
 
 /// The completion record at the top of the remote path; the same name marks the agent's
 /// small JSON files inside the trash.
@@ -21,16 +24,28 @@ pub const RECORD_NAME: &str = ".volume-syncing-controller.json";
 /// The trash directory at the top of the remote path.
 pub const TRASH_DIR: &str = ".volume-syncing-controller.trash";
 
+/// The local record at the top of the local directory (and its temporary name while it is
+/// replaced: `<name>.tmp`).
+pub const LOCAL_RECORD_NAME: &str = ".volume-syncing-controller.local.json";
+
 /// `--exclude` rules for every sync, copy, listing and check of user data. They are not
 /// anchored to the top, so a record or trash under a sub-path (a restore of a parent path)
 /// never becomes user data either.
-pub fn exclude_args() -> [String; 4] {
+pub fn exclude_args() -> [String; 6] {
     [
         "--exclude".to_string(),
         RECORD_NAME.to_string(),
         "--exclude".to_string(),
         format!("{TRASH_DIR}/**"),
+        "--exclude".to_string(),
+        format!("{LOCAL_RECORD_NAME}*"),
     ]
+}
+
+/// Whether a top-level name of the local directory is the agent's own (the local record).
+pub fn is_local_reserved(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|name| name.starts_with(LOCAL_RECORD_NAME))
 }
 
 /// Whether a top-level entry of `rclone lsf` (directories end in `/`) is the agent's own.

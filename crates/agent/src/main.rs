@@ -6,6 +6,7 @@ mod cli;
 mod error;
 mod job;
 mod layout;
+mod local_record;
 mod pidfile;
 mod plan;
 mod rclone;
@@ -116,6 +117,7 @@ async fn run(command: Command) -> Result<()> {
                 force: args.force_delete_local_dir,
                 allow_incomplete: args.allow_incomplete,
                 keep_local_if_remote_empty: args.keep_local_if_remote_empty,
+                discard_local_changes: args.discard_local_changes,
                 as_of: args.as_of,
                 ..JobOptions::default()
             };
@@ -175,6 +177,7 @@ struct JobOptions {
     trash: Option<Retention>,
     allow_incomplete: bool,
     keep_local_if_remote_empty: bool,
+    discard_local_changes: bool,
     as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -279,6 +282,7 @@ async fn run_sync(
         sentinel: options.sentinel,
         allow_incomplete: options.allow_incomplete,
         keep_local_if_remote_empty: options.keep_local_if_remote_empty,
+        discard_local_changes: options.discard_local_changes,
         trash: options.trash,
         as_of: options.as_of,
         rclone: rclone_for(&common.remote, &config, common.stats_interval),

@@ -121,8 +121,15 @@ pub fn check_readable_directory(path: &Path, what: &str) -> Result<()> {
 }
 
 /// Restore: refuses system directories and (when it holds files) a target not owned by the
-/// running user. Returns the state of the target for the remote-side decision.
-pub fn check_restore_target(target: &Path, force: bool, running_uid: u32) -> Result<LocalTarget> {
+/// running user, unless `managed`: a directory with the agent's local record, whose files
+/// the agent restored or uploaded itself (a retried restore into a volume root owned by
+/// root). Returns the state of the target for the remote-side decision.
+pub fn check_restore_target(
+    target: &Path,
+    force: bool,
+    running_uid: u32,
+    managed: bool,
+) -> Result<LocalTarget> {
     if let Some(root) = forbidden_root(target) {
         if force {
             tracing::warn!(target = %target.display(), root, "restoring into a system directory because --force-delete-local-dir is set");
@@ -157,7 +164,7 @@ pub fn check_restore_target(target: &Path, force: bool, running_uid: u32) -> Res
         // Nothing there that a restore could delete or overwrite.
         return Ok(LocalTarget::Empty);
     }
-    match ownership_problem(target, metadata.uid(), running_uid) {
+    match ownership_problem(target, metadata.uid(), running_uid).filter(|_| !managed) {
         Some(problem) if !force => Err(AgentError::RefusedBySafetyValve {
             reason: format!("{problem}; its files are not the agent's to replace"),
             how_to_override: FORCE_RESTORE,
@@ -276,12 +283,15 @@ fn directory_has_entries(path: &Path, what: &str) -> Result<bool> {
             path.display()
         )));
     }
-    let mut entries = fs::read_dir(path).map_err(|e| AgentError::io("cannot list", path, e))?;
-    match entries.next() {
-        None => Ok(false),
-        Some(Ok(_)) => Ok(true),
-        Some(Err(e)) => Err(AgentError::io("cannot list", path, e)),
+    let entries = fs::read_dir(path).map_err(|e| AgentError::io("cannot list", path, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| AgentError::io("cannot list", path, e))?;
+        // The agent's local record is not data: a directory holding only it is empty.
+        if !crate::layout::is_local_reserved(&entry.file_name()) {
+            return Ok(true);
+        }
     }
+    Ok(false)
 }
 
 /// The forbidden root `path` names, by its spelling or after resolving symlinks.
@@ -368,7 +378,8 @@ mod tests {
 
     #[test]
     fn forbidden_restore_root_is_refused_unless_forced() {
-        let err = check_restore_target(Path::new("/usr/bin"), false, 1000).expect_err("refused");
+        let err =
+            check_restore_target(Path::new("/usr/bin"), false, 1000, false).expect_err("refused");
         assert!(
             matches!(err, AgentError::RefusedBySafetyValve { .. }),
             "{err}"
@@ -383,11 +394,11 @@ mod tests {
     fn missing_and_empty_targets_are_fine_for_anyone() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(
-            check_restore_target(&dir.path().join("new"), false, 4242).expect("ok"),
+            check_restore_target(&dir.path().join("new"), false, 4242, false).expect("ok"),
             LocalTarget::Missing
         );
         assert_eq!(
-            check_restore_target(dir.path(), false, 4242).expect("ok"),
+            check_restore_target(dir.path(), false, 4242, false).expect("ok"),
             LocalTarget::Empty
         );
     }
@@ -398,22 +409,28 @@ mod tests {
         fs::write(dir.path().join("file"), "x").expect("write");
         let owner = fs::metadata(dir.path()).expect("stat").uid();
         let other = owner.wrapping_add(1);
-        let err = check_restore_target(dir.path(), false, other).expect_err("foreign owner");
+        let err = check_restore_target(dir.path(), false, other, false).expect_err("foreign owner");
         assert!(
             matches!(err, AgentError::RefusedBySafetyValve { .. }),
             "{err}"
+        );
+        // A directory with the agent's local record holds what the agent itself put there
+        // (a retried restore as root into a root-owned volume).
+        assert_eq!(
+            check_restore_target(dir.path(), false, other, true).expect("managed"),
+            LocalTarget::NotEmpty
         );
         if owner == 0 {
             assert!(err.to_string().contains("owned by root"), "{err}");
         } else {
             assert!(err.to_string().contains(&format!("uid {owner}")), "{err}");
             assert_eq!(
-                check_restore_target(dir.path(), false, owner).expect("own dir"),
+                check_restore_target(dir.path(), false, owner, false).expect("own dir"),
                 LocalTarget::NotEmpty
             );
         }
         assert_eq!(
-            check_restore_target(dir.path(), true, other).expect("forced"),
+            check_restore_target(dir.path(), true, other, false).expect("forced"),
             LocalTarget::NotEmpty
         );
     }

@@ -15,6 +15,14 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// A steady stream of writes still gets synced after this long.
 const MAX_SETTLE: Duration = Duration::from_secs(10);
 
+fn is_only_local_record(event: &notify::Event) -> bool {
+    !event.paths.is_empty()
+        && event.paths.iter().all(|path| {
+            path.file_name()
+                .is_some_and(crate::layout::is_local_reserved)
+        })
+}
+
 pub struct ChangeWatcher {
     _watcher: notify::RecommendedWatcher,
     events: mpsc::UnboundedReceiver<()>,
@@ -26,8 +34,11 @@ impl ChangeWatcher {
         let (sender, events) = mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             match event {
-                // Reads change nothing worth uploading.
-                Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => {}
+                // Reads change nothing worth uploading, and the agent's own local record
+                // (rewritten by each upload) would make every sync start the next.
+                Ok(event)
+                    if matches!(event.kind, notify::EventKind::Access(_))
+                        || is_only_local_record(&event) => {}
                 Ok(_) => {
                     let _ = sender.send(());
                 }

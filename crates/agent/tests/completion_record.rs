@@ -175,24 +175,6 @@ fn an_encrypted_remote_keeps_its_record_encrypted_and_still_reads_it(provider: P
     );
 }
 
-/// SIGKILL for the agent and the rclone it started (its own process group), as a container
-/// runtime kills every process of a Pod.
-fn kill_with_children(agent: std::process::Child) {
-    let pid = agent.id();
-    let children =
-        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    let mut pids: Vec<String> = children.split_whitespace().map(str::to_string).collect();
-    pids.push(pid.to_string());
-    let status = std::process::Command::new("kill")
-        .arg("-KILL")
-        .args(&pids)
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill {pids:?}");
-    let mut agent = agent;
-    let _ = agent.wait();
-}
-
 for_each_provider!(
     a_completed_upload_leaves_a_record_that_the_restore_reads,
     a_remote_never_written_is_a_first_run_and_says_so,

@@ -105,18 +105,21 @@ fn a_statefulset_volume_with_data_is_kept_on_its_first_run_and_restored_after() 
     assert_exit(&output, 0);
     assert_eq!(read_tree(&volume.path), owned(&[("precious.db", "state")]));
 
-    // The sidecar uploads; a later Pod's restore into the root-owned volume is a no-op
-    // mirror of what it holds, then brings back what the remote has and the volume lost.
+    // The sidecar uploads. A later Pod's restore into the root-owned volume finds local
+    // changes the remote does not have (the app wrote, the Pod stopped before the next
+    // upload): the remote has not changed since, so the volume is kept as it is.
     sandbox.upload("pv", "bkt/app");
     fs::remove_file(volume.path.join("precious.db")).expect("lose a file");
     write_tree(&volume.path, &[("new-since.db", "x")]);
+    let output = restore(&sandbox, &["--keep-local-if-remote-empty"], "pv");
+    assert_exit(&output, 0);
+    assert_logged(&output, &["the local files are kept"]);
+    assert_eq!(read_tree(&volume.path), owned(&[("new-since.db", "x")]));
+
+    // Asked to, the restore brings back what the remote has and the volume lost.
     let output = restore(
         &sandbox,
-        &[
-            "--keep-local-if-remote-empty",
-            "--max-delete-percent",
-            "100",
-        ],
+        &["--discard-local-changes", "--max-delete-percent", "100"],
         "pv",
     );
     assert_exit(&output, 0);

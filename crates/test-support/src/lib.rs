@@ -160,8 +160,19 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// Every file under `root` as (relative path, contents), sorted.
+/// The agent's local record at the top of a directory it restored or uploaded.
+pub const LOCAL_RECORD_NAME: &str = ".volume-syncing-controller.local.json";
+
+/// Every file under `root` as (relative path, contents), sorted; the agent's local record
+/// left out (it is the agent's, not the user's data: a restored tree is compared without it).
 pub fn read_tree(root: &Path) -> Vec<(String, String)> {
+    let mut files = read_every_file(root);
+    files.retain(|(path, _)| path != LOCAL_RECORD_NAME);
+    files
+}
+
+/// Every file under `root`, the agent's own included: what a server stores.
+pub fn read_every_file(root: &Path) -> Vec<(String, String)> {
     let mut files = Vec::new();
     collect(root, root, &mut files);
     files.sort();

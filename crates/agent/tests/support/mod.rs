@@ -52,6 +52,11 @@ fn runnable_binaries() -> &'static (PathBuf, PathBuf) {
     BINARIES.get_or_init(|| (paths[0].clone(), paths[1].clone()))
 }
 
+/// The rclone binary as the agent user can execute it.
+pub fn runnable_rclone() -> PathBuf {
+    runnable_binaries().1.clone()
+}
+
 /// Gives `path` and everything below it to the agent user.
 pub fn give_to_agent(path: &Path) {
     give_to(path, agent_uid());
@@ -282,7 +287,14 @@ pub const TRASH_DIR: &str = ".volume-syncing-controller.trash";
 /// The user's files stored under `dir` on the S3 server's disk: [`read_tree`] without the
 /// agent's completion record and trash.
 pub fn stored_data(dir: &Path) -> Vec<(String, String)> {
-    read_tree(dir)
+    let stored = read_every_file(dir);
+    assert!(
+        !stored
+            .iter()
+            .any(|(path, _)| path.ends_with(LOCAL_RECORD_NAME)),
+        "the local record was uploaded: {stored:?}"
+    );
+    stored
         .into_iter()
         .filter(|(path, _)| path != RECORD_NAME && !path.starts_with(&format!("{TRASH_DIR}/")))
         .collect()
@@ -298,8 +310,38 @@ pub fn stored_record(dir: &Path) -> serde_json::Value {
 /// Every byte stored by the server under `dir`, names and contents, as one string: what
 /// must hold no plaintext when the remote is encrypted.
 pub fn everything_stored(dir: &Path) -> String {
-    read_tree(dir)
+    read_every_file(dir)
         .into_iter()
         .map(|(name, body)| format!("{name}\n{body}\n"))
         .collect()
+}
+
+/// SIGKILL for the agent and the rclone it started (its own process group), as a container
+/// runtime kills every process of a Pod.
+pub fn kill_with_children(agent: std::process::Child) {
+    let pid = agent.id();
+    // Children of every thread: rclone may be started from any runtime thread.
+    let mut pids: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
+                .flat_map(|children| {
+                    children
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.push(pid.to_string());
+    let status = Command::new("kill")
+        .arg("-KILL")
+        .args(&pids)
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {pids:?}");
+    let mut agent = agent;
+    let _ = agent.wait();
 }

@@ -1,0 +1,258 @@
+//! The local record: a small JSON file at the top of the local directory
+//! ([`layout::LOCAL_RECORD_NAME`]) that says what the agent last did there, so that a
+//! persistent volume remembers it across restarts.
+//!
+//! * `restoring`: a restore started and has not finished (a killed init container, a power
+//!   loss). The tree is partial: an upload refuses to run over it, a restore runs again.
+//! * `synced`: the tree, file by file (size and modification time), as it was when local and
+//!   remote last matched (after a restore, or the tree an upload sent), and which upload of
+//!   the remote that was. A restore compares it with the tree now to find local changes the
+//!   remote does not have (an upload that failed, a power loss before the next one) and never
+//!   mirrors the remote over them.
+//!
+//! Written to a temporary name and renamed, so a reader sees the old record or the new one.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AgentError, Result};
+use crate::layout;
+use crate::record::{CompletionRecord, format_time};
+
+/// The record format this agent writes; a record of another format is not trusted.
+const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalState {
+    Restoring,
+    Synced,
+}
+
+/// Which upload of the remote a tree matched: its completion record's start and writer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadId {
+    pub started_at: String,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl UploadId {
+    pub fn of(record: &CompletionRecord) -> Self {
+        UploadId {
+            started_at: record.started_at.clone(),
+            host: record.writer.host.clone(),
+            pid: record.writer.pid,
+        }
+    }
+}
+
+/// A file's size and modification time (nanoseconds since the epoch), as `[size, mtime]`.
+pub type FileStamp = (u64, i128);
+
+/// Every regular file below the local directory (symlinks are not followed, as rclone does
+/// not), the agent's own names left out: relative path -> stamp.
+pub type LocalTree = BTreeMap<String, FileStamp>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalRecord {
+    pub format: u32,
+    pub state: LocalState,
+    /// When the record was written (RFC 3339, UTC).
+    pub at: String,
+    /// The rclone path of the remote side.
+    pub remote: String,
+    /// The remote's upload the tree matched; `None`: the remote had no completion record.
+    #[serde(default)]
+    pub remote_upload: Option<UploadId>,
+    #[serde(default)]
+    pub tree: LocalTree,
+}
+
+/// What changed in the local directory since the record was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalChanges {
+    pub added: Vec<String>,
+    pub modified: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+impl LocalChanges {
+    pub fn between(recorded: &LocalTree, now: &LocalTree) -> Self {
+        let mut changes = LocalChanges::default();
+        for (path, stamp) in now {
+            match recorded.get(path) {
+                None => changes.added.push(path.clone()),
+                Some(old) if old != stamp => changes.modified.push(path.clone()),
+                Some(_) => {}
+            }
+        }
+        changes.deleted = recorded
+            .keys()
+            .filter(|path| !now.contains_key(*path))
+            .cloned()
+            .collect();
+        changes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.deleted.is_empty()
+    }
+
+    /// Counts and up to 5 names, for logs and refusals.
+    pub fn describe(&self) -> String {
+        let names: Vec<&String> = self
+            .added
+            .iter()
+            .chain(&self.modified)
+            .chain(&self.deleted)
+            .take(5)
+            .collect();
+        let names: Vec<String> = names.iter().map(|name| format!("'{name}'")).collect();
+        format!(
+            "{} added, {} modified, {} deleted: {}",
+            self.added.len(),
+            self.modified.len(),
+            self.deleted.len(),
+            names.join(", ")
+        )
+    }
+}
+
+impl LocalRecord {
+    fn path(dir: &Path) -> PathBuf {
+        dir.join(layout::LOCAL_RECORD_NAME)
+    }
+
+    /// The record in `dir`, if there is one this agent can trust. An unreadable one is
+    /// logged and treated as absent: the checks then fall back to those of a volume without
+    /// a record.
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = Self::path(dir);
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            // A record this user cannot read is not one this agent wrote.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(AgentError::io("cannot read the local record", path, e)),
+        };
+        match serde_json::from_slice::<LocalRecord>(&text) {
+            Ok(record) if record.format == FORMAT => Ok(Some(record)),
+            Ok(record) => {
+                tracing::warn!(path = %path.display(), format = record.format, "the local record has a format this agent does not know; ignored");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "the local record cannot be read; ignored");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The record of a restore that starts now into `dir`.
+    pub fn restoring(remote: &str) -> Self {
+        LocalRecord {
+            format: FORMAT,
+            state: LocalState::Restoring,
+            at: format_time(Utc::now()),
+            remote: remote.to_string(),
+            remote_upload: None,
+            tree: LocalTree::new(),
+        }
+    }
+
+    /// The record of local and remote matching: `tree` is what both hold.
+    pub fn synced(remote: &str, remote_upload: Option<UploadId>, tree: LocalTree) -> Self {
+        LocalRecord {
+            format: FORMAT,
+            state: LocalState::Synced,
+            at: format_time(Utc::now()),
+            remote: remote.to_string(),
+            remote_upload,
+            tree,
+        }
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = Self::path(dir);
+        let temporary = dir.join(format!("{}.tmp", layout::LOCAL_RECORD_NAME));
+        let text = serde_json::to_vec(self)
+            .map_err(|e| AgentError::Internal(format!("cannot encode the local record: {e}")))?;
+        fs::write(&temporary, text)
+            .map_err(|e| AgentError::io("cannot write the local record", &temporary, e))?;
+        fs::rename(&temporary, &path)
+            .map_err(|e| AgentError::io("cannot write the local record", &path, e))
+    }
+}
+
+/// The local tree now. Entries that vanish while it is read are left out (an app may delete
+/// files at any time).
+pub fn scan(dir: &Path) -> Result<LocalTree> {
+    let mut tree = LocalTree::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        let entries = match fs::read_dir(dir.join(&relative)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(AgentError::io("cannot list", dir.join(&relative), e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| AgentError::io("cannot list", dir.join(&relative), e))?;
+            let name = relative.join(entry.file_name());
+            if relative.as_os_str().is_empty() && layout::is_local_reserved(&entry.file_name()) {
+                continue;
+            }
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if metadata.is_dir() {
+                pending.push(name);
+            } else if metadata.is_file() {
+                let mtime = i128::from(metadata.mtime()) * 1_000_000_000
+                    + i128::from(metadata.mtime_nsec());
+                tree.insert(name.to_string_lossy().into_owned(), (metadata.len(), mtime));
+            }
+        }
+    }
+    Ok(tree)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_added_modified_and_deleted_files() {
+        let recorded: LocalTree = [("a".into(), (1, 10)), ("b".into(), (2, 20))].into();
+        let now: LocalTree = [("a".into(), (1, 11)), ("c".into(), (3, 30))].into();
+        let changes = LocalChanges::between(&recorded, &now);
+        assert_eq!(changes.added, vec!["c"]);
+        assert_eq!(changes.modified, vec!["a"]);
+        assert_eq!(changes.deleted, vec!["b"]);
+        assert!(LocalChanges::between(&now, &now).is_empty());
+    }
+
+    #[test]
+    fn the_record_round_trips_and_leaves_itself_out_of_the_tree() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        fs::write(dir.path().join("sub/file"), "data").expect("write");
+        let tree = scan(dir.path()).expect("scan");
+        let record = LocalRecord::synced("remote:/b", None, tree.clone());
+        record.write(dir.path()).expect("write record");
+        assert_eq!(scan(dir.path()).expect("scan again"), tree);
+        assert_eq!(tree.keys().collect::<Vec<_>>(), vec!["sub/file"]);
+        assert_eq!(LocalRecord::read(dir.path()).expect("read"), Some(record));
+    }
+}

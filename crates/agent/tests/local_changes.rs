@@ -1,0 +1,171 @@
+//! A persistent volume remembers what the agent last did in it (its local record): a
+//! restore never mirrors the remote over local changes the remote does not have, and an
+//! upload never sends the partial tree of a restore that did not finish.
+
+mod support;
+
+use std::fs;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::*;
+
+const REFUSED: i32 = 3;
+
+#[test]
+fn local_changes_made_after_the_last_upload_survive_the_next_restore() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let sandbox = Sandbox::new(&server);
+    let volume = sandbox.write("vol", &[("a.db", "v1"), ("b.db", "keep me")]);
+    sandbox.upload("vol", "bkt/app");
+
+    // The app writes on; the Pod stops before the next upload (S3 down at stop, or a
+    // power loss). Added, modified and deleted files.
+    sandbox.write("vol", &[("a.db", "v2"), ("c.db", "new")]);
+    fs::remove_file(volume.join("b.db")).expect("delete");
+    let changed = owned(&[("a.db", "v2"), ("c.db", "new")]);
+
+    // The next start restores: the remote has not changed since the upload, so the
+    // volume's newer files are kept, not reverted or deleted.
+    let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", "vol"]);
+    assert_exit(&output, 0);
+    assert_logged(
+        &output,
+        &["the local files are kept", "1 added, 1 modified, 1 deleted"],
+    );
+    assert_eq!(read_tree(&volume), changed);
+    assert_eq!(
+        stored_data(&bucket.join("app")),
+        owned(&[("a.db", "v1"), ("b.db", "keep me")])
+    );
+
+    // The next upload sends them; a restore after it has nothing to do.
+    sandbox.upload("vol", "bkt/app");
+    assert_eq!(stored_data(&bucket.join("app")), changed);
+    let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", "vol"]);
+    assert_exit(&output, 0);
+    assert_logged(&output, &["nothing to restore"]);
+    assert_eq!(read_tree(&volume), changed);
+}
+
+#[test]
+fn a_restore_is_refused_when_the_volume_and_the_remote_both_changed() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let sandbox = Sandbox::new(&server);
+    let volume = sandbox.write("vol", &[("a.db", "v1")]);
+    sandbox.upload("vol", "bkt/app");
+    // Another machine uploads to the same path, and this volume changes too.
+    sandbox.write("elsewhere", &[("a.db", "theirs"), ("z.db", "z")]);
+    sandbox.upload("elsewhere", "bkt/app");
+    sandbox.write("vol", &[("mine.db", "only here")]);
+    let local = owned(&[("a.db", "v1"), ("mine.db", "only here")]);
+
+    let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", "vol"]);
+    assert_exit(&output, REFUSED);
+    assert_logged(
+        &output,
+        &[
+            "'mine.db'",
+            "remote changed since",
+            "--discard-local-changes",
+        ],
+    );
+    assert_eq!(read_tree(&volume), local);
+
+    // Asked to, the restore mirrors the remote over them.
+    let output = sandbox.run(&[
+        "remote-to-local-sync",
+        "--discard-local-changes",
+        "--max-delete-percent",
+        "100",
+        "-s",
+        "bkt/app",
+        "-d",
+        "vol",
+    ]);
+    assert_exit(&output, 0);
+    assert_eq!(read_tree(&volume), stored_data(&bucket.join("app")));
+}
+
+#[test]
+fn an_upload_never_sends_the_partial_tree_of_an_interrupted_restore() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let mut sandbox = Sandbox::new(&server);
+    let big = "x".repeat(2 * 1024 * 1024);
+    sandbox.write("src", &[("a.txt", "small"), ("big.bin", &big)]);
+    sandbox.upload("src", "bkt/app");
+    let remote = stored_data(&bucket.join("app"));
+
+    // A slow restore, killed mid-way with its rclone, as a kubelet kills an init container
+    // after the grace period.
+    sandbox.set_env("RCLONE_BWLIMIT", "64k");
+    let agent = sandbox
+        .agent(&["remote-to-local-sync", "-s", "bkt/app", "-d", "vol"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = eventually(Duration::from_secs(20), || {
+        sandbox.path("vol/a.txt").exists()
+    });
+    kill_with_children(agent);
+    assert!(started, "the restore did not start");
+    assert!(
+        !sandbox.path("vol/big.bin").exists(),
+        "the restore was not slow enough"
+    );
+    sandbox.set_env("RCLONE_BWLIMIT", "off");
+
+    // The sidecar's upload refuses the partial tree: the remote keeps every file.
+    let output = sandbox.run(&["sync-to-remote", "-s", "vol", "-d", "bkt/app"]);
+    assert_exit(&output, REFUSED);
+    assert_logged(&output, &["did not finish", "Run the restore"]);
+    assert_eq!(stored_data(&bucket.join("app")), remote);
+
+    // The retried restore completes the tree (rclone's leftovers included), then uploads
+    // run again.
+    let restored = sandbox.restore(&[], "bkt/app", "vol");
+    assert_eq!(restored, read_tree(&sandbox.path("src")));
+    sandbox.upload("vol", "bkt/app");
+    assert_eq!(stored_data(&bucket.join("app")), remote);
+}
+
+#[test]
+fn a_source_emptied_between_the_deletion_plan_and_the_transfer_deletes_nothing() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let mut sandbox = Sandbox::new(&server);
+    let volume = sandbox.write("vol", &[("a", "1"), ("b", "2"), ("c", "3")]);
+    sandbox.upload("vol", "bkt/app");
+    let remote = stored_data(&bucket.join("app"));
+
+    // The real rclone, started through a script that empties the source right before the
+    // transfer (after the plan's listing): an unmount at the worst moment.
+    let wrapper = sandbox.path("rclone-unmounting-first");
+    fs::write(
+        &wrapper,
+        "#!/bin/sh\nfor arg in \"$@\"; do [ \"$arg\" = sync ] && rm -f \"$UNMOUNT_DIR\"/*; done\nexec \"$REAL_RCLONE\" \"$@\"\n",
+    )
+    .expect("write wrapper");
+    make_executable(&wrapper);
+    give_to_agent(&wrapper);
+    sandbox.set_env("UNMOUNT_DIR", &volume.display().to_string());
+    sandbox.set_env("REAL_RCLONE", &runnable_rclone().display().to_string());
+    sandbox.set_env("VSC_RCLONE_BINARY", &wrapper.display().to_string());
+
+    let output = sandbox.run(&["sync-to-remote", "-s", "vol", "-d", "bkt/app"]);
+    assert!(
+        read_tree(&volume).is_empty(),
+        "the wrapper did not empty the source"
+    );
+    assert_exit(&output, 4);
+    assert_logged(&output, &["deletions=0", "--max-delete threshold reached"]);
+    assert_eq!(stored_data(&bucket.join("app")), remote);
+}
+
+fn make_executable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
