@@ -219,6 +219,9 @@ impl SyncJob {
             return Ok(outcome);
         }
         self.admit(&survey.state)?;
+        if !self.encrypted && survey.state == RemoteState::Unrecorded {
+            self.refuse_ciphertext().await?;
+        }
         if let Some(when) = self.as_of {
             match as_of::rebuild(&self.rclone, &self.remote, when).await? {
                 Some(rebuilt) => return self.restore_rebuilt(rebuilt, local_state).await,
@@ -291,6 +294,32 @@ impl SyncJob {
             .await?;
         self.remember_restore(&survey.state)?;
         Ok(Outcome::Transferred)
+    }
+
+    /// A remote that holds files and no record may be an encrypted remote read without its
+    /// keys (a forgotten Secret): the record is encrypted too, so it is not seen. Restoring
+    /// would fill the volume with ciphertext under encrypted names; rclone crypt files start
+    /// with a magic header, which one read of 8 bytes tells.
+    async fn refuse_ciphertext(&self) -> Result<()> {
+        let files = self.rclone.list_files(&self.remote).await?;
+        let Some(first) = files.keys().next() else {
+            return Ok(());
+        };
+        let head = self
+            .rclone
+            .cat_head(&layout::join(&self.remote, first), CRYPT_MAGIC.len())
+            .await?;
+        if head != CRYPT_MAGIC {
+            return Ok(());
+        }
+        Err(AgentError::RefusedBySafetyValve {
+            reason: format!(
+                "the remote {} looks encrypted (its files are rclone crypt files, like '{first}'), but no ENCRYPTED_* variable is set, so a restore would write ciphertext into {}",
+                self.remote,
+                self.local.display()
+            ),
+            how_to_override: "Set ENCRYPTED_PASSWORD and ENCRYPTED_PASSWORD2 (in a Pod: the resource's encryption Secret) to the keys it was written with.",
+        })
     }
 
     /// The local record, when it is about this remote (a record of another remote path
@@ -535,6 +564,9 @@ fn judge_plan(
     }
     plan.check(limits, destination)
 }
+
+/// The first bytes of every file rclone crypt writes.
+const CRYPT_MAGIC: &[u8] = b"RCLONE\x00\x00";
 
 /// rclone's `--max-delete` at what the plan allowed: if the source shrinks between the plan
 /// and the transfer (an unmount), rclone stops instead of deleting more.

@@ -277,6 +277,15 @@ impl Rclone {
         Ok(output.stdout)
     }
 
+    /// The first `count` bytes of one file (`rclone cat --count`).
+    pub async fn cat_head(&self, target: &str, count: usize) -> Result<Vec<u8>> {
+        let count = count.to_string();
+        let output = self
+            .simple(&["cat", "--count", &count, target], Io::capturing())
+            .await?;
+        Ok(output.stdout.into_bytes())
+    }
+
     /// Every file below `target` that matches the rclone filter `include`, concatenated.
     pub async fn cat_matching(&self, target: &str, include: &str) -> Result<String> {
         let output = self

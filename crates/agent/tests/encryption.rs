@@ -127,7 +127,36 @@ fn enc_param_flags_turn_encryption_on(provider: Provider) {
     assert!(!stored.contains(RECORD_NAME) && !stored.contains("\"state\""));
 }
 
+fn an_encrypted_remote_read_without_its_keys_is_refused_not_restored_as_ciphertext(
+    provider: Provider,
+) {
+    let server = S3Server::start();
+    server.bucket("vault");
+    let mut sandbox = Sandbox::with_provider(&server, provider);
+    sandbox.set_env("ENCRYPTED_PASSWORD_PLAIN", "correct horse");
+    sandbox.set_env("ENCRYPTED_PASSWORD2_PLAIN", "battery staple");
+    sandbox.write("src", &[(SECRET_NAME, SECRET_TEXT)]);
+    sandbox.upload("src", "vault/alice");
+
+    // The Secret with the keys was forgotten: no ENCRYPTED_* at all.
+    sandbox
+        .env
+        .retain(|(key, _)| !key.starts_with("ENCRYPTED_"));
+    for volume in ["fresh", "data"] {
+        if volume == "data" {
+            sandbox.write(volume, &[("mine.db", "state")]);
+        }
+        let before = read_tree(&sandbox.path(volume));
+        let output = sandbox.run(&["remote-to-local-sync", "-s", "vault/alice", "-d", volume]);
+        assert_exit(&output, 3);
+        assert_logged(&output, &["looks encrypted", "ENCRYPTED_PASSWORD"]);
+        assert_eq!(read_tree(&sandbox.path(volume)), before, "{volume}");
+    }
+    assert!(!sandbox.path("fresh").exists());
+}
+
 for_each_provider!(
+    an_encrypted_remote_read_without_its_keys_is_refused_not_restored_as_ciphertext,
     crypt_wraps_the_remote_path_and_round_trips,
     with_encrypted_remote_set_the_path_is_taken_inside_it,
     enc_param_flags_turn_encryption_on,
