@@ -112,6 +112,12 @@ pub struct SyncToRemote {
     pub require_sentinel: Option<PathBuf>,
     #[command(flatten)]
     pub trash: TrashArgs,
+    /// When nothing changed locally since the last sync (the local record's sizes, times
+    /// and inodes), an upload makes no request at all, until this long after the last full
+    /// sync; then it syncs in full, which also repairs what changed at the remote. 0s: every
+    /// upload is a full sync.
+    #[arg(long, env = "VSC_FULL_SYNC_INTERVAL", default_value = "1h", value_parser = parse_seconds)]
+    pub full_sync_interval: Duration,
     #[command(flatten)]
     pub common: CommonSyncArgs,
 }
@@ -327,6 +333,8 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     };
     number
         .parse::<u64>()
-        .map(|n| Duration::from_secs(n * multiplier))
-        .map_err(|_| format!("'{text}' is not a duration such as 30s, 2m or 1h"))
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{text}' is not a duration such as 30s, 2m or 1h"))
 }

@@ -38,6 +38,9 @@ pub enum Outcome {
     /// A restore that found local changes newer than the remote (made since the last sync,
     /// which the remote has not moved past): they are kept for the next upload.
     KeptLocalChanges,
+    /// An upload that found the local tree as the last sync left it, within the full-sync
+    /// interval: no request was made.
+    Unchanged,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +65,9 @@ pub struct SyncJob {
     pub keep_local_if_remote_empty: bool,
     /// Restore: mirror the remote even over local changes made since the last sync.
     pub discard_local_changes: bool,
+    /// Upload: an unchanged local tree is skipped until this long after the last sync
+    /// (then a full sync runs); zero: never skipped.
+    pub full_sync_interval: std::time::Duration,
     /// Tells the operator how each sync went.
     pub reporter: Option<Reporter>,
     /// Upload: keep replaced and deleted files in the trash, with this retention.
@@ -97,6 +103,9 @@ impl SyncJob {
 
     async fn upload(&self) -> Result<Outcome> {
         refuse_partial_restore(&self.local)?;
+        if self.unchanged_since_last_sync()? {
+            return Ok(Outcome::Unchanged);
+        }
         if self.waiting_for_first_data().await? {
             tracing::info!(local = %self.local.display(), remote = %self.remote, "the local directory and the remote are both empty: nothing to upload yet (a new volume waiting for its first data)");
             return Ok(Outcome::NothingToUpload);
@@ -186,6 +195,41 @@ impl SyncJob {
             tracing::warn!(error = %e, "the sync finished, but the trash could not be maintained; the next sync tries again");
         }
         Ok(Outcome::Transferred)
+    }
+
+    /// Idle costs nothing: when the local tree is exactly what the last sync with this
+    /// remote left (every size, time and inode; see [`local_record`]), an upload has nothing
+    /// to send. What the local side cannot see is a change at the remote (objects deleted
+    /// in the bucket): the full sync, at the latest `full_sync_interval` after the last one,
+    /// repairs that.
+    fn unchanged_since_last_sync(&self) -> Result<bool> {
+        if self.full_sync_interval.is_zero() || !self.local.is_dir() {
+            return Ok(false);
+        }
+        let Some(record) = LocalRecord::read(&self.local)? else {
+            return Ok(false);
+        };
+        // A mirror needs the last sync to have mirrored: after a copy, the remote may still
+        // hold files deleted here.
+        let same_kind = record.mirrored || !self.delete;
+        if record.state != LocalState::Synced || record.remote != self.remote || !same_kind {
+            return Ok(false);
+        }
+        let Some(age) =
+            crate::record::parse_time(&record.at).and_then(|at| (Utc::now() - at).to_std().ok())
+        else {
+            return Ok(false); // unreadable, or in the future (a clock set back): sync
+        };
+        if age >= self.full_sync_interval || local_record::scan(&self.local)? != record.tree {
+            return Ok(false);
+        }
+        tracing::info!(
+            local = %self.local.display(),
+            last_sync = %record.at,
+            entries = record.tree.len(),
+            "nothing changed locally since the last sync: no upload, no request (a full sync runs at the latest --full-sync-interval after it)"
+        );
+        Ok(true)
     }
 
     /// An empty source mirrored to a remote that holds no files: nothing to do, and nothing
@@ -399,13 +443,14 @@ impl SyncJob {
             _ => None,
         };
         let tree = local_record::scan(&self.local)?;
-        LocalRecord::synced(&self.remote, upload, tree).write(&self.local)
+        LocalRecord::synced(&self.remote, upload, self.delete, tree).write(&self.local)
     }
 
     /// After an upload: the tree it sent is the remote's. The upload itself succeeded, so a
     /// local directory the agent cannot write (a read-only source) only loses the record.
     fn remember_upload(&self, record: &CompletionRecord, tree: local_record::LocalTree) {
-        let local = LocalRecord::synced(&self.remote, Some(UploadId::of(record)), tree);
+        let local =
+            LocalRecord::synced(&self.remote, Some(UploadId::of(record)), self.delete, tree);
         if let Err(e) = local.write(&self.local) {
             tracing::warn!(error = %e, "no local record (a later restore here cannot tell local changes from the remote's)");
         }

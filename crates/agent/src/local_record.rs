@@ -52,11 +52,15 @@ impl UploadId {
     }
 }
 
-/// A file's size and modification time (nanoseconds since the epoch), as `[size, mtime]`.
-pub type FileStamp = (u64, i128);
+/// A file's size, modification and change times (nanoseconds since the epoch) and inode,
+/// as `[size, mtime, ctime, inode]`. The change time moves on every write, chmod, chown
+/// and rename and cannot be set back by a program, so a change that restores size and
+/// modification time (`touch -r`, an archive extractor) is seen too.
+pub type FileStamp = (u64, i128, i128, u64);
 
-/// Every regular file below the local directory (symlinks are not followed, as rclone does
-/// not), the agent's own names left out: relative path -> stamp.
+/// Every regular file and directory below the local directory (symlinks are not followed,
+/// as rclone does not), the agent's own names left out: relative path -> stamp. Directory
+/// paths end in `/` (an empty directory is synced too).
 pub type LocalTree = BTreeMap<String, FileStamp>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +74,10 @@ pub struct LocalRecord {
     /// The remote's upload the tree matched; `None`: the remote had no completion record.
     #[serde(default)]
     pub remote_upload: Option<UploadId>,
+    /// The last sync mirrored (deleted what the other side lacked), so both sides held
+    /// exactly `tree`; after a copy (`--no-delete`) the destination may hold more.
+    #[serde(default)]
+    pub mirrored: bool,
     #[serde(default)]
     pub tree: LocalTree,
 }
@@ -83,7 +91,15 @@ pub struct LocalChanges {
 }
 
 impl LocalChanges {
+    /// The changed files (directories, whose times move with their entries, are left out).
     pub fn between(recorded: &LocalTree, now: &LocalTree) -> Self {
+        let files = |tree: &LocalTree| -> LocalTree {
+            tree.iter()
+                .filter(|(path, _)| !path.ends_with('/'))
+                .map(|(path, stamp)| (path.clone(), *stamp))
+                .collect()
+        };
+        let (recorded, now) = (&files(recorded), &files(now));
         let mut changes = LocalChanges::default();
         for (path, stamp) in now {
             match recorded.get(path) {
@@ -168,18 +184,26 @@ impl LocalRecord {
             at: format_time(Utc::now()),
             remote: remote.to_string(),
             remote_upload: None,
+            mirrored: false,
             tree: LocalTree::new(),
         }
     }
 
-    /// The record of local and remote matching: `tree` is what both hold.
-    pub fn synced(remote: &str, remote_upload: Option<UploadId>, tree: LocalTree) -> Self {
+    /// The record of local and remote matching: `tree` is what both hold (with `mirrored`
+    /// false, what the destination holds at least).
+    pub fn synced(
+        remote: &str,
+        remote_upload: Option<UploadId>,
+        mirrored: bool,
+        tree: LocalTree,
+    ) -> Self {
         LocalRecord {
             format: FORMAT,
             state: LocalState::Synced,
             at: format_time(Utc::now()),
             remote: remote.to_string(),
             remote_upload,
+            mirrored,
             tree,
         }
     }
@@ -216,16 +240,26 @@ pub fn scan(dir: &Path) -> Result<LocalTree> {
             let Ok(metadata) = entry.metadata() else {
                 continue;
             };
+            let key = name.to_string_lossy().into_owned();
             if metadata.is_dir() {
+                tree.insert(format!("{key}/"), stamp(&metadata, 0));
                 pending.push(name);
             } else if metadata.is_file() {
-                let mtime = i128::from(metadata.mtime()) * 1_000_000_000
-                    + i128::from(metadata.mtime_nsec());
-                tree.insert(name.to_string_lossy().into_owned(), (metadata.len(), mtime));
+                tree.insert(key, stamp(&metadata, metadata.len()));
             }
         }
     }
     Ok(tree)
+}
+
+fn stamp(metadata: &fs::Metadata, size: u64) -> FileStamp {
+    let nanos = |seconds: i64, nanos: i64| i128::from(seconds) * 1_000_000_000 + i128::from(nanos);
+    (
+        size,
+        nanos(metadata.mtime(), metadata.mtime_nsec()),
+        nanos(metadata.ctime(), metadata.ctime_nsec()),
+        metadata.ino(),
+    )
 }
 
 #[cfg(test)]
@@ -234,8 +268,18 @@ mod tests {
 
     #[test]
     fn changes_are_added_modified_and_deleted_files() {
-        let recorded: LocalTree = [("a".into(), (1, 10)), ("b".into(), (2, 20))].into();
-        let now: LocalTree = [("a".into(), (1, 11)), ("c".into(), (3, 30))].into();
+        let recorded: LocalTree = [
+            ("a".into(), (1, 10, 10, 1)),
+            ("b".into(), (2, 20, 20, 2)),
+            ("d/".into(), (0, 5, 5, 4)),
+        ]
+        .into();
+        let now: LocalTree = [
+            ("a".into(), (1, 10, 11, 1)),
+            ("c".into(), (3, 30, 30, 3)),
+            ("d/".into(), (0, 6, 6, 4)),
+        ]
+        .into();
         let changes = LocalChanges::between(&recorded, &now);
         assert_eq!(changes.added, vec!["c"]);
         assert_eq!(changes.modified, vec!["a"]);
@@ -249,10 +293,10 @@ mod tests {
         fs::create_dir(dir.path().join("sub")).expect("mkdir");
         fs::write(dir.path().join("sub/file"), "data").expect("write");
         let tree = scan(dir.path()).expect("scan");
-        let record = LocalRecord::synced("remote:/b", None, tree.clone());
+        let record = LocalRecord::synced("remote:/b", None, true, tree.clone());
         record.write(dir.path()).expect("write record");
         assert_eq!(scan(dir.path()).expect("scan again"), tree);
-        assert_eq!(tree.keys().collect::<Vec<_>>(), vec!["sub/file"]);
+        assert_eq!(tree.keys().collect::<Vec<_>>(), vec!["sub/", "sub/file"]);
         assert_eq!(LocalRecord::read(dir.path()).expect("read"), Some(record));
     }
 }

@@ -99,6 +99,7 @@ async fn run(command: Command) -> Result<()> {
             let options = JobOptions {
                 force: args.force_even_if_remote_would_be_cleared,
                 sentinel: args.require_sentinel,
+                full_sync_interval: args.full_sync_interval,
                 trash,
                 ..JobOptions::default()
             };
@@ -178,6 +179,7 @@ struct JobOptions {
     allow_incomplete: bool,
     keep_local_if_remote_empty: bool,
     discard_local_changes: bool,
+    full_sync_interval: Duration,
     as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -283,6 +285,7 @@ async fn run_sync(
         allow_incomplete: options.allow_incomplete,
         keep_local_if_remote_empty: options.keep_local_if_remote_empty,
         discard_local_changes: options.discard_local_changes,
+        full_sync_interval: options.full_sync_interval,
         trash: options.trash,
         as_of: options.as_of,
         rclone: rclone_for(&common.remote, &config, common.stats_interval),

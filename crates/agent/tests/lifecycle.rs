@@ -176,6 +176,7 @@ fn a_failed_final_sync_exits_non_zero() {
         .join("app/a.txt")
         .exists()));
     drop(server); // the remote goes away before the final sync
+    sandbox.write("src", &[("b.txt", "for the final sync")]);
     sigterm(&agent);
     let (code, log) = wait_with_stderr(agent);
     assert_eq!(code, Some(4), "{log}");

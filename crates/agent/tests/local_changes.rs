@@ -140,6 +140,8 @@ fn a_source_emptied_between_the_deletion_plan_and_the_transfer_deletes_nothing()
     let volume = sandbox.write("vol", &[("a", "1"), ("b", "2"), ("c", "3")]);
     sandbox.upload("vol", "bkt/app");
     let remote = stored_data(&bucket.join("app"));
+    // A change, so that the upload is not skipped as idle.
+    sandbox.write("vol", &[("d", "4")]);
 
     // The real rclone, started through a script that empties the source right before the
     // transfer (after the plan's listing): an unmount at the worst moment.
@@ -168,4 +170,90 @@ fn a_source_emptied_between_the_deletion_plan_and_the_transfer_deletes_nothing()
 fn make_executable(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt as _;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn an_unchanged_volume_is_not_uploaded_again_until_the_full_sync_is_due() {
+    let mut server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let mut sandbox = Sandbox::new(&server);
+    // Against the stopped server, fail at once instead of retrying for minutes.
+    sandbox.set_env("RCLONE_RETRIES", "1");
+    sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
+    sandbox.write("vol", &[("a.db", "1"), ("dir/b.db", "2")]);
+    sandbox.upload("vol", "bkt/app");
+    let upload = [
+        "sync-to-remote",
+        "--full-sync-interval",
+        "3s",
+        "-s",
+        "vol",
+        "-d",
+        "bkt/app",
+    ];
+
+    // Nothing changed: the upload succeeds with the server gone, so it sent no request.
+    server.stop();
+    let output = sandbox.run(&upload);
+    assert_exit(&output, 0);
+    assert_logged(&output, &["nothing changed locally since the last sync"]);
+    assert_not_logged(&output, "starting rclone");
+
+    // Any change is seen: a new file, a mode change, or a rewrite that restores the size
+    // and modification time (`touch -r`): each makes the upload try the remote.
+    let volume = sandbox.path("vol");
+    let changes: [&dyn Fn(); 3] = [
+        &|| write_tree(&volume, &[("c.db", "3")]),
+        &|| set_mode(&volume.join("a.db"), 0o600),
+        &|| {
+            let before = fs::metadata(volume.join("dir/b.db")).expect("stat");
+            fs::write(volume.join("dir/b.db"), "X").expect("rewrite");
+            let mtime = filetime_of(&before);
+            set_mtime(&volume.join("dir/b.db"), mtime);
+        },
+    ];
+    for (index, change) in changes.iter().enumerate() {
+        restore_record(&sandbox);
+        change();
+        give_to_agent(&volume);
+        let output = sandbox.run(&upload);
+        assert_exit(&output, 4);
+        assert!(
+            stderr(&output).contains("connection refused"),
+            "change {index}: {}",
+            stderr(&output)
+        );
+    }
+
+    // Unchanged but the full sync is due: it runs (and fails, the server being gone).
+    restore_record(&sandbox);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_exit(&sandbox.run(&upload), 4);
+    assert!(stored_data(&bucket.join("app")).len() == 2);
+}
+
+/// The local record of the first upload, saved by the first call and put back by the later
+/// ones: each change is then judged against the same last sync.
+fn restore_record(sandbox: &Sandbox) {
+    let record = sandbox.path("vol").join(LOCAL_RECORD_NAME);
+    let saved = sandbox.path("saved-record.json");
+    if saved.exists() {
+        fs::copy(&saved, &record).expect("put the record back");
+    } else {
+        fs::copy(&record, &saved).expect("save the record");
+    }
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn filetime_of(metadata: &fs::Metadata) -> std::time::SystemTime {
+    metadata.modified().expect("mtime")
+}
+
+fn set_mtime(path: &std::path::Path, time: std::time::SystemTime) {
+    let file = fs::OpenOptions::new().write(true).open(path).expect("open");
+    file.set_modified(time).expect("set mtime");
 }
