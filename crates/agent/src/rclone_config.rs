@@ -315,6 +315,61 @@ impl std::fmt::Display for RemotePath {
     }
 }
 
+/// The start of the first line of every config the agent writes; what follows is
+/// `<pid>)` and [`HEADER_END`]. rclone ignores `#` lines.
+const HEADER_START: &str = "# written by volume-syncing-controller (pid ";
+const HEADER_END: &str = "; removed when that run exits";
+
+fn header(pid: u32) -> String {
+    format!("{HEADER_START}{pid}){HEADER_END}\n")
+}
+
+/// The writer's pid in the agent's header line of `text`, and the rest of the file.
+fn split_header(text: &str) -> Option<(u32, &str)> {
+    let (first, rest) = text.split_once('\n')?;
+    let pid = first
+        .strip_prefix(HEADER_START)?
+        .strip_suffix(HEADER_END)?
+        .strip_suffix(')')?
+        .parse()
+        .ok()?;
+    Some((pid, rest))
+}
+
+/// What to do with a file already at `--config-path`.
+#[derive(Debug, PartialEq, Eq)]
+enum AtConfigPath {
+    /// Nothing there, or what a killed run left: write ours (and remove it on exit).
+    Write,
+    /// The config this run would write, by a running agent: use it, keep it.
+    Share,
+    /// Someone else's file: touch nothing.
+    Refuse(String),
+}
+
+fn decide(path: &Path, existing: Option<&str>, body: &str) -> AtConfigPath {
+    let Some(existing) = existing else {
+        return AtConfigPath::Write;
+    };
+    let own_pid = std::process::id();
+    match split_header(existing) {
+        // A pid equal to ours is not another live writer: in a container a killed earlier
+        // agent was pid 1, as this one is.
+        Some((pid, _)) if pid == own_pid || !crate::pidfile::is_alive(pid) => AtConfigPath::Write,
+        Some((_, rest)) if rest == body => AtConfigPath::Share,
+        Some((pid, _)) => AtConfigPath::Refuse(format!(
+            "the rclone config at --config-path {} was written by a running agent (pid {pid}) for different settings; it is left as it is. Give this run another --config-path, or the same environment and flags as that agent",
+            path.display()
+        )),
+        // Identical but without our header: nothing this run would change; keep it as it is.
+        None if existing == body => AtConfigPath::Share,
+        None => AtConfigPath::Refuse(format!(
+            "--config-path {} is a file the agent did not write; it is left as it is. Pass --no-template to use it as the rclone config, or choose another --config-path",
+            path.display()
+        )),
+    }
+}
+
 /// A config file on disk for the lifetime of a run; removed on drop when written by us.
 #[derive(Debug)]
 pub struct ConfigFile {
@@ -324,60 +379,89 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Writes `contents` with mode 0600 to `path`, or into a fresh private directory when
-    /// `path` is `None`. A file already at `path` is replaced, unless it holds exactly
-    /// `contents`: then it is used as it is and kept on exit, since another agent wrote it
-    /// (in a Pod, `kubectl exec ... -c /etc/volume-syncing-controller/rclone.conf` uses the
-    /// sidecar's config, with the same environment, and must not delete it).
-    pub fn write(path: Option<&Path>, contents: &str) -> Result<Self> {
-        if let Some(path) = path
-            && fs::read(path).is_ok_and(|existing| existing == contents.as_bytes())
-        {
-            tracing::debug!(path = %path.display(), "the rclone config at --config-path is the one this run would write: using it, and keeping it");
+    /// Writes `body` (the rendered config) under the agent's header line, mode 0600, to
+    /// `path`, or into a fresh private directory when `path` is `None`. A file already at
+    /// `path` is never overwritten or removed unless the agent wrote it: one left by a run
+    /// that no longer runs is replaced; one holding exactly `body` from a running agent is
+    /// used as it is and kept (in a Pod, `kubectl exec ... -c
+    /// /etc/volume-syncing-controller/rclone.conf` uses the sidecar's config, with the same
+    /// environment, and must not delete it); anything else is refused.
+    pub fn write(path: Option<&Path>, body: &str) -> Result<Self> {
+        let Some(path) = path else {
+            let dir = tempfile::Builder::new()
+                .prefix("volume-syncing-controller-")
+                .tempdir()
+                .map_err(|e| {
+                    AgentError::io(
+                        "cannot create a private directory in",
+                        std::env::temp_dir(),
+                        e,
+                    )
+                })?;
+            let path = dir.path().join("rclone.conf");
+            create(&path, body)?;
             return Ok(ConfigFile {
-                path: path.to_path_buf(),
-                remove_on_drop: false,
-                _private_dir: None,
+                path,
+                remove_on_drop: true,
+                _private_dir: Some(dir),
             });
-        }
-        let (path, private_dir) = match path {
-            Some(path) => (path.to_path_buf(), None),
-            None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("volume-syncing-controller-")
-                    .tempdir()
-                    .map_err(|e| {
-                        AgentError::io(
-                            "cannot create a private directory in",
-                            std::env::temp_dir(),
-                            e,
-                        )
-                    })?;
-                (dir.path().join("rclone.conf"), Some(dir))
-            }
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)
                 .map_err(|e| AgentError::io("cannot create the config directory", parent, e))?;
         }
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(AgentError::io("cannot replace the config file", &path, e)),
+        // Twice at most: an agent starting beside this one may create the file in between.
+        for _ in 0..2 {
+            let existing = match fs::read(path) {
+                Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(AgentError::io(
+                        "cannot read the file at --config-path",
+                        path,
+                        e,
+                    ));
+                }
+            };
+            match decide(path, existing.as_deref(), body) {
+                AtConfigPath::Share => {
+                    tracing::debug!(path = %path.display(), "the rclone config at --config-path is the one this run would write: using it, and keeping it");
+                    return Ok(ConfigFile {
+                        path: path.to_path_buf(),
+                        remove_on_drop: false,
+                        _private_dir: None,
+                    });
+                }
+                AtConfigPath::Refuse(message) => return Err(AgentError::invalid(message)),
+                AtConfigPath::Write => {}
+            }
+            if existing.is_some() {
+                tracing::info!(path = %path.display(), "replacing the rclone config left by an agent that no longer runs");
+                match fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(AgentError::io("cannot replace the config file", path, e));
+                    }
+                }
+            }
+            match create(path, body) {
+                Ok(()) => {
+                    return Ok(ConfigFile {
+                        path: path.to_path_buf(),
+                        remove_on_drop: true,
+                        _private_dir: None,
+                    });
+                }
+                Err(AgentError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
         }
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| AgentError::io("cannot write the rclone config", &path, e))?;
-        file.write_all(contents.as_bytes())
-            .map_err(|e| AgentError::io("cannot write the rclone config", &path, e))?;
-        Ok(ConfigFile {
-            path,
-            remove_on_drop: true,
-            _private_dir: private_dir,
-        })
+        Err(AgentError::invalid(format!(
+            "--config-path {}: another run keeps replacing it; give this run a --config-path of its own",
+            path.display()
+        )))
     }
 
     /// Uses a config file that is already there (`--no-template`); it is never removed.
@@ -414,9 +498,28 @@ impl ConfigFile {
     }
 }
 
+/// Creates `path` (which must not exist) with mode 0600: the agent's header, then `body`.
+fn create(path: &Path, body: &str) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| AgentError::io("cannot write the rclone config", path, e))?;
+    file.write_all(format!("{}{body}", header(std::process::id())).as_bytes())
+        .map_err(|e| AgentError::io("cannot write the rclone config", path, e))
+}
+
 impl Drop for ConfigFile {
     fn drop(&mut self) {
-        if self.remove_on_drop
+        if !self.remove_on_drop {
+            return;
+        }
+        // Only while it still carries our header: a file put there since is not ours.
+        let still_ours = fs::read_to_string(&self.path).is_ok_and(|text| {
+            split_header(&text).is_some_and(|(pid, _)| pid == std::process::id())
+        });
+        if still_ours
             && let Err(e) = fs::remove_file(&self.path)
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -614,6 +717,34 @@ mod tests {
         assert!(RemotePath::parse("bucket/../other", "-d").is_err());
         assert_eq!(path("bucket//x/").inside("remote"), "remote:/bucket//x");
         assert_eq!(path("/").inside("remote"), "remote:/");
+    }
+
+    #[test]
+    fn only_a_file_the_agent_wrote_is_replaced_or_shared() {
+        let path = Path::new("/x/rclone.conf");
+        let body = "[remote]\ntype = local\n";
+        assert_eq!(decide(path, None, body), AtConfigPath::Write);
+        let hand_written = decide(path, Some(body.replace("local", "s3").as_str()), body);
+        let AtConfigPath::Refuse(message) = hand_written else {
+            panic!("{hand_written:?}")
+        };
+        assert!(
+            message.contains("/x/rclone.conf") && message.contains("--no-template"),
+            "{message}"
+        );
+        // Identical without a header: nothing to change, nothing to remove.
+        assert_eq!(decide(path, Some(body), body), AtConfigPath::Share);
+        // pid 1 runs (init, or this container's agent); no process has pid i32::MAX.
+        let live = format!("{}{body}", header(1));
+        assert_eq!(decide(path, Some(&live), body), AtConfigPath::Share);
+        let AtConfigPath::Refuse(message) = decide(path, Some(&live), "[remote]\n") else {
+            panic!("a live writer's different config must be refused")
+        };
+        assert!(message.contains("pid 1"), "{message}");
+        let dead = format!("{}[remote]\ntype = s3\n", header(i32::MAX as u32));
+        assert_eq!(decide(path, Some(&dead), body), AtConfigPath::Write);
+        let own = format!("{}[remote]\n", header(std::process::id()));
+        assert_eq!(decide(path, Some(&own), body), AtConfigPath::Write);
     }
 
     #[test]
