@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use vsc_types::contract::{
-    ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE,
-    ENV_REPORT_TOKEN, ENV_REPORT_URL,
+    ENV_CONFIG_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
+    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
 };
 
 const AFTER_HELP: &str = "\
@@ -168,7 +168,7 @@ pub struct RemoteToLocalSync {
 pub struct RemoteArgs {
     /// Where the rclone config is written (mode 0600, removed on exit). Default: a private
     /// temporary directory.
-    #[arg(short = 'c', long, env = "CONFIG_PATH")]
+    #[arg(short = 'c', long, env = ENV_CONFIG_PATH)]
     pub config_path: Option<PathBuf>,
 
     /// Use the rclone config already at --config-path instead of writing one from the

@@ -181,3 +181,28 @@ fn a_running_agents_config_for_other_settings_is_refused_naming_its_pid() {
         "the running agent's config must be left as it is"
     );
 }
+
+#[test]
+fn an_applications_own_config_path_variable_is_not_the_agents() {
+    let mut sandbox = Sandbox::local();
+    sandbox.write("src", &[("a.txt", "1")]);
+    let app_config = sandbox.path("app/config.yaml");
+    write_as_agent_user(&sandbox, &app_config, "listen: 8080\n");
+    sandbox.set_env("CONFIG_PATH", &app_config.display().to_string());
+    let remote = sandbox.path("remote");
+
+    let output = sandbox.run(&[
+        "sync-to-remote",
+        "-s",
+        "src",
+        "-d",
+        &remote.display().to_string(),
+    ]);
+
+    assert_exit(&output, 0);
+    assert_eq!(stored_data(&remote), owned(&[("a.txt", "1")]));
+    assert_eq!(
+        fs::read_to_string(&app_config).expect("the application's config is kept"),
+        "listen: 8080\n"
+    );
+}
