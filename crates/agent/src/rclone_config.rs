@@ -209,6 +209,25 @@ impl RemoteParams {
         Ok(())
     }
 
+    /// `remote_path` as this config means it. On a local remote (directly, or under a crypt
+    /// remote that wraps it), a relative path is relative to `cwd`, as for `rclone sync src
+    /// ./remote`: `remote:/./remote` would be `/remote`, at the filesystem root.
+    pub fn resolve(
+        &self,
+        remote_path: &RemotePath,
+        cwd: impl FnOnce() -> std::io::Result<PathBuf>,
+    ) -> Result<RemotePath> {
+        let local = self.remote.get("type").is_some_and(|t| t.value == "local");
+        let inside_crypt = self.encryption_enabled() && self.encrypted.get("remote").is_some();
+        if !local || inside_crypt || !remote_path.relative {
+            return Ok(remote_path.clone());
+        }
+        let cwd = cwd().map_err(|e| AgentError::io("cannot read the working directory", ".", e))?;
+        let resolved = remote_path.under(&cwd)?;
+        tracing::info!(given = %remote_path.path, path = %resolved, "the remote is a local directory: a relative remote path is relative to the working directory");
+        Ok(resolved)
+    }
+
     /// Renders the config file for a run on `remote_path` (the `-s`/`-d` remote side).
     pub fn render(&self, remote_path: &RemotePath) -> String {
         let mut out = String::new();
@@ -284,7 +303,11 @@ fn validate_value(value: &str, origin: &Origin) -> Result<()> {
 
 /// A path on the remote side, as given to `-s` / `-d` (e.g. `bucket/some/dir`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemotePath(String);
+pub struct RemotePath {
+    path: String,
+    /// Given without a leading `/` (`./remote`, `bucket/dir`).
+    relative: bool,
+}
 
 impl RemotePath {
     /// Validates a user-given remote path; `flag` names it in errors.
@@ -300,18 +323,40 @@ impl RemotePath {
             )));
         }
         let trimmed = raw.trim_matches('/');
-        Ok(RemotePath(trimmed.to_string()))
+        Ok(RemotePath {
+            path: trimmed.to_string(),
+            relative: !raw.is_empty() && !raw.starts_with('/'),
+        })
     }
 
     /// `name:/path`, the form the original tool used (`remote:/testbucket/dir`).
     pub fn inside(&self, remote_name: &str) -> String {
-        format!("{remote_name}:/{}", self.0)
+        format!("{remote_name}:/{}", self.path)
+    }
+
+    /// A relative path as the same path under `dir` (absolute); an absolute one as it is.
+    fn under(&self, dir: &Path) -> Result<RemotePath> {
+        if !self.relative {
+            return Ok(self.clone());
+        }
+        let dir = dir.to_str().ok_or_else(|| {
+            AgentError::invalid(format!(
+                "the working directory {} is not valid UTF-8; give the remote path as an absolute path",
+                dir.display()
+            ))
+        })?;
+        let below: Vec<&str> = self.path.split('/').filter(|s| *s != ".").collect();
+        let joined = format!("{}/{}", dir.trim_end_matches('/'), below.join("/"));
+        Ok(RemotePath {
+            path: joined.trim_matches('/').to_string(),
+            relative: false,
+        })
     }
 }
 
 impl std::fmt::Display for RemotePath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "/{}", self.0)
+        write!(f, "/{}", self.path)
     }
 }
 
@@ -745,6 +790,48 @@ mod tests {
         assert_eq!(decide(path, Some(&dead), body), AtConfigPath::Write);
         let own = format!("{}[remote]\n", header(std::process::id()));
         assert_eq!(decide(path, Some(&own), body), AtConfigPath::Write);
+    }
+
+    #[test]
+    fn a_relative_path_on_a_local_remote_is_under_the_working_directory() {
+        let local =
+            RemoteParams::collect(env(&[("REMOTE_TYPE", "local")]), &[], &[]).expect("valid");
+        let cwd = || Ok(PathBuf::from("/work/dir/"));
+        let resolved = local.resolve(&path("./remote/x"), cwd).expect("utf8");
+        assert_eq!(resolved.inside("remote"), "remote:/work/dir/remote/x");
+        assert_eq!(
+            local
+                .resolve(&path("."), cwd)
+                .expect("utf8")
+                .inside("remote"),
+            "remote:/work/dir"
+        );
+        assert_eq!(
+            local
+                .resolve(&path("/abs"), cwd)
+                .expect("abs")
+                .inside("remote"),
+            "remote:/abs"
+        );
+        let s3 = RemoteParams::collect(env(&[("REMOTE_TYPE", "s3")]), &[], &[]).expect("valid");
+        assert_eq!(
+            s3.resolve(&path("bucket/x"), cwd)
+                .expect("s3")
+                .inside("remote"),
+            "remote:/bucket/x"
+        );
+        let wrapped = RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "local"), ("ENCRYPTED_PASSWORD_PLAIN", "pw")]),
+            &[],
+            &[],
+        )
+        .expect("valid");
+        let resolved = wrapped.resolve(&path("remote"), cwd).expect("utf8");
+        assert!(
+            wrapped
+                .render(&resolved)
+                .contains("remote = remote:/work/dir/remote\n")
+        );
     }
 
     #[test]
