@@ -15,27 +15,34 @@ use vsc_types::obscure;
 
 use crate::error::{AgentError, Result};
 
-/// Where one config line came from, so that an error can name it.
+/// Where one config line came from, so that an error can name it. Never the value: it may
+/// be a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Origin {
     Env(String),
-    Flag(&'static str, String),
+    /// The `position`-th (from 1) `flag` argument, and its key once that is known valid.
+    Flag {
+        flag: &'static str,
+        position: usize,
+        key: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Origin::Env(name) => write!(f, "environment variable {name}"),
-            Origin::Flag(flag, raw) => write!(f, "{flag} '{}'", redact_value(raw)),
+            Origin::Flag {
+                flag,
+                key: Some(key),
+                ..
+            } => write!(f, "{flag} '{key}=…'"),
+            Origin::Flag {
+                flag,
+                position,
+                key: None,
+            } => write!(f, "{flag} argument #{position}"),
         }
-    }
-}
-
-/// Shows the key of a `key=value` argument, never its value (it may be a secret).
-fn redact_value(raw: &str) -> String {
-    match raw.split_once('=') {
-        Some((key, _)) => format!("{}=…", key.trim()),
-        None => raw.to_string(),
     }
 }
 
@@ -75,11 +82,23 @@ impl Section {
         out.push_str(&format!("[{name}]\n"));
         // `type` first: it is what a human reading the file looks for.
         if let Some(entry) = self.entries.get("type") {
-            out.push_str(&format!("type = {}\n", entry.value));
+            out.push_str(&format!("type = {}\n", quoted(&entry.value)));
         }
         for (key, entry) in self.entries.iter().filter(|(key, _)| *key != "type") {
-            out.push_str(&format!("{key} = {}\n", entry.value));
+            out.push_str(&format!("{key} = {}\n", quoted(&entry.value)));
         }
+    }
+}
+
+/// `value` as rclone's config parser reads it back exactly. It takes a value that starts with
+/// `` ` `` or `"""` for a quoted one: unclosed, it fails to load the file and prints the line
+/// (a secret, maybe); closed, it keeps what is between the quotes. Wrapped in backticks, it
+/// keeps everything between the first and the last one: any single-line value, exactly.
+fn quoted(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with('`') || value.starts_with("\"\"\"") {
+        format!("`{value}`").into()
+    } else {
+        value.into()
     }
 }
 
@@ -124,14 +143,21 @@ impl RemoteParams {
             ("--param", params, &mut collected.remote),
             ("--enc-param", enc_params, &mut collected.encrypted),
         ] {
-            for raw in raw_list {
-                let origin = Origin::Flag(flag, raw.clone());
+            for (index, raw) in raw_list.iter().enumerate() {
+                let mut origin = Origin::Flag {
+                    flag,
+                    position: index + 1,
+                    key: None,
+                };
                 let (key, value) = raw.split_once('=').ok_or_else(|| {
                     AgentError::invalid(format!(
-                        "{origin} must look like 'key=value' (missing '=')"
+                        "{origin} has no '=': it must look like 'key=value' (its text is not shown: it may be a secret)"
                     ))
                 })?;
                 let key = validate_key(key.trim(), &origin)?;
+                if let Origin::Flag { key: known, .. } = &mut origin {
+                    *known = Some(key.clone());
+                }
                 let value = value.trim().to_string();
                 validate_value(&value, &origin)?;
                 section.set(key.to_ascii_lowercase(), value, origin);
@@ -287,8 +313,13 @@ fn validate_key(key: &str, origin: &Origin) -> Result<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid {
+        // A variable's name is no secret; an argument's text before '=' might be one.
+        let shown = match origin {
+            Origin::Env(_) => format!(" '{key}'"),
+            Origin::Flag { .. } => String::new(),
+        };
         return Err(AgentError::invalid(format!(
-            "{origin}: the rclone option name '{key}' must be letters, digits and '_' only"
+            "{origin}: the rclone option name{shown} must be letters, digits and '_' only"
         )));
     }
     Ok(key.to_ascii_lowercase())
@@ -640,7 +671,8 @@ mod tests {
         let err =
             RemoteParams::collect(env(&[("REMOTE_TYPE", "s3")]), &["secretvalue".into()], &[])
                 .expect_err("no =");
-        assert!(err.to_string().contains("--param"), "{err}");
+        assert!(err.to_string().contains("--param argument #1"), "{err}");
+        assert!(!err.to_string().contains("secretvalue"), "{err}");
         let err = RemoteParams::collect(
             env(&[("REMOTE_TYPE", "s3")]),
             &["bad key=supersecret".into()],
@@ -678,6 +710,31 @@ mod tests {
         assert_eq!(params.target(&path("/bucket/dir/")), "remote_encrypted:");
         assert!(is_encrypted_target(&params.target(&path("/bucket/dir/"))));
         assert!(!is_encrypted_target("remote:/bucket/dir"));
+    }
+
+    #[test]
+    fn values_rclone_would_take_for_quoted_are_written_in_backticks() {
+        let params = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "s3"),
+                ("REMOTE_SECRET_ACCESS_KEY", "`abc"),
+                ("REMOTE_ACCESS_KEY_ID", "\"\"\"x\"\"\""),
+                ("REMOTE_ENDPOINT", "a`b\"c"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect("valid");
+        let rendered = params.render(&path("b"));
+        assert!(
+            rendered.contains("secret_access_key = ``abc`\n"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("access_key_id = `\"\"\"x\"\"\"`\n"),
+            "{rendered}"
+        );
+        assert!(rendered.contains("endpoint = a`b\"c\n"), "{rendered}");
     }
 
     #[test]
