@@ -186,6 +186,9 @@ impl RemoteParams {
                         plain.origin, existing.origin
                     )));
                 }
+                if plain.value.is_empty() {
+                    return Err(empty_password(&plain.origin, key));
+                }
                 let origin = plain.origin.clone();
                 self.encrypted
                     .set(key.to_string(), obscure::obscure(&plain.value), origin);
@@ -217,14 +220,28 @@ impl RemoteParams {
             )));
         }
         for key in ["password", "password2"] {
-            if let Some(entry) = self.encrypted.get(key)
-                && obscure::reveal(&entry.value).is_err()
-            {
-                return Err(AgentError::invalid(format!(
-                    "{} is not rclone-obscured (make it with `rclone obscure`), or pass the plain value as ENCRYPTED_{}_PLAIN",
-                    entry.origin,
-                    key.to_ascii_uppercase()
-                )));
+            let Some(entry) = self.encrypted.get(key) else {
+                continue;
+            };
+            if entry.value.is_empty() {
+                return Err(empty_password(&entry.origin, key));
+            }
+            match obscure::reveal(&entry.value) {
+                Err(_) => {
+                    return Err(AgentError::invalid(format!(
+                        "{} is not rclone-obscured (make it with `rclone obscure`), or pass the plain value as ENCRYPTED_{}_PLAIN",
+                        entry.origin,
+                        key.to_ascii_uppercase()
+                    )));
+                }
+                // rclone reads an unset password2 as "no salt" (its built-in one), and takes
+                // an empty one the same way. Unset stays allowed; an explicitly empty value is
+                // refused like an empty password: it is what an empty Secret key gives, and
+                // the operator always sets a salt, so it means a lost one, not "no salt".
+                Ok(revealed) if revealed.is_empty() => {
+                    return Err(empty_password(&entry.origin, key));
+                }
+                Ok(_) => {}
             }
         }
         if self.encrypted.get("password").is_none() {
@@ -290,6 +307,24 @@ impl RemoteParams {
             remote_path,
         )
     }
+}
+
+/// An empty crypt password derives a key anyone can derive: "encrypted" data that anyone can
+/// read.
+fn empty_password(origin: &Origin, key: &str) -> AgentError {
+    let what = if key == "password" {
+        "the crypt password"
+    } else {
+        "the crypt salt (password2)"
+    };
+    AgentError::invalid(format!(
+        "{origin} is empty, so {what} would be empty and the uploaded data readable by anyone (an empty Secret key?); set it, or unset the variable{}",
+        if key == "password" {
+            " and all ENCRYPTED_* to upload unencrypted"
+        } else {
+            " for rclone's default salt"
+        }
+    ))
 }
 
 /// Whether an rclone path (as [`RemoteParams::target`] returns) is on the crypt remote.
@@ -735,6 +770,42 @@ mod tests {
             "{rendered}"
         );
         assert!(rendered.contains("endpoint = a`b\"c\n"), "{rendered}");
+    }
+
+    #[test]
+    fn an_empty_password_or_an_explicitly_empty_salt_is_refused_by_name() {
+        for (name, value) in [
+            ("ENCRYPTED_PASSWORD_PLAIN", String::new()),
+            ("ENCRYPTED_PASSWORD", obscure::obscure("")),
+            ("ENCRYPTED_PASSWORD", String::new()),
+            ("ENCRYPTED_PASSWORD2_PLAIN", String::new()),
+            ("ENCRYPTED_PASSWORD2", obscure::obscure("")),
+        ] {
+            let mut vars = vec![("REMOTE_TYPE", "local"), (name, value.as_str())];
+            if name.contains("PASSWORD2") {
+                vars.push(("ENCRYPTED_PASSWORD_PLAIN", "pw"));
+            }
+            let err = RemoteParams::collect(env(&vars), &[], &[]).expect_err(name);
+            assert!(err.to_string().contains(name), "{err}");
+            assert!(err.to_string().contains("empty"), "{err}");
+        }
+        let err = RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "local")]),
+            &[],
+            &["password_plain=".into()],
+        )
+        .expect_err("-e password_plain=");
+        assert!(
+            err.to_string().contains("--enc-param 'password_plain=…'"),
+            "{err}"
+        );
+        // Unset password2: rclone's default salt, as before.
+        RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "local"), ("ENCRYPTED_PASSWORD_PLAIN", "pw")]),
+            &[],
+            &[],
+        )
+        .expect("no salt is allowed");
     }
 
     #[test]

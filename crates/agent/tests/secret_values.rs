@@ -1,15 +1,26 @@
-//! Secrets in the agent's configuration: no error path shows a secret value, whether the
-//! agent's or rclone's message.
+//! Secrets in the agent's configuration: an empty encryption password is refused, and no
+//! error path shows a secret value, whether the agent's or rclone's message.
 
 mod support;
 
 use std::fs;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use support::*;
 
 /// A value no log line, path or message would hold by chance.
 const DISTINCTIVE: &str = "vsc-distinctive-secret-7c1f";
+
+fn obscure(plain: &str) -> String {
+    let output = Command::new(rclone_binary())
+        .args(["obscure", plain])
+        .output()
+        .expect("rclone obscure");
+    String::from_utf8(output.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
 
 /// Neither the agent's log (stderr) nor its stdout holds `secret`.
 #[track_caller]
@@ -17,6 +28,68 @@ fn assert_not_shown(output: &Output, secret: &str) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains(secret), "the secret on stdout:\n{stdout}");
     assert_not_logged(output, secret);
+}
+
+/// One way to give an empty password: variables, flags, and what the error must name.
+struct EmptyPassword<'a> {
+    vars: Vec<(&'a str, &'a str)>,
+    flags: &'a [&'a str],
+    named: &'a str,
+}
+
+#[test]
+fn an_empty_encryption_password_or_salt_is_refused_by_name_and_nothing_is_uploaded() {
+    let empty_obscured = obscure("");
+    let password = ("ENCRYPTED_PASSWORD_PLAIN", "correct horse");
+    let cases = [
+        EmptyPassword {
+            vars: vec![("ENCRYPTED_PASSWORD_PLAIN", "")],
+            flags: &[],
+            named: "ENCRYPTED_PASSWORD_PLAIN",
+        },
+        EmptyPassword {
+            vars: vec![("ENCRYPTED_PASSWORD", "")],
+            flags: &[],
+            named: "ENCRYPTED_PASSWORD",
+        },
+        EmptyPassword {
+            vars: vec![("ENCRYPTED_PASSWORD", &empty_obscured)],
+            flags: &[],
+            named: "ENCRYPTED_PASSWORD",
+        },
+        EmptyPassword {
+            vars: vec![password, ("ENCRYPTED_PASSWORD2_PLAIN", "")],
+            flags: &[],
+            named: "ENCRYPTED_PASSWORD2_PLAIN",
+        },
+        EmptyPassword {
+            vars: vec![password, ("ENCRYPTED_PASSWORD2", &empty_obscured)],
+            flags: &[],
+            named: "ENCRYPTED_PASSWORD2",
+        },
+        EmptyPassword {
+            vars: vec![],
+            flags: &["-e", "password_plain="],
+            named: "--enc-param 'password_plain=…'",
+        },
+    ];
+    for case in cases {
+        let mut sandbox = Sandbox::local();
+        sandbox.write("src", &[("tax-return.pdf", "hunter2")]);
+        for (key, value) in &case.vars {
+            sandbox.set_env(key, value);
+        }
+        let remote = sandbox.path("remote");
+        let remote_arg = remote.display().to_string();
+        let mut args = vec!["sync-to-remote", "-s", "src", "-d", &remote_arg];
+        args.extend_from_slice(case.flags);
+
+        let output = sandbox.run(&args);
+
+        assert_exit(&output, 2);
+        assert_logged(&output, &[case.named, "empty"]);
+        assert!(!remote.exists(), "{}: nothing may be uploaded", case.named);
+    }
 }
 
 #[test]
