@@ -469,7 +469,7 @@ fn decide(path: &Path, existing: Option<&str>, body: &str) -> AtConfigPath {
         Some((pid, _)) if pid == own_pid || !crate::pidfile::is_alive(pid) => AtConfigPath::Write,
         Some((_, rest)) if rest == body => AtConfigPath::Share,
         Some((pid, _)) => AtConfigPath::Refuse(format!(
-            "the rclone config at --config-path {} was written by a running agent (pid {pid}) for different settings; it is left as it is. Give this run another --config-path, or the same environment and flags as that agent",
+            "the rclone config at --config-path {} was written by a running agent (pid {pid}) for different settings; it is left as it is. Give this run another --config-path, or the same environment and flags as that agent (if pid {pid} is no agent, the file is a stale one: remove it)",
             path.display()
         )),
         // Identical but without our header: nothing this run would change; keep it as it is.
@@ -627,14 +627,18 @@ impl Drop for ConfigFile {
             return;
         }
         // Only while it still carries our header: a file put there since is not ours.
-        let still_ours = fs::read_to_string(&self.path).is_ok_and(|text| {
-            split_header(&text).is_some_and(|(pid, _)| pid == std::process::id())
-        });
-        if still_ours
-            && let Err(e) = fs::remove_file(&self.path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %self.path.display(), error = %e, "could not remove the rclone config, which holds credentials");
+        match fs::read_to_string(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(text) if split_header(&text).is_none_or(|(pid, _)| pid != std::process::id()) => {
+                tracing::warn!(path = %self.path.display(), "left the file at --config-path in place: it is no longer the config this run wrote");
+            }
+            _ => {
+                if let Err(e) = fs::remove_file(&self.path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(path = %self.path.display(), error = %e, "could not remove the rclone config, which holds credentials");
+                }
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 mod support;
 
 use std::fs;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::*;
@@ -205,4 +205,49 @@ fn an_applications_own_config_path_variable_is_not_the_agents() {
         fs::read_to_string(&app_config).expect("the application's config is kept"),
         "listen: 8080\n"
     );
+}
+
+#[test]
+fn a_file_put_at_config_path_while_the_agent_runs_is_not_removed_when_it_exits() {
+    let sandbox = Sandbox::local();
+    sandbox.write("src", &[("a.txt", "1")]);
+    let config = sandbox.path("etc/rclone.conf");
+    fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
+    give_to_agent(sandbox.dir.path());
+    let remote = sandbox.path("remote");
+    let config_arg = config.display().to_string();
+    let remote_arg = remote.display().to_string();
+    let agent = sandbox
+        .agent(&[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1h",
+            "-c",
+            &config_arg,
+            "-s",
+            "src",
+            "-d",
+            &remote_arg,
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the agent");
+    assert!(eventually(Duration::from_secs(15), || remote
+        .join("a.txt")
+        .exists()));
+    // Someone puts their own file there (replacing, not editing, the agent's).
+    let replacement = sandbox.path("etc/replacement.conf");
+    write_as_agent_user(&sandbox, &replacement, HAND_WRITTEN);
+    fs::rename(&replacement, &config).expect("replace the config");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = agent.wait_with_output().expect("wait");
+
+    assert_exit(&output, 0);
+    assert_logged(&output, &["left the file at --config-path in place"]);
+    assert_eq!(fs::read_to_string(&config).expect("kept"), HAND_WRITTEN);
 }
