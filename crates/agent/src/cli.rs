@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use vsc_types::contract::{
-    ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE,
-    ENV_REPORT_TOKEN, ENV_REPORT_URL,
+    ENV_CONFIG_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
+    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
 };
 
 const AFTER_HELP: &str = "\
@@ -19,7 +19,9 @@ Configuration:
                           `remote`. ENCRYPTED_PASSWORD / ENCRYPTED_PASSWORD2 are rclone-obscured;
                           ENCRYPTED_PASSWORD_PLAIN / ENCRYPTED_PASSWORD2_PLAIN take plain text.
                           Without ENCRYPTED_REMOTE the crypt remote wraps remote:/<remote path>.
+                          An empty password (or an explicitly empty salt) is refused.
   Secrets belong in the environment: -p/-e arguments are visible in process listings.
+  Errors name a variable or argument, never its value.
 
 Remote layout:
   The agent keeps its completion record (.volume-syncing-controller.json) and, with --trash,
@@ -93,7 +95,8 @@ pub struct UploadPaths {
         default_value = "./"
     )]
     pub src: PathBuf,
-    /// Remote path, e.g. `bucket/some/dir`.
+    /// Remote path, e.g. `bucket/some/dir` (with REMOTE_TYPE=local a directory; a relative
+    /// one is relative to the working directory).
     #[arg(short = 'd', long = "dst", env = ENV_REMOTE_PATH)]
     pub dst: String,
 }
@@ -141,7 +144,8 @@ pub struct TrashArgs {
 
 #[derive(Debug, Args)]
 pub struct RemoteToLocalSync {
-    /// Remote path to restore from, e.g. `bucket/some/dir`.
+    /// Remote path to restore from, e.g. `bucket/some/dir` (with REMOTE_TYPE=local a
+    /// directory; a relative one is relative to the working directory).
     #[arg(short = 's', long = "src", env = ENV_REMOTE_PATH)]
     pub src: String,
     /// Local directory to restore into; created (owned by the running user) when missing.
@@ -178,8 +182,11 @@ pub struct RemoteToLocalSync {
 #[derive(Debug, Args)]
 pub struct RemoteArgs {
     /// Where the rclone config is written (mode 0600, removed on exit). Default: a private
-    /// temporary directory.
-    #[arg(short = 'c', long, env = "CONFIG_PATH")]
+    /// temporary directory. A file already there is never overwritten or removed unless the
+    /// agent wrote it: it is replaced when the run that wrote it no longer runs, used (and
+    /// kept) when a running agent wrote exactly this config, and otherwise refused (exit 2;
+    /// use your own with --no-template).
+    #[arg(short = 'c', long, env = ENV_CONFIG_PATH)]
     pub config_path: Option<PathBuf>,
 
     /// Use the rclone config already at --config-path instead of writing one from the

@@ -196,8 +196,9 @@ fn prepare_remote(args: &RemoteArgs, remote_path: &RemotePath) -> Result<(Config
         Ok((config, remote))
     } else {
         let params = RemoteParams::collect(std::env::vars_os(), &args.params, &args.enc_params)?;
-        let config = ConfigFile::write(args.config_path.as_deref(), &params.render(remote_path))?;
-        Ok((config, params.target(remote_path)))
+        let remote_path = params.resolve(remote_path, std::env::current_dir)?;
+        let config = ConfigFile::write(args.config_path.as_deref(), &params.render(&remote_path))?;
+        Ok((config, params.target(&remote_path)))
     }
 }
 

@@ -191,7 +191,7 @@ fn as_nix_pid(pid: u32) -> Pid {
 }
 
 /// A process counts as gone once it is a zombie: it has exited, its parent has not reaped it.
-fn is_alive(pid: u32) -> bool {
+pub(crate) fn is_alive(pid: u32) -> bool {
     match kill(as_nix_pid(pid), None) {
         Ok(()) | Err(Errno::EPERM) => !is_zombie(pid),
         Err(_) => false,

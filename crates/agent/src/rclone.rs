@@ -543,6 +543,7 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>, policy: LogPol
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let (level, message) = parse_log_line(&line);
+        let message = without_config_line(message);
         if message.contains("undecryptable") {
             summary.undecryptable += 1;
         }
@@ -596,6 +597,21 @@ fn is_missing_listing_root(message: &str) -> bool {
         || (message.starts_with("Failed to ") && message.ends_with(": directory not found"))
 }
 
+/// What rclone's config parser says before the line it cannot parse, which it prints whole.
+const CONFIG_PARSE_ERROR: &str = "could not parse line";
+
+/// `message` without a config file line that rclone quotes in it: with `--no-template` the
+/// file is the user's, and its line may hold a secret.
+fn without_config_line(message: String) -> String {
+    match message.find(CONFIG_PARSE_ERROR) {
+        Some(at) => format!(
+            "{} (the line is not shown: it may hold a secret)",
+            &message[..at + CONFIG_PARSE_ERROR.len()]
+        ),
+        None => message,
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum LogLevel {
     Error,
@@ -645,6 +661,16 @@ fn parse_log_line(line: &str) -> (LogLevel, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_line_quoted_by_rclone_is_not_logged() {
+        let (_, message) = parse_log_line(
+            "2026/12/01 16:35:58 CRITICAL: Failed to load config file \"/x/rclone.conf\": could not parse line: secret_access_key = `hunter2",
+        );
+        let message = without_config_line(message);
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("/x/rclone.conf"), "{message}");
+    }
 
     #[test]
     fn listing_targets_are_directories() {

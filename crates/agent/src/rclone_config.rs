@@ -15,27 +15,34 @@ use vsc_types::obscure;
 
 use crate::error::{AgentError, Result};
 
-/// Where one config line came from, so that an error can name it.
+/// Where one config line came from, so that an error can name it. Never the value: it may
+/// be a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Origin {
     Env(String),
-    Flag(&'static str, String),
+    /// The `position`-th (from 1) `flag` argument, and its key once that is known valid.
+    Flag {
+        flag: &'static str,
+        position: usize,
+        key: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Origin::Env(name) => write!(f, "environment variable {name}"),
-            Origin::Flag(flag, raw) => write!(f, "{flag} '{}'", redact_value(raw)),
+            Origin::Flag {
+                flag,
+                key: Some(key),
+                ..
+            } => write!(f, "{flag} '{key}=…'"),
+            Origin::Flag {
+                flag,
+                position,
+                key: None,
+            } => write!(f, "{flag} argument #{position}"),
         }
-    }
-}
-
-/// Shows the key of a `key=value` argument, never its value (it may be a secret).
-fn redact_value(raw: &str) -> String {
-    match raw.split_once('=') {
-        Some((key, _)) => format!("{}=…", key.trim()),
-        None => raw.to_string(),
     }
 }
 
@@ -75,11 +82,23 @@ impl Section {
         out.push_str(&format!("[{name}]\n"));
         // `type` first: it is what a human reading the file looks for.
         if let Some(entry) = self.entries.get("type") {
-            out.push_str(&format!("type = {}\n", entry.value));
+            out.push_str(&format!("type = {}\n", quoted(&entry.value)));
         }
         for (key, entry) in self.entries.iter().filter(|(key, _)| *key != "type") {
-            out.push_str(&format!("{key} = {}\n", entry.value));
+            out.push_str(&format!("{key} = {}\n", quoted(&entry.value)));
         }
+    }
+}
+
+/// `value` as rclone's config parser reads it back exactly. It takes a value that starts with
+/// `` ` `` or `"""` for a quoted one: unclosed, it fails to load the file and prints the line
+/// (a secret, maybe); closed, it keeps what is between the quotes. Wrapped in backticks, it
+/// keeps everything between the first and the last one: any single-line value, exactly.
+fn quoted(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with('`') || value.starts_with("\"\"\"") {
+        format!("`{value}`").into()
+    } else {
+        value.into()
     }
 }
 
@@ -124,14 +143,21 @@ impl RemoteParams {
             ("--param", params, &mut collected.remote),
             ("--enc-param", enc_params, &mut collected.encrypted),
         ] {
-            for raw in raw_list {
-                let origin = Origin::Flag(flag, raw.clone());
+            for (index, raw) in raw_list.iter().enumerate() {
+                let mut origin = Origin::Flag {
+                    flag,
+                    position: index + 1,
+                    key: None,
+                };
                 let (key, value) = raw.split_once('=').ok_or_else(|| {
                     AgentError::invalid(format!(
-                        "{origin} must look like 'key=value' (missing '=')"
+                        "{origin} has no '=': it must look like 'key=value' (its text is not shown: it may be a secret)"
                     ))
                 })?;
                 let key = validate_key(key.trim(), &origin)?;
+                if let Origin::Flag { key: known, .. } = &mut origin {
+                    *known = Some(key.clone());
+                }
                 let value = value.trim().to_string();
                 validate_value(&value, &origin)?;
                 section.set(key.to_ascii_lowercase(), value, origin);
@@ -159,6 +185,9 @@ impl RemoteParams {
                         "both {} and {} are set; give the crypt {key} once, either plain or rclone-obscured",
                         plain.origin, existing.origin
                     )));
+                }
+                if plain.value.is_empty() {
+                    return Err(empty_password(&plain.origin, key));
                 }
                 let origin = plain.origin.clone();
                 self.encrypted
@@ -191,14 +220,28 @@ impl RemoteParams {
             )));
         }
         for key in ["password", "password2"] {
-            if let Some(entry) = self.encrypted.get(key)
-                && obscure::reveal(&entry.value).is_err()
-            {
-                return Err(AgentError::invalid(format!(
-                    "{} is not rclone-obscured (make it with `rclone obscure`), or pass the plain value as ENCRYPTED_{}_PLAIN",
-                    entry.origin,
-                    key.to_ascii_uppercase()
-                )));
+            let Some(entry) = self.encrypted.get(key) else {
+                continue;
+            };
+            if entry.value.is_empty() {
+                return Err(empty_password(&entry.origin, key));
+            }
+            match obscure::reveal(&entry.value) {
+                Err(_) => {
+                    return Err(AgentError::invalid(format!(
+                        "{} is not rclone-obscured (make it with `rclone obscure`), or pass the plain value as ENCRYPTED_{}_PLAIN",
+                        entry.origin,
+                        key.to_ascii_uppercase()
+                    )));
+                }
+                // rclone reads an unset password2 as "no salt" (its built-in one), and takes
+                // an empty one the same way. Unset stays allowed; an explicitly empty value is
+                // refused like an empty password: it is what an empty Secret key gives, and
+                // the operator always sets a salt, so it means a lost one, not "no salt".
+                Ok(revealed) if revealed.is_empty() => {
+                    return Err(empty_password(&entry.origin, key));
+                }
+                Ok(_) => {}
             }
         }
         if self.encrypted.get("password").is_none() {
@@ -207,6 +250,25 @@ impl RemoteParams {
             ));
         }
         Ok(())
+    }
+
+    /// `remote_path` as this config means it. On a local remote (directly, or under a crypt
+    /// remote that wraps it), a relative path is relative to `cwd`, as for `rclone sync src
+    /// ./remote`: `remote:/./remote` would be `/remote`, at the filesystem root.
+    pub fn resolve(
+        &self,
+        remote_path: &RemotePath,
+        cwd: impl FnOnce() -> std::io::Result<PathBuf>,
+    ) -> Result<RemotePath> {
+        let local = self.remote.get("type").is_some_and(|t| t.value == "local");
+        let inside_crypt = self.encryption_enabled() && self.encrypted.get("remote").is_some();
+        if !local || inside_crypt || !remote_path.relative {
+            return Ok(remote_path.clone());
+        }
+        let cwd = cwd().map_err(|e| AgentError::io("cannot read the working directory", ".", e))?;
+        let resolved = remote_path.under(&cwd)?;
+        tracing::info!(given = %remote_path.path, path = %resolved, "the remote is a local directory: a relative remote path is relative to the working directory");
+        Ok(resolved)
     }
 
     /// Renders the config file for a run on `remote_path` (the `-s`/`-d` remote side).
@@ -247,6 +309,24 @@ impl RemoteParams {
     }
 }
 
+/// An empty crypt password derives a key anyone can derive: "encrypted" data that anyone can
+/// read.
+fn empty_password(origin: &Origin, key: &str) -> AgentError {
+    let what = if key == "password" {
+        "the crypt password"
+    } else {
+        "the crypt salt (password2)"
+    };
+    AgentError::invalid(format!(
+        "{origin} is empty, so {what} would be empty and the uploaded data readable by anyone (an empty Secret key?); set it, or unset the variable{}",
+        if key == "password" {
+            " and all ENCRYPTED_* to upload unencrypted"
+        } else {
+            " for rclone's default salt"
+        }
+    ))
+}
+
 /// Whether an rclone path (as [`RemoteParams::target`] returns) is on the crypt remote.
 pub fn is_encrypted_target(target: &str) -> bool {
     target
@@ -268,8 +348,13 @@ fn validate_key(key: &str, origin: &Origin) -> Result<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid {
+        // A variable's name is no secret; an argument's text before '=' might be one.
+        let shown = match origin {
+            Origin::Env(_) => format!(" '{key}'"),
+            Origin::Flag { .. } => String::new(),
+        };
         return Err(AgentError::invalid(format!(
-            "{origin}: the rclone option name '{key}' must be letters, digits and '_' only"
+            "{origin}: the rclone option name{shown} must be letters, digits and '_' only"
         )));
     }
     Ok(key.to_ascii_lowercase())
@@ -284,7 +369,11 @@ fn validate_value(value: &str, origin: &Origin) -> Result<()> {
 
 /// A path on the remote side, as given to `-s` / `-d` (e.g. `bucket/some/dir`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemotePath(String);
+pub struct RemotePath {
+    path: String,
+    /// Given without a leading `/` (`./remote`, `bucket/dir`).
+    relative: bool,
+}
 
 impl RemotePath {
     /// Validates a user-given remote path; `flag` names it in errors.
@@ -300,18 +389,95 @@ impl RemotePath {
             )));
         }
         let trimmed = raw.trim_matches('/');
-        Ok(RemotePath(trimmed.to_string()))
+        Ok(RemotePath {
+            path: trimmed.to_string(),
+            relative: !raw.is_empty() && !raw.starts_with('/'),
+        })
     }
 
     /// `name:/path`, the form the original tool used (`remote:/testbucket/dir`).
     pub fn inside(&self, remote_name: &str) -> String {
-        format!("{remote_name}:/{}", self.0)
+        format!("{remote_name}:/{}", self.path)
+    }
+
+    /// A relative path as the same path under `dir` (absolute); an absolute one as it is.
+    fn under(&self, dir: &Path) -> Result<RemotePath> {
+        if !self.relative {
+            return Ok(self.clone());
+        }
+        let dir = dir.to_str().ok_or_else(|| {
+            AgentError::invalid(format!(
+                "the working directory {} is not valid UTF-8; give the remote path as an absolute path",
+                dir.display()
+            ))
+        })?;
+        let below: Vec<&str> = self.path.split('/').filter(|s| *s != ".").collect();
+        let joined = format!("{}/{}", dir.trim_end_matches('/'), below.join("/"));
+        Ok(RemotePath {
+            path: joined.trim_matches('/').to_string(),
+            relative: false,
+        })
     }
 }
 
 impl std::fmt::Display for RemotePath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "/{}", self.0)
+        write!(f, "/{}", self.path)
+    }
+}
+
+/// The start of the first line of every config the agent writes; what follows is
+/// `<pid>)` and [`HEADER_END`]. rclone ignores `#` lines.
+const HEADER_START: &str = "# written by volume-syncing-controller (pid ";
+const HEADER_END: &str = "; removed when that run exits";
+
+fn header(pid: u32) -> String {
+    format!("{HEADER_START}{pid}){HEADER_END}\n")
+}
+
+/// The writer's pid in the agent's header line of `text`, and the rest of the file.
+fn split_header(text: &str) -> Option<(u32, &str)> {
+    let (first, rest) = text.split_once('\n')?;
+    let pid = first
+        .strip_prefix(HEADER_START)?
+        .strip_suffix(HEADER_END)?
+        .strip_suffix(')')?
+        .parse()
+        .ok()?;
+    Some((pid, rest))
+}
+
+/// What to do with a file already at `--config-path`.
+#[derive(Debug, PartialEq, Eq)]
+enum AtConfigPath {
+    /// Nothing there, or what a killed run left: write ours (and remove it on exit).
+    Write,
+    /// The config this run would write, by a running agent: use it, keep it.
+    Share,
+    /// Someone else's file: touch nothing.
+    Refuse(String),
+}
+
+fn decide(path: &Path, existing: Option<&str>, body: &str) -> AtConfigPath {
+    let Some(existing) = existing else {
+        return AtConfigPath::Write;
+    };
+    let own_pid = std::process::id();
+    match split_header(existing) {
+        // A pid equal to ours is not another live writer: in a container a killed earlier
+        // agent was pid 1, as this one is.
+        Some((pid, _)) if pid == own_pid || !crate::pidfile::is_alive(pid) => AtConfigPath::Write,
+        Some((_, rest)) if rest == body => AtConfigPath::Share,
+        Some((pid, _)) => AtConfigPath::Refuse(format!(
+            "the rclone config at --config-path {} was written by a running agent (pid {pid}) for different settings; it is left as it is. Give this run another --config-path, or the same environment and flags as that agent (if pid {pid} is no agent, the file is a stale one: remove it)",
+            path.display()
+        )),
+        // Identical but without our header: nothing this run would change; keep it as it is.
+        None if existing == body => AtConfigPath::Share,
+        None => AtConfigPath::Refuse(format!(
+            "--config-path {} is a file the agent did not write; it is left as it is. Pass --no-template to use it as the rclone config, or choose another --config-path",
+            path.display()
+        )),
     }
 }
 
@@ -324,60 +490,89 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Writes `contents` with mode 0600 to `path`, or into a fresh private directory when
-    /// `path` is `None`. A file already at `path` is replaced, unless it holds exactly
-    /// `contents`: then it is used as it is and kept on exit, since another agent wrote it
-    /// (in a Pod, `kubectl exec ... -c /etc/volume-syncing-controller/rclone.conf` uses the
-    /// sidecar's config, with the same environment, and must not delete it).
-    pub fn write(path: Option<&Path>, contents: &str) -> Result<Self> {
-        if let Some(path) = path
-            && fs::read(path).is_ok_and(|existing| existing == contents.as_bytes())
-        {
-            tracing::debug!(path = %path.display(), "the rclone config at --config-path is the one this run would write: using it, and keeping it");
+    /// Writes `body` (the rendered config) under the agent's header line, mode 0600, to
+    /// `path`, or into a fresh private directory when `path` is `None`. A file already at
+    /// `path` is never overwritten or removed unless the agent wrote it: one left by a run
+    /// that no longer runs is replaced; one holding exactly `body` from a running agent is
+    /// used as it is and kept (in a Pod, `kubectl exec ... -c
+    /// /etc/volume-syncing-controller/rclone.conf` uses the sidecar's config, with the same
+    /// environment, and must not delete it); anything else is refused.
+    pub fn write(path: Option<&Path>, body: &str) -> Result<Self> {
+        let Some(path) = path else {
+            let dir = tempfile::Builder::new()
+                .prefix("volume-syncing-controller-")
+                .tempdir()
+                .map_err(|e| {
+                    AgentError::io(
+                        "cannot create a private directory in",
+                        std::env::temp_dir(),
+                        e,
+                    )
+                })?;
+            let path = dir.path().join("rclone.conf");
+            create(&path, body)?;
             return Ok(ConfigFile {
-                path: path.to_path_buf(),
-                remove_on_drop: false,
-                _private_dir: None,
+                path,
+                remove_on_drop: true,
+                _private_dir: Some(dir),
             });
-        }
-        let (path, private_dir) = match path {
-            Some(path) => (path.to_path_buf(), None),
-            None => {
-                let dir = tempfile::Builder::new()
-                    .prefix("volume-syncing-controller-")
-                    .tempdir()
-                    .map_err(|e| {
-                        AgentError::io(
-                            "cannot create a private directory in",
-                            std::env::temp_dir(),
-                            e,
-                        )
-                    })?;
-                (dir.path().join("rclone.conf"), Some(dir))
-            }
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)
                 .map_err(|e| AgentError::io("cannot create the config directory", parent, e))?;
         }
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(AgentError::io("cannot replace the config file", &path, e)),
+        // Twice at most: an agent starting beside this one may create the file in between.
+        for _ in 0..2 {
+            let existing = match fs::read(path) {
+                Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(AgentError::io(
+                        "cannot read the file at --config-path",
+                        path,
+                        e,
+                    ));
+                }
+            };
+            match decide(path, existing.as_deref(), body) {
+                AtConfigPath::Share => {
+                    tracing::debug!(path = %path.display(), "the rclone config at --config-path is the one this run would write: using it, and keeping it");
+                    return Ok(ConfigFile {
+                        path: path.to_path_buf(),
+                        remove_on_drop: false,
+                        _private_dir: None,
+                    });
+                }
+                AtConfigPath::Refuse(message) => return Err(AgentError::invalid(message)),
+                AtConfigPath::Write => {}
+            }
+            if existing.is_some() {
+                tracing::info!(path = %path.display(), "replacing the rclone config left by an agent that no longer runs");
+                match fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(AgentError::io("cannot replace the config file", path, e));
+                    }
+                }
+            }
+            match create(path, body) {
+                Ok(()) => {
+                    return Ok(ConfigFile {
+                        path: path.to_path_buf(),
+                        remove_on_drop: true,
+                        _private_dir: None,
+                    });
+                }
+                Err(AgentError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
         }
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| AgentError::io("cannot write the rclone config", &path, e))?;
-        file.write_all(contents.as_bytes())
-            .map_err(|e| AgentError::io("cannot write the rclone config", &path, e))?;
-        Ok(ConfigFile {
-            path,
-            remove_on_drop: true,
-            _private_dir: private_dir,
-        })
+        Err(AgentError::invalid(format!(
+            "--config-path {}: another run keeps replacing it; give this run a --config-path of its own",
+            path.display()
+        )))
     }
 
     /// Uses a config file that is already there (`--no-template`); it is never removed.
@@ -414,13 +609,36 @@ impl ConfigFile {
     }
 }
 
+/// Creates `path` (which must not exist) with mode 0600: the agent's header, then `body`.
+fn create(path: &Path, body: &str) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| AgentError::io("cannot write the rclone config", path, e))?;
+    file.write_all(format!("{}{body}", header(std::process::id())).as_bytes())
+        .map_err(|e| AgentError::io("cannot write the rclone config", path, e))
+}
+
 impl Drop for ConfigFile {
     fn drop(&mut self) {
-        if self.remove_on_drop
-            && let Err(e) = fs::remove_file(&self.path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %self.path.display(), error = %e, "could not remove the rclone config, which holds credentials");
+        if !self.remove_on_drop {
+            return;
+        }
+        // Only while it still carries our header: a file put there since is not ours.
+        match fs::read_to_string(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(text) if split_header(&text).is_none_or(|(pid, _)| pid != std::process::id()) => {
+                tracing::warn!(path = %self.path.display(), "left the file at --config-path in place: it is no longer the config this run wrote");
+            }
+            _ => {
+                if let Err(e) = fs::remove_file(&self.path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(path = %self.path.display(), error = %e, "could not remove the rclone config, which holds credentials");
+                }
+            }
         }
     }
 }
@@ -492,7 +710,8 @@ mod tests {
         let err =
             RemoteParams::collect(env(&[("REMOTE_TYPE", "s3")]), &["secretvalue".into()], &[])
                 .expect_err("no =");
-        assert!(err.to_string().contains("--param"), "{err}");
+        assert!(err.to_string().contains("--param argument #1"), "{err}");
+        assert!(!err.to_string().contains("secretvalue"), "{err}");
         let err = RemoteParams::collect(
             env(&[("REMOTE_TYPE", "s3")]),
             &["bad key=supersecret".into()],
@@ -530,6 +749,67 @@ mod tests {
         assert_eq!(params.target(&path("/bucket/dir/")), "remote_encrypted:");
         assert!(is_encrypted_target(&params.target(&path("/bucket/dir/"))));
         assert!(!is_encrypted_target("remote:/bucket/dir"));
+    }
+
+    #[test]
+    fn values_rclone_would_take_for_quoted_are_written_in_backticks() {
+        let params = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "s3"),
+                ("REMOTE_SECRET_ACCESS_KEY", "`abc"),
+                ("REMOTE_ACCESS_KEY_ID", "\"\"\"x\"\"\""),
+                ("REMOTE_ENDPOINT", "a`b\"c"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect("valid");
+        let rendered = params.render(&path("b"));
+        assert!(
+            rendered.contains("secret_access_key = ``abc`\n"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("access_key_id = `\"\"\"x\"\"\"`\n"),
+            "{rendered}"
+        );
+        assert!(rendered.contains("endpoint = a`b\"c\n"), "{rendered}");
+    }
+
+    #[test]
+    fn an_empty_password_or_an_explicitly_empty_salt_is_refused_by_name() {
+        for (name, value) in [
+            ("ENCRYPTED_PASSWORD_PLAIN", String::new()),
+            ("ENCRYPTED_PASSWORD", obscure::obscure("")),
+            ("ENCRYPTED_PASSWORD", String::new()),
+            ("ENCRYPTED_PASSWORD2_PLAIN", String::new()),
+            ("ENCRYPTED_PASSWORD2", obscure::obscure("")),
+        ] {
+            let mut vars = vec![("REMOTE_TYPE", "local"), (name, value.as_str())];
+            if name.contains("PASSWORD2") {
+                vars.push(("ENCRYPTED_PASSWORD_PLAIN", "pw"));
+            }
+            let err = RemoteParams::collect(env(&vars), &[], &[]).expect_err(name);
+            assert!(err.to_string().contains(name), "{err}");
+            assert!(err.to_string().contains("empty"), "{err}");
+        }
+        let err = RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "local")]),
+            &[],
+            &["password_plain=".into()],
+        )
+        .expect_err("-e password_plain=");
+        assert!(
+            err.to_string().contains("--enc-param 'password_plain=…'"),
+            "{err}"
+        );
+        // Unset password2: rclone's default salt, as before.
+        RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "local"), ("ENCRYPTED_PASSWORD_PLAIN", "pw")]),
+            &[],
+            &[],
+        )
+        .expect("no salt is allowed");
     }
 
     #[test]
@@ -614,6 +894,76 @@ mod tests {
         assert!(RemotePath::parse("bucket/../other", "-d").is_err());
         assert_eq!(path("bucket//x/").inside("remote"), "remote:/bucket//x");
         assert_eq!(path("/").inside("remote"), "remote:/");
+    }
+
+    #[test]
+    fn only_a_file_the_agent_wrote_is_replaced_or_shared() {
+        let path = Path::new("/x/rclone.conf");
+        let body = "[remote]\ntype = local\n";
+        assert_eq!(decide(path, None, body), AtConfigPath::Write);
+        let hand_written = decide(path, Some(body.replace("local", "s3").as_str()), body);
+        let AtConfigPath::Refuse(message) = hand_written else {
+            panic!("{hand_written:?}")
+        };
+        assert!(
+            message.contains("/x/rclone.conf") && message.contains("--no-template"),
+            "{message}"
+        );
+        // Identical without a header: nothing to change, nothing to remove.
+        assert_eq!(decide(path, Some(body), body), AtConfigPath::Share);
+        // pid 1 runs (init, or this container's agent); no process has pid i32::MAX.
+        let live = format!("{}{body}", header(1));
+        assert_eq!(decide(path, Some(&live), body), AtConfigPath::Share);
+        let AtConfigPath::Refuse(message) = decide(path, Some(&live), "[remote]\n") else {
+            panic!("a live writer's different config must be refused")
+        };
+        assert!(message.contains("pid 1"), "{message}");
+        let dead = format!("{}[remote]\ntype = s3\n", header(i32::MAX as u32));
+        assert_eq!(decide(path, Some(&dead), body), AtConfigPath::Write);
+        let own = format!("{}[remote]\n", header(std::process::id()));
+        assert_eq!(decide(path, Some(&own), body), AtConfigPath::Write);
+    }
+
+    #[test]
+    fn a_relative_path_on_a_local_remote_is_under_the_working_directory() {
+        let local =
+            RemoteParams::collect(env(&[("REMOTE_TYPE", "local")]), &[], &[]).expect("valid");
+        let cwd = || Ok(PathBuf::from("/work/dir/"));
+        let resolved = local.resolve(&path("./remote/x"), cwd).expect("utf8");
+        assert_eq!(resolved.inside("remote"), "remote:/work/dir/remote/x");
+        assert_eq!(
+            local
+                .resolve(&path("."), cwd)
+                .expect("utf8")
+                .inside("remote"),
+            "remote:/work/dir"
+        );
+        assert_eq!(
+            local
+                .resolve(&path("/abs"), cwd)
+                .expect("abs")
+                .inside("remote"),
+            "remote:/abs"
+        );
+        let s3 = RemoteParams::collect(env(&[("REMOTE_TYPE", "s3")]), &[], &[]).expect("valid");
+        assert_eq!(
+            s3.resolve(&path("bucket/x"), cwd)
+                .expect("s3")
+                .inside("remote"),
+            "remote:/bucket/x"
+        );
+        let wrapped = RemoteParams::collect(
+            env(&[("REMOTE_TYPE", "local"), ("ENCRYPTED_PASSWORD_PLAIN", "pw")]),
+            &[],
+            &[],
+        )
+        .expect("valid");
+        let resolved = wrapped.resolve(&path("remote"), cwd).expect("utf8");
+        assert!(
+            wrapped
+                .render(&resolved)
+                .contains("remote = remote:/work/dir/remote\n")
+        );
     }
 
     #[test]

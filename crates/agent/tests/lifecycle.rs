@@ -537,7 +537,7 @@ fn a_manual_sync_beside_the_sidecar_uses_its_config_and_keeps_it() {
     for (key, value) in [
         ("VSC_LOCAL_PATH", src.display().to_string()),
         ("VSC_REMOTE_PATH", "bkt/app".to_string()),
-        ("CONFIG_PATH", config.display().to_string()),
+        ("VSC_CONFIG_PATH", config.display().to_string()),
     ] {
         sandbox.set_env(key, &value);
     }

@@ -156,6 +156,40 @@ fn a_first_upload_to_a_new_local_remote_path_logs_no_error_or_warning() {
     );
 }
 
+#[test]
+fn a_relative_remote_path_on_a_local_remote_is_under_the_working_directory() {
+    let mut sandbox = Sandbox::local();
+    sandbox.write("data", &[("a.txt", "A")]);
+    // A name of this sandbox's own, so that nothing else can have put it at the root.
+    let name = format!(
+        "remote-{}",
+        sandbox
+            .dir
+            .path()
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+    );
+    let relative = format!("./{name}");
+    let output = sandbox.run(&["sync-to-remote", "-s", "./data", "-d", &relative]);
+    assert_exit(&output, 0);
+    assert_logged(&output, &[&sandbox.path(&name).display().to_string()]);
+    assert_eq!(stored_data(&sandbox.path(&name)), owned(&[("a.txt", "A")]));
+    assert!(!std::path::Path::new("/").join(&name).exists());
+    assert_eq!(
+        sandbox.restore(&[], &name, "restored"),
+        owned(&[("a.txt", "A")])
+    );
+
+    // A crypt remote over the local one wraps the same directory under the working one.
+    sandbox.set_env("ENCRYPTED_PASSWORD_PLAIN", "correct horse");
+    let vault = format!("{name}-vault");
+    sandbox.upload("data", &vault);
+    let stored = everything_stored(&sandbox.path(&vault));
+    assert!(!stored.is_empty() && !stored.contains("a.txt"), "{stored}");
+    assert!(!std::path::Path::new("/").join(&vault).exists());
+}
+
 fn param_flags_configure_the_remote_without_env(provider: Provider) {
     let server = S3Server::start();
     let bucket = server.bucket("flags");

@@ -56,7 +56,7 @@ fn the_config_lives_at_the_seed_path_on_a_writable_memory_volume() {
         assert_eq!(mount.read_only, None, "the agent writes the config there");
         assert!(
             env(&pod, name).contains(&(
-                "CONFIG_PATH".into(),
+                "VSC_CONFIG_PATH".into(),
                 "/etc/volume-syncing-controller/rclone.conf".into()
             )),
             "{name}: {:?}",

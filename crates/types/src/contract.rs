@@ -82,8 +82,9 @@ pub const ENV_REMOTE_PATH: &str = "VSC_REMOTE_PATH";
 /// The agent's PID file, read by `interrupt`.
 pub const ENV_PID_PATH: &str = "VSC_PID_PATH";
 /// The rclone config path (`-c/--config-path`); the seed's documented default in a Pod is
-/// [`DEFAULT_CONFIG_PATH`].
-pub const ENV_CONFIG_PATH: &str = "CONFIG_PATH";
+/// [`DEFAULT_CONFIG_PATH`]. Prefixed like every agent setting: an application's own
+/// `CONFIG_PATH` in the same container was read as the agent's, and its file removed.
+pub const ENV_CONFIG_PATH: &str = "VSC_CONFIG_PATH";
 /// The Pod's name and namespace (downward API), named in sync reports: with hostNetwork the
 /// hostname is the node's.
 pub const ENV_POD_NAME: &str = "POD_NAME";

@@ -152,6 +152,16 @@ impl Sandbox {
         }
     }
 
+    /// A sandbox whose remote is a plain directory (`REMOTE_TYPE=local`): no server.
+    pub fn local() -> Sandbox {
+        let dir = tempfile::tempdir().expect("sandbox");
+        give_to_agent(dir.path());
+        Sandbox {
+            dir,
+            env: vec![("REMOTE_TYPE".into(), "local".into())],
+        }
+    }
+
     /// Writes files under `relative` as the agent user's own.
     pub fn write(&self, relative: &str, files: &[(&str, &str)]) -> PathBuf {
         let root = self.path(relative);
