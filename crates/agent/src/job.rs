@@ -18,6 +18,8 @@ use crate::report::Reporter;
 use crate::safety::{self, LocalTarget};
 use crate::trash::{self, Retention};
 
+mod upload;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// `sync-to-remote`: local directory -> remote.
@@ -102,145 +104,7 @@ impl SyncJob {
     }
 
     async fn upload(&self) -> Result<Outcome> {
-        refuse_partial_restore(&self.local)?;
-        if self.unchanged_since_last_sync()? {
-            return Ok(Outcome::Unchanged);
-        }
-        if self.waiting_for_first_data().await? {
-            tracing::info!(local = %self.local.display(), remote = %self.remote, "the local directory and the remote are both empty: nothing to upload yet (a new volume waiting for its first data)");
-            return Ok(Outcome::NothingToUpload);
-        }
-        safety::check_upload_source(&self.local, self.delete, self.force)?;
-        if let Some(sentinel) = &self.sentinel {
-            safety::check_sentinel(&self.local, sentinel)?;
-        }
-        for reserved in [layout::RECORD_NAME, layout::TRASH_DIR] {
-            if self.local.join(reserved).exists() {
-                tracing::warn!(
-                    name = reserved,
-                    "the source holds a name the agent reserves for itself at the remote; it is not uploaded"
-                );
-            }
-        }
-        let local = self.local_path();
-        let limits = self.deletion_limits.filter(|_| self.delete);
-        let started = Instant::now();
-        // Before rclone reads it: a file changed during the transfer then counts as a change
-        // that the remote may not have.
-        let tree = local_record::scan(&self.local)?;
-        // The source listing gives the record its counts; the remote one is needed by the
-        // plan and the trash's change log. Both run at once.
-        let (source, destination) = tokio::try_join!(self.rclone.list_files(&local), async {
-            if limits.is_some() || self.trash.is_some() {
-                self.rclone.list_files(&self.remote).await
-            } else {
-                Ok(Default::default())
-            }
-        })?;
-        safety::check_files_readable(&self.local, source.keys(), self.running_uid)?;
-        let mut extra: Vec<String> = crate::rclone::NO_BUCKET_CHECKS
-            .iter()
-            .map(|flag| flag.to_string())
-            .collect();
-        if let Some(limits) = limits {
-            let plan = DeletionPlan::between(&source, &destination);
-            let destination_name = format!("at the remote {}", self.remote);
-            let forced_clear = self.force && source.is_empty();
-            judge_plan(&plan, limits, forced_clear, &destination_name, started)?;
-            // With the trash, every deletion and overwrite is a move into it (recoverable
-            // with --as-of), and rclone counts both against --max-delete: unbound.
-            if self.trash.is_none() {
-                extra.extend(bind_to_plan(&plan));
-            }
-        }
-
-        let stamp = Utc::now();
-        let bytes = source.values().sum();
-        let record =
-            CompletionRecord::in_progress(stamp, source.len() as u64, bytes, self.encrypted);
-        // The record written before the sync has made the destination exist, so the sync
-        // needs no bucket check either (`extra` starts with NO_BUCKET_CHECKS); without this,
-        // the `--backup-dir` of `--trash` (a second, never-listed path of the same bucket)
-        // sends CreateBucket.
-        let log_changes = async {
-            if self.trash.is_none() {
-                return Ok(());
-            }
-            let deleted = match self.delete {
-                true => plan::missing_from(&destination, &source),
-                false => Vec::new(),
-            };
-            let added = plan::missing_from(&source, &destination);
-            trash::log_changes(&self.rclone, &self.remote, stamp, added, deleted).await
-        };
-        // The record first: it makes a destination that does not exist yet, and the change
-        // log is written into it.
-        record.write_before_sync(&self.rclone, &self.remote).await?;
-        log_changes.await?;
-        if self.trash.is_some() {
-            extra.extend([
-                "--backup-dir".to_string(),
-                trash::backup_dir(&self.remote, stamp),
-            ]);
-        }
-        self.rclone
-            .transfer(self.mode(), &local, &self.remote, &extra)
-            .await?;
-        let record = record.complete();
-        record.write(&self.rclone, &self.remote).await?;
-        self.remember_upload(&record, tree);
-        if let Some(retention) = self.trash
-            && let Err(e) = trash::maintain(&self.rclone, &self.remote, stamp, retention).await
-        {
-            tracing::warn!(error = %e, "the sync finished, but the trash could not be maintained; the next sync tries again");
-        }
-        Ok(Outcome::Transferred)
-    }
-
-    /// Idle costs nothing: when the local tree is exactly what the last sync with this
-    /// remote left (every size, time and inode; see [`local_record`]), an upload has nothing
-    /// to send. What the local side cannot see is a change at the remote (objects deleted
-    /// in the bucket): the full sync, at the latest `full_sync_interval` after the last one,
-    /// repairs that.
-    fn unchanged_since_last_sync(&self) -> Result<bool> {
-        if self.full_sync_interval.is_zero() || !self.local.is_dir() {
-            return Ok(false);
-        }
-        let Some(record) = LocalRecord::read(&self.local)? else {
-            return Ok(false);
-        };
-        // A mirror needs the last sync to have mirrored: after a copy, the remote may still
-        // hold files deleted here.
-        let same_kind = record.mirrored || !self.delete;
-        if record.state != LocalState::Synced || record.remote != self.remote || !same_kind {
-            return Ok(false);
-        }
-        let Some(age) =
-            crate::record::parse_time(&record.at).and_then(|at| (Utc::now() - at).to_std().ok())
-        else {
-            return Ok(false); // unreadable, or in the future (a clock set back): sync
-        };
-        if age >= self.full_sync_interval || local_record::scan(&self.local)? != record.tree {
-            return Ok(false);
-        }
-        tracing::info!(
-            local = %self.local.display(),
-            last_sync = %record.at,
-            entries = record.tree.len(),
-            "nothing changed locally since the last sync: no upload, no request (a full sync runs at the latest --full-sync-interval after it)"
-        );
-        Ok(true)
-    }
-
-    /// An empty source mirrored to a remote that holds no files: nothing to do, and nothing
-    /// wrong. An empty source while the remote holds files stays a refusal (the valve below):
-    /// an unmounted volume looks like this.
-    async fn waiting_for_first_data(&self) -> Result<bool> {
-        if !self.delete || self.force || !safety::is_empty_directory(&self.local)? {
-            return Ok(false);
-        }
-        let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
-        Ok(survey.data.is_empty())
+        upload::run(self).await
     }
 
     async fn restore(&self) -> Result<Outcome> {
@@ -446,16 +310,6 @@ impl SyncJob {
         LocalRecord::synced(&self.remote, upload, self.delete, tree).write(&self.local)
     }
 
-    /// After an upload: the tree it sent is the remote's. The upload itself succeeded, so a
-    /// local directory the agent cannot write (a read-only source) only loses the record.
-    fn remember_upload(&self, record: &CompletionRecord, tree: local_record::LocalTree) {
-        let local =
-            LocalRecord::synced(&self.remote, Some(UploadId::of(record)), self.delete, tree);
-        if let Err(e) = local.write(&self.local) {
-            tracing::warn!(error = %e, "no local record (a later restore here cannot tell local changes from the remote's)");
-        }
-    }
-
     /// Whether the completion record lets the restore go on.
     fn admit(&self, state: &RemoteState) -> Result<()> {
         let remote = &self.remote;
@@ -617,26 +471,6 @@ const CRYPT_MAGIC: &[u8] = b"RCLONE\x00\x00";
 /// and the transfer (an unmount), rclone stops instead of deleting more.
 fn bind_to_plan(plan: &DeletionPlan) -> [String; 2] {
     ["--max-delete".to_string(), plan.deletions.len().to_string()]
-}
-
-/// An upload from a directory whose restore did not finish would replace the remote's
-/// complete tree with a partial one.
-fn refuse_partial_restore(local: &Path) -> Result<()> {
-    let Some(record) = LocalRecord::read(local)? else {
-        return Ok(());
-    };
-    if record.state != LocalState::Restoring {
-        return Ok(());
-    }
-    Err(AgentError::RefusedBySafetyValve {
-        reason: format!(
-            "the restore into {} from {} started at {} did not finish, so the directory holds part of the remote's tree",
-            local.display(),
-            record.remote,
-            record.at
-        ),
-        how_to_override: "Run the restore (remote-to-local-sync) again; it completes the tree. If the local files are complete anyway, delete the local record .volume-syncing-controller.local.json.",
-    })
 }
 
 /// Writes `paths`, one per line, for rclone's `--files-from-raw`.

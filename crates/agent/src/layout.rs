@@ -42,6 +42,11 @@ pub fn exclude_args() -> [String; 6] {
     ]
 }
 
+/// Whether an entry's name, at any depth, is one the filter of [`exclude_args`] leaves out.
+pub fn is_excluded_name(name: &std::ffi::OsStr) -> bool {
+    is_local_reserved(name) || name == RECORD_NAME || name == TRASH_DIR
+}
+
 /// Whether a top-level name of the local directory is the agent's own (the local record).
 pub fn is_local_reserved(name: &std::ffi::OsStr) -> bool {
     name.to_str()

@@ -59,8 +59,8 @@ impl UploadId {
 pub type FileStamp = (u64, i128, i128, u64);
 
 /// Every regular file and directory below the local directory (symlinks are not followed,
-/// as rclone does not), the agent's own names left out: relative path -> stamp. Directory
-/// paths end in `/` (an empty directory is synced too).
+/// as rclone does not), the agent's own names left out at any depth: relative path ->
+/// stamp. Directory paths end in `/` (an empty directory is synced too).
 pub type LocalTree = BTreeMap<String, FileStamp>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +69,10 @@ pub struct LocalRecord {
     pub state: LocalState,
     /// When the record was written (RFC 3339, UTC).
     pub at: String,
+    /// When local and remote were last compared in full (a restore, or an upload that
+    /// listed both sides); uploads of only the changes keep it.
+    #[serde(default)]
+    pub full_sync_at: String,
     /// The rclone path of the remote side.
     pub remote: String,
     /// The remote's upload the tree matched; `None`: the remote had no completion record.
@@ -182,6 +186,7 @@ impl LocalRecord {
             format: FORMAT,
             state: LocalState::Restoring,
             at: format_time(Utc::now()),
+            full_sync_at: String::new(),
             remote: remote.to_string(),
             remote_upload: None,
             mirrored: false,
@@ -197,15 +202,24 @@ impl LocalRecord {
         mirrored: bool,
         tree: LocalTree,
     ) -> Self {
+        let now = format_time(Utc::now());
         LocalRecord {
             format: FORMAT,
             state: LocalState::Synced,
-            at: format_time(Utc::now()),
+            full_sync_at: now.clone(),
+            at: now,
             remote: remote.to_string(),
             remote_upload,
             mirrored,
             tree,
         }
+    }
+
+    /// The same record after an upload of only the changes: the last full sync stays what
+    /// it was.
+    pub fn keeping_full_sync_of(mut self, previous: &LocalRecord) -> Self {
+        self.full_sync_at = previous.full_sync_at.clone();
+        self
     }
 
     pub fn write(&self, dir: &Path) -> Result<()> {
@@ -234,7 +248,8 @@ pub fn scan(dir: &Path) -> Result<LocalTree> {
         for entry in entries {
             let entry = entry.map_err(|e| AgentError::io("cannot list", dir.join(&relative), e))?;
             let name = relative.join(entry.file_name());
-            if relative.as_os_str().is_empty() && layout::is_local_reserved(&entry.file_name()) {
+            // What rclone's filter leaves out, so the tree is what a sync would send.
+            if layout::is_excluded_name(&entry.file_name()) {
                 continue;
             }
             let Ok(metadata) = entry.metadata() else {

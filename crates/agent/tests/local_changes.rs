@@ -157,7 +157,16 @@ fn a_source_emptied_between_the_deletion_plan_and_the_transfer_deletes_nothing()
     sandbox.set_env("REAL_RCLONE", &runnable_rclone().display().to_string());
     sandbox.set_env("VSC_RCLONE_BINARY", &wrapper.display().to_string());
 
-    let output = sandbox.run(&["sync-to-remote", "-s", "vol", "-d", "bkt/app"]);
+    // A full sync: an upload of only the changes deletes only what the record saw deleted.
+    let output = sandbox.run(&[
+        "sync-to-remote",
+        "--full-sync-interval",
+        "0s",
+        "-s",
+        "vol",
+        "-d",
+        "bkt/app",
+    ]);
     assert!(
         read_tree(&volume).is_empty(),
         "the wrapper did not empty the source"
@@ -215,7 +224,7 @@ fn an_unchanged_volume_is_not_uploaded_again_until_the_full_sync_is_due() {
     for (index, change) in changes.iter().enumerate() {
         restore_record(&sandbox);
         change();
-        give_to_agent(&volume);
+        // Made as root, readable by the agent; no chown, which would change every file.
         let output = sandbox.run(&upload);
         assert_exit(&output, 4);
         assert!(
@@ -256,4 +265,57 @@ fn filetime_of(metadata: &fs::Metadata) -> std::time::SystemTime {
 fn set_mtime(path: &std::path::Path, time: std::time::SystemTime) {
     let file = fs::OpenOptions::new().write(true).open(path).expect("open");
     file.set_modified(time).expect("set mtime");
+}
+
+/// The HTTP requests rclone sent during one agent run (`RCLONE_DUMP=headers` at `-vv`).
+fn requests(output: &std::process::Output) -> usize {
+    stderr(output).matches("HTTP REQUEST").count()
+}
+
+#[test]
+fn an_upload_after_a_few_changes_sends_requests_for_those_files_only() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let mut sandbox = Sandbox::new(&server);
+    let files: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("dir{}/file{i}.txt", i % 10), format!("content {i}")))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let volume = sandbox.write("vol", &borrowed);
+    sandbox.set_env("RCLONE_DUMP", "headers");
+    let upload = ["sync-to-remote", "-vv", "-s", "vol", "-d", "bkt/app"];
+    let full = sandbox.run(&upload);
+    assert_exit(&full, 0);
+
+    // One file added, one modified, one deleted, one renamed.
+    write_tree(
+        &volume,
+        &[("dir1/new.txt", "new"), ("dir2/file2.txt", "changed")],
+    );
+    fs::remove_file(volume.join("dir3/file3.txt")).expect("delete");
+    fs::rename(
+        volume.join("dir4/file4.txt"),
+        volume.join("dir4/renamed.txt"),
+    )
+    .expect("rename");
+    let output = sandbox.run(&upload);
+    assert_exit(&output, 0);
+    assert_logged(
+        &output,
+        &[
+            "uploading the changes since the last sync",
+            "2 added, 1 modified, 2 deleted",
+        ],
+    );
+    assert_eq!(stored_data(&bucket.join("app")), read_tree(&volume));
+    let (full_requests, change_requests) = (requests(&full), requests(&output));
+    // Per changed file a few requests (look up, write, delete), plus the two record writes:
+    // far from the full sync's, which grow with the tree.
+    assert!(
+        change_requests <= 5 * 4 + 4 && change_requests * 5 < full_requests,
+        "{change_requests} requests for 5 changed paths, {full_requests} for the full upload"
+    );
 }
