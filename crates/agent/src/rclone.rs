@@ -92,6 +92,7 @@ impl Rclone {
         // Own process group: a terminal's Ctrl-C reaches only the agent, which decides
         // whether the running transfer finishes (it does, for a final sync).
         command.process_group(0);
+        die_with_the_agent(&mut command);
         match self.verbosity {
             0 => {}
             1 => {
@@ -565,6 +566,32 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>, policy: LogPol
         }
     }
     summary
+}
+
+/// Makes rclone die with the agent: a SIGKILLed agent (the kubelet after the grace period,
+/// the OOM killer) or one that aborts on a second signal must not leave an rclone behind
+/// that keeps uploading or deleting with nobody reading its result.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the process.
+/// Every rclone is spawned by `Command::spawn` on the thread that polls the agent's tasks:
+/// `main` builds a current-thread runtime and `block_on`s it, so that is the main thread,
+/// which lives as long as the agent. Spawning from `spawn_blocking` (pool threads exit when
+/// idle) or from a short-lived thread would kill rclone mid-transfer.
+#[allow(unsafe_code)] // pre_exec is unsafe; the closure below is async-signal-safe
+fn die_with_the_agent(command: &mut Command) {
+    let agent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec and only makes system
+    // calls (prctl, getppid) and builds an error from an errno: no allocation, no lock.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            // The agent died between fork and prctl: the signal will never come.
+            if nix::unistd::getppid() != agent {
+                return Err(nix::errno::Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// `target` as a directory (a trailing `/`): rclone then never asks whether it is a file. On
