@@ -35,7 +35,7 @@ Exit codes:
      or a remote whose last upload did not complete (--allow-incomplete)
   4  rclone failed (remote unreachable, misconfigured, undecryptable, or transfer
      incomplete); verify: the comparison could not be made
-  5  interrupt: no running agent
+  5  interrupt: no running agent (no PID file, or a stale one naming another program)
   6  verify: local and remote differ";
 
 /// Restores a directory from rclone remote storage and keeps it synced back.
