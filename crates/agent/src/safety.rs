@@ -10,8 +10,97 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{AgentError, Result};
 
-/// Restore roots that would put the operating system at risk.
-const FORBIDDEN_RESTORE_ROOTS: &[&str] = &["/", "/root", "/bin", "/usr/bin", "/usr/lib", "/home"];
+/// Restore targets that would put the operating system or other users at risk: a restore
+/// mirrors the remote, so it deletes whatever else the directory holds. The list is what a
+/// system is made of, not what a Pod mounts volumes at: the root, the top-level directories
+/// of the Filesystem Hierarchy Standard (and of common distributions: merged `/usr`,
+/// multilib, Nix, snaps), the hierarchies of `/usr`, `/usr/local` and `/var`, and the shared
+/// runtime directories. Their subdirectories stay allowed (`/srv/data`, `/var/lib/myapp`,
+/// `/usr/share/nginx/html`, `/mnt/volume`, `/home/user/app`): that is where volumes go, and
+/// a directory with files in it that the agent does not own is refused anyway.
+const FORBIDDEN_RESTORE_ROOTS: &[&str] = &[
+    "/",
+    // FHS 3.0 top level, and the ones distributions add.
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/lost+found",
+    "/media",
+    "/mnt",
+    "/nix",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/snap",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    // The /usr hierarchy (FHS 4.1).
+    "/usr/bin",
+    "/usr/games",
+    "/usr/include",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/libx32",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/usr/src",
+    // Debian-style multiarch library directories.
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib/i386-linux-gnu",
+    "/usr/lib/arm-linux-gnueabihf",
+    // The /usr/local hierarchy (FHS 4.9).
+    "/usr/local/bin",
+    "/usr/local/etc",
+    "/usr/local/games",
+    "/usr/local/include",
+    "/usr/local/lib",
+    "/usr/local/libexec",
+    "/usr/local/man",
+    "/usr/local/sbin",
+    "/usr/local/share",
+    "/usr/local/src",
+    // The /var hierarchy (FHS 5).
+    "/var/account",
+    "/var/backups",
+    "/var/cache",
+    "/var/crash",
+    "/var/games",
+    "/var/lib",
+    "/var/local",
+    "/var/lock",
+    "/var/log",
+    "/var/mail",
+    "/var/opt",
+    "/var/run",
+    "/var/spool",
+    "/var/tmp",
+    "/var/yp",
+    // Shared memory and runtime directories of every process or user.
+    "/dev/shm",
+    "/dev/pts",
+    "/dev/mqueue",
+    "/run/lock",
+    "/run/shm",
+    "/run/user",
+];
+
+/// Kernel interfaces: no directory at or below them holds data to restore.
+const FORBIDDEN_RESTORE_TREES: &[&str] = &["/proc", "/sys"];
 
 const FORCE_UPLOAD: &str = "Pass --force-even-if-remote-would-be-cleared to override.";
 const FORCE_RESTORE: &str = "Pass --force-delete-local-dir to override.";
@@ -129,7 +218,7 @@ pub fn check_restore_target(target: &Path, force: bool, running_uid: u32) -> Res
         } else {
             return Err(AgentError::RefusedBySafetyValve {
                 reason: format!(
-                    "{} is {root}, which cannot be a restore target: a sync there could erase the operating system",
+                    "{} is {root}, a system directory, which cannot be a restore target: a sync there could erase the operating system or other users' files (a directory below it can be)",
                     target.display()
                 ),
                 how_to_override: FORCE_RESTORE,
@@ -284,16 +373,27 @@ fn directory_has_entries(path: &Path, what: &str) -> Result<bool> {
     }
 }
 
-/// The forbidden root `path` names, by its spelling or after resolving symlinks.
+/// The forbidden root `path` names, by its spelling or after resolving symlinks (in the
+/// path, or in the forbidden root: `/lib` may be a link to `/usr/lib`).
 fn forbidden_root(path: &Path) -> Option<&'static str> {
     let mut candidates = vec![lexically_absolute(path)];
     if let Ok(canonical) = fs::canonicalize(path) {
         candidates.push(canonical);
     }
+    let spellings = |root: &'static str| {
+        let root = Path::new(root);
+        std::iter::once(root.to_path_buf()).chain(fs::canonicalize(root).ok())
+    };
     candidates.iter().find_map(|candidate| {
-        FORBIDDEN_RESTORE_ROOTS.iter().copied().find(|root| {
-            let root = Path::new(root);
-            candidate == root || fs::canonicalize(root).is_ok_and(|resolved| *candidate == resolved)
+        let exact = FORBIDDEN_RESTORE_ROOTS
+            .iter()
+            .copied()
+            .find(|root| spellings(root).any(|root| *candidate == root));
+        exact.or_else(|| {
+            FORBIDDEN_RESTORE_TREES
+                .iter()
+                .copied()
+                .find(|tree| spellings(tree).any(|tree| candidate.starts_with(tree)))
         })
     })
 }
@@ -355,15 +455,76 @@ mod tests {
             "/home",
             "/usr/../home",
             "/home/../bin",
+            "/srv",
+            "/srv/",
+            "/srv/data/..",
+            "/etc",
+            "/etc/../etc/./",
+            "/var",
+            "/var/lib",
+            "/var/lib/",
+            "/var/log",
+            "/usr",
+            "/usr/share",
+            "/usr/share/nginx/../",
+            "/usr/local",
+            "/usr/local/bin",
+            "/lib",
+            "/lib64",
+            "/sbin",
+            "/boot",
+            "/opt",
+            "/mnt",
+            "/media",
+            "/tmp",
+            "/tmp/",
+            "/run",
+            "/dev",
+            "/dev/shm",
+            "/proc",
+            "/proc/self",
+            "/proc/1/root",
+            "/sys",
+            "/sys/fs/cgroup",
         ] {
             assert!(
                 forbidden_root(Path::new(spelling)).is_some(),
                 "{spelling} should be forbidden"
             );
         }
-        for allowed in ["/home/user/data", "/var/www", "/usr/lib/app/data", "/tmp"] {
+        for allowed in [
+            "/home/user/data",
+            "/home/user/app",
+            "/var/www",
+            "/var/www/html",
+            "/var/lib/myapp",
+            "/usr/lib/app/data",
+            "/usr/share/nginx/html",
+            "/usr/share/nginx",
+            "/srv/data",
+            "/mnt/volume",
+            "/data",
+            "/opt/app/state",
+            "/tmp/restore",
+        ] {
             assert!(forbidden_root(Path::new(allowed)).is_none(), "{allowed}");
         }
+    }
+
+    #[test]
+    fn a_symlink_to_a_system_directory_is_forbidden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, system) in [("etc", "/etc"), ("share", "/usr/share"), ("sys", "/sys/fs")] {
+            let link = dir.path().join(name);
+            std::os::unix::fs::symlink(system, &link).expect("symlink");
+            assert!(forbidden_root(&link).is_some(), "{name} -> {system}");
+            assert!(forbidden_root(&link.join(".")).is_some(), "{name}/.");
+        }
+        // A link to an allowed directory below one stays allowed.
+        let data = dir.path().join("data");
+        fs::create_dir(&data).expect("mkdir");
+        std::os::unix::fs::symlink(&data, dir.path().join("to-data")).expect("symlink");
+        assert!(forbidden_root(&dir.path().join("to-data")).is_none());
     }
 
     #[test]
