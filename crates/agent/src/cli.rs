@@ -267,6 +267,13 @@ pub struct CommonSyncArgs {
     #[arg(long, env = ENV_PID_PATH)]
     pub pid_path: Option<PathBuf>,
 
+    /// After SIGTERM / SIGINT, how long the running sync and the final one may take
+    /// together; then rclone is stopped and the agent exits 4 (0: no limit). Keep it below
+    /// the time the agent is given to stop (Kubernetes: terminationGracePeriodSeconds,
+    /// default 30 s), so that it says why it stopped before it is killed.
+    #[arg(long, env = "VSC_FINAL_SYNC_TIMEOUT", default_value = "25s", value_parser = parse_seconds)]
+    pub final_sync_timeout: Duration,
+
     /// How often rclone reports transfer progress during a long sync.
     #[arg(long, env = "VSC_STATS_INTERVAL", default_value = "30s", value_parser = parse_seconds)]
     pub stats_interval: Duration,

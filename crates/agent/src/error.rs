@@ -53,6 +53,9 @@ pub enum AgentError {
         source: std::io::Error,
     },
 
+    #[error("stopping took too long: {0}")]
+    StopTimedOut(String),
+
     #[error("no running agent: {0}")]
     NoRunningAgent(String),
 
@@ -80,9 +83,9 @@ impl AgentError {
         match self {
             AgentError::InvalidInput(_) => exit_code::INVALID_INPUT,
             AgentError::RefusedBySafetyValve { .. } => exit_code::REFUSED_BY_SAFETY_VALVE,
-            AgentError::RcloneFailed { .. } | AgentError::RcloneMissing { .. } => {
-                exit_code::RCLONE_FAILED
-            }
+            AgentError::RcloneFailed { .. }
+            | AgentError::RcloneMissing { .. }
+            | AgentError::StopTimedOut(_) => exit_code::RCLONE_FAILED,
             AgentError::NoRunningAgent(_) => exit_code::NO_RUNNING_AGENT,
             AgentError::Different(_) => exit_code::DIFFERENT,
             AgentError::Io { .. } | AgentError::Internal(_) => exit_code::INTERNAL,

@@ -247,7 +247,8 @@ async fn run_sync(
     } else {
         None
     };
-    let stop = StopSignal::install()?;
+    let stop =
+        StopSignal::install(Some(common.final_sync_timeout).filter(|limit| !limit.is_zero()))?;
     let _pid_file = match &common.pid_path {
         Some(path) => PidFile::acquire(path)?,
         None => acquire_default_pid_file(),
@@ -307,7 +308,7 @@ async fn run_sync(
         }
     }
     let result = if schedule.is_none() && watcher.is_none() {
-        runner::run_once(&job, &status).await
+        runner::run_once(&job, &status, stop).await
     } else {
         let triggers = runner::Triggers { schedule, watcher };
         runner::run_continuously(&job, triggers, &status, stop).await

@@ -153,3 +153,45 @@ fn the_users_own_rclone_timeouts_win_over_the_agents() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_sidecar_stopped_while_its_endpoint_hangs_exits_after_its_final_sync_timeout() {
+    let server = S3Server::start();
+    let silent = SilentEndpoint::start();
+    let sandbox = sandbox_for(&server, &silent);
+    sandbox.write("src", &[("a.txt", "1")]);
+    let started = Instant::now();
+    let agent = sandbox
+        .agent(&[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1h",
+            "--final-sync-timeout",
+            "5s",
+            "-s",
+            "src",
+            "-d",
+            "bkt/app",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn the agent");
+    // The sync at start is now waiting for the silent endpoint.
+    std::thread::sleep(Duration::from_secs(2));
+    let status = Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let (output, _) = wait_within(agent, started, Duration::from_secs(60));
+    assert_exit(&output, 4);
+    assert_logged(
+        &output,
+        &[
+            "--final-sync-timeout",
+            "stopped rclone before it finished",
+            "in progress",
+        ],
+    );
+}
