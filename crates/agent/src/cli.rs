@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use vsc_types::contract::{
-    ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE,
-    ENV_REPORT_TOKEN, ENV_REPORT_URL,
+    ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
+    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
 };
 
 const AFTER_HELP: &str = "\
@@ -271,7 +271,7 @@ pub struct CommonSyncArgs {
     /// together; then rclone is stopped and the agent exits 4 (0: no limit). Keep it below
     /// the time the agent is given to stop (Kubernetes: terminationGracePeriodSeconds,
     /// default 30 s), so that it says why it stopped before it is killed.
-    #[arg(long, env = "VSC_FINAL_SYNC_TIMEOUT", default_value = "25s", value_parser = parse_seconds)]
+    #[arg(long, env = ENV_FINAL_SYNC_TIMEOUT, default_value = "25s", value_parser = parse_seconds)]
     pub final_sync_timeout: Duration,
 
     /// How often rclone reports transfer progress during a long sync.

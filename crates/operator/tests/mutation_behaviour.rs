@@ -221,6 +221,26 @@ fn env_holds_paths_pid_log_format_and_encryption_mode() {
 }
 
 #[test]
+fn the_final_sync_timeout_follows_the_grace_period_a_little_short_of_it() {
+    for (grace, expected) in [
+        (json!({}), "25s"),
+        (json!({"terminationGracePeriodSeconds": 120}), "115s"),
+        (json!({"terminationGracePeriodSeconds": 3}), "1s"),
+    ] {
+        let pod = apply(&pod_with(json!({"spec": grace})), &seed_pfss(), &config());
+        for container in [RESTORE, SIDECAR] {
+            let env: BTreeMap<_, _> = support::env(&pod, container).into_iter().collect();
+            assert_eq!(env["VSC_FINAL_SYNC_TIMEOUT"], expected, "{grace}");
+        }
+    }
+    // The resource may choose its own.
+    let own = seed_pfss_with(json!({"env": {"VSC_FINAL_SYNC_TIMEOUT": "0"}}));
+    let pod = apply(&seed_pod(), &own, &config());
+    let env: BTreeMap<_, _> = support::env(&pod, SIDECAR).into_iter().collect();
+    assert_eq!(env["VSC_FINAL_SYNC_TIMEOUT"], "0");
+}
+
+#[test]
 fn annotations_override_permissions() {
     let pod = pod_with(json!({"metadata": {"annotations": {
         "riotkit.org/volume-user-id": "161", "riotkit.org/volume-group-id": "1312"

@@ -88,6 +88,15 @@ pub const ENV_CONFIG_PATH: &str = "CONFIG_PATH";
 /// hostname is the node's.
 pub const ENV_POD_NAME: &str = "POD_NAME";
 pub const ENV_POD_NAMESPACE: &str = "POD_NAMESPACE";
+/// How long the agent's running and final sync may take after SIGTERM
+/// (`--final-sync-timeout`, e.g. `25s`); the operator derives it from the Pod's
+/// `terminationGracePeriodSeconds`.
+pub const ENV_FINAL_SYNC_TIMEOUT: &str = "VSC_FINAL_SYNC_TIMEOUT";
+/// What the agent keeps in hand of the Pod's grace period: time to log why it stopped and
+/// exit before the kubelet kills it.
+pub const FINAL_SYNC_MARGIN_SECONDS: i64 = 5;
+/// The Kubernetes default `terminationGracePeriodSeconds`.
+pub const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 30;
 /// The agent's log format (`text` or `json`).
 pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
 /// Where the agent reports its syncs, about which resource, with which token.
