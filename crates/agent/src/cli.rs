@@ -26,6 +26,13 @@ Remote layout:
   its trash (.volume-syncing-controller.trash/) inside the remote path. Both names are
   excluded from every transfer, listing and check, in both directions.
 
+Timeouts:
+  rclone gets bounded defaults: listings and the agent's small files --contimeout 10s
+  --timeout 15s --low-level-retries 2; transfers and checks --contimeout 10s --timeout 60s
+  (idle) --low-level-retries 3 --retries 2. Setting RCLONE_CONTIMEOUT, RCLONE_TIMEOUT,
+  RCLONE_LOW_LEVEL_RETRIES or RCLONE_RETRIES leaves that one to rclone. A silent or down
+  endpoint fails within about a minute; a long rclone run is logged every 30 s.
+
 Exit codes:
   0  done (verify: local and remote are identical)
   1  unexpected internal error
@@ -34,7 +41,7 @@ Exit codes:
      deletions (--max-delete-percent / --max-delete-files), a missing --require-sentinel,
      or a remote whose last upload did not complete (--allow-incomplete)
   4  rclone failed (remote unreachable, misconfigured, undecryptable, or transfer
-     incomplete); verify: the comparison could not be made
+     incomplete, or stopped by --final-sync-timeout); verify: the comparison could not be made
   5  interrupt: no running agent (no PID file, or a stale one naming another program)
   6  verify: local and remote differ";
 
@@ -270,7 +277,8 @@ pub struct CommonSyncArgs {
     /// After SIGTERM / SIGINT, how long the running sync and the final one may take
     /// together; then rclone is stopped and the agent exits 4 (0: no limit). Keep it below
     /// the time the agent is given to stop (Kubernetes: terminationGracePeriodSeconds,
-    /// default 30 s), so that it says why it stopped before it is killed.
+    /// default 30 s; the webhook sets it 5 s below the Pod's), so that it says why it stopped
+    /// before it is killed.
     #[arg(long, env = ENV_FINAL_SYNC_TIMEOUT, default_value = "25s", value_parser = parse_seconds)]
     pub final_sync_timeout: Duration,
 

@@ -74,7 +74,8 @@ pub enum CheckMethod {
 
 /// What an rclone run is, for its timeouts: rclone's own defaults (`--contimeout 1m`,
 /// `--timeout 5m`, `--low-level-retries 10`, `--retries 3`) let a listing against an
-/// endpoint that accepts connections and never answers hang for half an hour, silently.
+/// endpoint that accepts connections and never answers hang for over an hour, silently
+/// (two requests, each tried `--low-level-retries` times, each waiting `--timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// Listings and the agent's own small files: each request is small, so a server that
