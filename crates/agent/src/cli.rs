@@ -43,7 +43,8 @@ Exit codes:
   4  rclone failed (remote unreachable, misconfigured, undecryptable, or transfer
      incomplete, or stopped by --final-sync-timeout); verify: the comparison could not be made
   5  interrupt: no running agent (no PID file, or a stale one naming another program)
-  6  verify: local and remote differ";
+  6  verify: local and remote differ
+  130  aborted by a second SIGTERM / SIGINT (the running sync was stopped)";
 
 /// Restores a directory from rclone remote storage and keeps it synced back.
 #[derive(Debug, Parser)]

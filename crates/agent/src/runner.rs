@@ -7,17 +7,22 @@ use chrono::Local;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::error::{AgentError, Result};
+use crate::error::{AgentError, Result, exit_code};
 use crate::job::{Outcome, SyncJob};
 use crate::status::Status;
 use crate::sync_lock;
 use crate::watch::ChangeWatcher;
 use vsc_types::schedule::Schedule;
 
+/// How long an abort may take to clean up before the agent exits regardless.
+const ABORT_CLEANUP_GRACE: Duration = Duration::from_secs(2);
+
 /// A flag raised by the first SIGTERM or SIGINT, with the time it was raised.
 #[derive(Clone)]
 pub struct StopSignal {
     receiver: watch::Receiver<Option<Instant>>,
+    /// Raised by a second signal.
+    abort: watch::Receiver<bool>,
     /// How long the running sync and the final one may take after the signal (`None`: no
     /// limit): `--final-sync-timeout`.
     limit: Option<Duration>,
@@ -28,6 +33,7 @@ impl StopSignal {
     /// (exit 130), for a person at a terminal who really means it.
     pub fn install(limit: Option<Duration>) -> Result<Self> {
         let (sender, receiver) = watch::channel(None);
+        let (abort_sender, abort) = watch::channel(false);
         let mut terminate = signal(SignalKind::terminate())
             .map_err(|e| AgentError::Internal(format!("cannot handle SIGTERM: {e}")))?;
         let mut interrupt = signal(SignalKind::interrupt())
@@ -51,11 +57,25 @@ impl StopSignal {
                         signal = name,
                         "second signal: aborting without waiting for the sync"
                     );
-                    std::process::exit(130);
+                    // The run is dropped (rclone killed, the rclone config with its secrets
+                    // and the PID file removed); exiting here would skip that.
+                    let _ = abort_sender.send(true);
+                    tokio::time::sleep(ABORT_CLEANUP_GRACE).await;
+                    std::process::exit(exit_code::ABORTED);
                 }
             }
         });
-        Ok(StopSignal { receiver, limit })
+        Ok(StopSignal {
+            receiver,
+            abort,
+            limit,
+        })
+    }
+
+    /// Resolves on a second signal.
+    pub async fn aborted(&mut self) -> AgentError {
+        let _ = self.abort.wait_for(|aborted| *aborted).await;
+        AgentError::Aborted
     }
 
     pub fn raised(&self) -> bool {

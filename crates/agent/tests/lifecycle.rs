@@ -660,12 +660,14 @@ impl Drop for Reaped {
 }
 
 /// A throttled upload whose rclone is transferring; returns the agent and its rclone.
-fn agent_uploading_slowly(sandbox: &mut Sandbox) -> (Child, Reaped) {
+fn agent_uploading_slowly(sandbox: &mut Sandbox, extra_args: &[&str]) -> (Child, Reaped) {
     // 4 MiB at 64 KiB/s: a minute of uploading, far longer than the test waits.
     sandbox.set_env("RCLONE_BWLIMIT", "64k");
     let big = "x".repeat(4 * 1024 * 1024);
     sandbox.write("src", &[("big.bin", big.as_str())]);
-    let agent = spawn(sandbox, &["sync-to-remote", "-s", "src", "-d", "bkt/slow"]);
+    let mut args = vec!["sync-to-remote", "-s", "src", "-d", "bkt/slow"];
+    args.extend_from_slice(extra_args);
+    let agent = spawn(sandbox, &args);
     let agent_pid = agent.id();
     let mut children = Vec::new();
     let uploading = eventually(Duration::from_secs(20), || {
@@ -701,7 +703,7 @@ fn rclone_dies_with_a_killed_agent() {
     let server = S3Server::start();
     server.bucket("bkt");
     let mut sandbox = Sandbox::new(&server);
-    let (mut agent, rclone) = agent_uploading_slowly(&mut sandbox);
+    let (mut agent, rclone) = agent_uploading_slowly(&mut sandbox, &[]);
 
     agent.kill().expect("SIGKILL the agent");
     let _ = agent.wait();
@@ -714,13 +716,21 @@ fn rclone_dies_with_an_agent_aborted_by_a_second_signal() {
     let server = S3Server::start();
     server.bucket("bkt");
     let mut sandbox = Sandbox::new(&server);
-    let (agent, rclone) = agent_uploading_slowly(&mut sandbox);
+    let config = sandbox.path("rclone.conf");
+    let config_arg = config.display().to_string();
+    let (agent, rclone) = agent_uploading_slowly(&mut sandbox, &["-c", &config_arg]);
+    assert!(config.exists(), "the agent writes its rclone config there");
+    assert!(sandbox.pid_path().exists());
 
     sigterm(&agent);
     std::thread::sleep(Duration::from_millis(300));
     sigterm(&agent);
     let (code, log) = wait_with_stderr(agent);
     assert_eq!(code, Some(130), "{log}");
+    assert!(log.contains("aborted by a second signal"), "{log}");
 
     assert_gone_soon(&rclone);
+    // An abort still cleans up: the config holds the remote's secrets.
+    assert!(!config.exists(), "the rclone config was left behind");
+    assert!(!sandbox.pid_path().exists(), "the PID file was left behind");
 }
