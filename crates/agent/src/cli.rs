@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use vsc_types::contract::{
-    ENV_CONFIG_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_REMOTE_PATH,
-    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
+    ENV_CONFIG_PATH, ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH,
+    ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
 };
 
 const AFTER_HELP: &str = "\
@@ -28,6 +28,13 @@ Remote layout:
   its trash (.volume-syncing-controller.trash/) inside the remote path. Both names are
   excluded from every transfer, listing and check, in both directions.
 
+Timeouts:
+  rclone gets bounded defaults: listings and the agent's small files --contimeout 10s
+  --timeout 15s --low-level-retries 2; transfers and checks --contimeout 10s --timeout 60s
+  (idle) --low-level-retries 3 --retries 2. Setting RCLONE_CONTIMEOUT, RCLONE_TIMEOUT,
+  RCLONE_LOW_LEVEL_RETRIES or RCLONE_RETRIES leaves that one to rclone. A silent or down
+  endpoint fails within about a minute; a long rclone run is logged every 30 s.
+
 Exit codes:
   0  done (verify: local and remote are identical)
   1  unexpected internal error
@@ -36,9 +43,10 @@ Exit codes:
      deletions (--max-delete-percent / --max-delete-files), a missing --require-sentinel,
      or a remote whose last upload did not complete (--allow-incomplete)
   4  rclone failed (remote unreachable, misconfigured, undecryptable, or transfer
-     incomplete); verify: the comparison could not be made
-  5  interrupt: no running agent
-  6  verify: local and remote differ";
+     incomplete, or stopped by --final-sync-timeout); verify: the comparison could not be made
+  5  interrupt: no running agent (no PID file, or a stale one naming another program)
+  6  verify: local and remote differ
+  130  aborted by a second SIGTERM / SIGINT (the running sync was stopped)";
 
 /// Restores a directory from rclone remote storage and keeps it synced back.
 #[derive(Debug, Parser)]
@@ -284,6 +292,14 @@ pub struct CommonSyncArgs {
     /// with a warning].
     #[arg(long, env = ENV_PID_PATH)]
     pub pid_path: Option<PathBuf>,
+
+    /// After SIGTERM / SIGINT, how long the running sync and the final one may take
+    /// together; then rclone is stopped and the agent exits 4 (0: no limit). Keep it below
+    /// the time the agent is given to stop (Kubernetes: terminationGracePeriodSeconds,
+    /// default 30 s; the webhook sets it 5 s below the Pod's), so that it says why it stopped
+    /// before it is killed.
+    #[arg(long, env = ENV_FINAL_SYNC_TIMEOUT, default_value = "25s", value_parser = parse_seconds)]
+    pub final_sync_timeout: Duration,
 
     /// How often rclone reports transfer progress during a long sync.
     #[arg(long, env = "VSC_STATS_INTERVAL", default_value = "30s", value_parser = parse_seconds)]

@@ -16,6 +16,8 @@ pub mod exit_code {
     pub const NO_RUNNING_AGENT: i32 = 5;
     /// `verify` compared both sides and they differ.
     pub const DIFFERENT: i32 = 6;
+    /// A second SIGTERM / SIGINT aborted the run (128 + SIGINT, as a shell reports it).
+    pub const ABORTED: i32 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,12 @@ pub enum AgentError {
         source: std::io::Error,
     },
 
+    #[error("stopping took too long: {0}")]
+    StopTimedOut(String),
+
+    #[error("aborted by a second signal: the running sync was stopped before it finished")]
+    Aborted,
+
     #[error("no running agent: {0}")]
     NoRunningAgent(String),
 
@@ -80,11 +88,12 @@ impl AgentError {
         match self {
             AgentError::InvalidInput(_) => exit_code::INVALID_INPUT,
             AgentError::RefusedBySafetyValve { .. } => exit_code::REFUSED_BY_SAFETY_VALVE,
-            AgentError::RcloneFailed { .. } | AgentError::RcloneMissing { .. } => {
-                exit_code::RCLONE_FAILED
-            }
+            AgentError::RcloneFailed { .. }
+            | AgentError::RcloneMissing { .. }
+            | AgentError::StopTimedOut(_) => exit_code::RCLONE_FAILED,
             AgentError::NoRunningAgent(_) => exit_code::NO_RUNNING_AGENT,
             AgentError::Different(_) => exit_code::DIFFERENT,
+            AgentError::Aborted => exit_code::ABORTED,
             AgentError::Io { .. } | AgentError::Internal(_) => exit_code::INTERNAL,
         }
     }

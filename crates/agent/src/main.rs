@@ -253,7 +253,8 @@ async fn run_sync(
     } else {
         None
     };
-    let stop = StopSignal::install()?;
+    let stop =
+        StopSignal::install(Some(common.final_sync_timeout).filter(|limit| !limit.is_zero()))?;
     let _pid_file = match &common.pid_path {
         Some(path) => PidFile::acquire(path)?,
         None => acquire_default_pid_file(),
@@ -314,11 +315,20 @@ async fn run_sync(
                 .map_err(|e| AgentError::io("cannot write --status-addr-file", file, e))?;
         }
     }
-    let result = if schedule.is_none() && watcher.is_none() {
-        runner::run_once(&job, &status).await
-    } else {
-        let triggers = runner::Triggers { schedule, watcher };
-        runner::run_continuously(&job, triggers, &status, stop).await
+    let mut abort = stop.clone();
+    let run = async {
+        if schedule.is_none() && watcher.is_none() {
+            runner::run_once(&job, &status, stop).await
+        } else {
+            let triggers = runner::Triggers { schedule, watcher };
+            runner::run_continuously(&job, triggers, &status, stop).await
+        }
+    };
+    // A second signal drops the run, which kills rclone; the config and the PID file are
+    // removed on the way out.
+    let result = tokio::select! {
+        result = run => result,
+        error = abort.aborted() => Err(error),
     };
     drop(config);
     result.map(|_| ())

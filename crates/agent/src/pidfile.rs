@@ -128,6 +128,7 @@ impl PidFile {
         if let Some(holder) = read_pid(path)?
             && holder != pid
             && is_alive(holder)
+            && is_agent(holder)
         {
             tracing::info!(pid_path = %path.display(), holder, "another agent holds the PID file; `interrupt` will signal it, not this run");
             return Ok(None);
@@ -211,6 +212,54 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether process `pid` runs this program, not whatever got the PID of an agent that is
+/// gone: `Err` says what runs there instead.
+fn agent_check(pid: u32) -> std::result::Result<(), String> {
+    let ours = std::env::current_exe().ok();
+    let our_name = ours.as_deref().and_then(Path::file_name);
+    // The binary it runs; another user's process hides it (EACCES), its command line not.
+    let theirs = match fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(exe) => {
+            // A binary replaced since it started (an upgrade) reads as "<path> (deleted)".
+            let text = exe.to_string_lossy();
+            PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text))
+        }
+        Err(_) => fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .and_then(|cmdline| {
+                let first = cmdline.split(|byte| *byte == 0).next()?.to_vec();
+                (!first.is_empty()).then(|| PathBuf::from(String::from_utf8_lossy(&first).as_ref()))
+            })
+            .unwrap_or_default(),
+    };
+    if ours.as_deref() == Some(theirs.as_path())
+        || (our_name.is_some() && theirs.file_name() == our_name)
+    {
+        return Ok(());
+    }
+    Err(describe_process(pid, &theirs))
+}
+
+fn is_agent(pid: u32) -> bool {
+    agent_check(pid).is_ok()
+}
+
+/// `pid`'s command line (or its binary), for a message.
+fn describe_process(pid: u32, binary: &Path) -> String {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let words: Vec<String> = cmdline
+        .split(|byte| *byte == 0)
+        .filter(|word| !word.is_empty())
+        .take(8)
+        .map(|word| String::from_utf8_lossy(word).into_owned())
+        .collect();
+    match (words.is_empty(), binary.as_os_str().is_empty()) {
+        (false, _) => format!("'{}'", words.join(" ")),
+        (true, false) => format!("'{}'", binary.display()),
+        (true, true) => "a process whose program cannot be read".to_string(),
+    }
+}
+
 /// How long `interrupt` waits for a PID file to appear.
 const PID_FILE_GRACE: Duration = Duration::from_secs(5);
 
@@ -233,6 +282,16 @@ pub async fn interrupt(path: &Path, wait: bool, timeout: Option<Duration>) -> Re
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The agent may be long gone and its PID reused (a PID file on a volume, a restarted
+    // container): never signal a process that is not an agent.
+    if is_alive(pid)
+        && let Err(running) = agent_check(pid)
+    {
+        return Err(AgentError::NoRunningAgent(format!(
+            "the PID file {} is stale: it names process {pid}, which is not the agent but {running}; not signalled (remove the file, or pass the right --pid-path)",
+            path.display()
+        )));
+    }
     match kill(as_nix_pid(pid), Signal::SIGTERM) {
         Ok(()) => {}
         Err(Errno::ESRCH) => {

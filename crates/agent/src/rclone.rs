@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::Command;
@@ -72,6 +72,46 @@ pub enum CheckMethod {
     Download,
 }
 
+/// What an rclone run is, for its timeouts: rclone's own defaults (`--contimeout 1m`,
+/// `--timeout 5m`, `--low-level-retries 10`, `--retries 3`) let a listing against an
+/// endpoint that accepts connections and never answers hang for over an hour, silently
+/// (two requests, each tried `--low-level-retries` times, each waiting `--timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Listings and the agent's own small files: each request is small, so a server that
+    /// sends nothing for 15 s is taken for dead. Fails within about a minute.
+    Metadata,
+    /// `sync`, `copy`, `check`: `--timeout` is an idle timeout, so 60 s still lets a large
+    /// file transfer for hours; a failed run is retried once (`--retries 2`).
+    Transfer,
+}
+
+/// `(rclone flag, the environment variable rclone reads it from, the agent's default)` for
+/// each kind of run. A variable the user set wins: rclone ranks a flag above the
+/// environment, so the flag is left out then.
+const BOUNDED_DEFAULTS: &[(Kind, &str, &str, &str)] = &[
+    (Kind::Metadata, "--contimeout", "RCLONE_CONTIMEOUT", "10s"),
+    (Kind::Metadata, "--timeout", "RCLONE_TIMEOUT", "15s"),
+    (
+        Kind::Metadata,
+        "--low-level-retries",
+        "RCLONE_LOW_LEVEL_RETRIES",
+        "2",
+    ),
+    (Kind::Transfer, "--contimeout", "RCLONE_CONTIMEOUT", "10s"),
+    (Kind::Transfer, "--timeout", "RCLONE_TIMEOUT", "60s"),
+    (
+        Kind::Transfer,
+        "--low-level-retries",
+        "RCLONE_LOW_LEVEL_RETRIES",
+        "3",
+    ),
+    (Kind::Transfer, "--retries", "RCLONE_RETRIES", "2"),
+];
+
+/// How often the agent says what it is waiting for while an rclone run lasts.
+const WAITING_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct Rclone {
     pub binary: PathBuf,
@@ -82,16 +122,22 @@ pub struct Rclone {
 }
 
 impl Rclone {
-    fn command(&self) -> Command {
+    fn command(&self, kind: Kind) -> Command {
         let mut command = Command::new(&self.binary);
         command
             .env("RCLONE_CONFIG", &self.config)
             .arg("--use-json-log")
             .stdin(Stdio::null())
             .kill_on_drop(true);
+        for (_, flag, variable, value) in BOUNDED_DEFAULTS.iter().filter(|d| d.0 == kind) {
+            if std::env::var_os(variable).is_none_or(|set| set.is_empty()) {
+                command.arg(flag).arg(value);
+            }
+        }
         // Own process group: a terminal's Ctrl-C reaches only the agent, which decides
         // whether the running transfer finishes (it does, for a final sync).
         command.process_group(0);
+        die_with_the_agent(&mut command);
         match self.verbosity {
             0 => {}
             1 => {
@@ -141,7 +187,7 @@ impl Rclone {
         filter: &[String],
         extra_args: &[String],
     ) -> Result<()> {
-        let mut command = self.command();
+        let mut command = self.command(Kind::Transfer);
         command
             .arg(mode.subcommand())
             .arg("--create-empty-src-dirs")
@@ -166,7 +212,7 @@ impl Rclone {
     /// The top-level entries of `target`, the agent's own included (one request on bucket
     /// backends). Directories end in `/`. A missing directory lists as empty.
     pub async fn list_top_level(&self, target: &str) -> Result<Vec<String>> {
-        let mut command = self.command();
+        let mut command = self.command(Kind::Metadata);
         command
             .arg("lsf")
             .arg("--max-depth")
@@ -183,7 +229,7 @@ impl Rclone {
     /// Every file below `target` with its size, the agent's own names excluded. Sizes and
     /// names come from the directory listing (no per-file request on bucket backends).
     pub async fn list_files(&self, target: &str) -> Result<FileListing> {
-        let mut command = self.command();
+        let mut command = self.command(Kind::Metadata);
         command
             .arg("lsjson")
             .args([
@@ -259,7 +305,7 @@ impl Rclone {
 
     /// Whether `target` exists (a bucket-level path whose bucket is missing does not).
     async fn exists(&self, target: &str) -> Result<bool> {
-        let mut command = self.command();
+        let mut command = self.command(Kind::Metadata);
         command
             .arg("lsf")
             .arg("--max-depth")
@@ -360,7 +406,7 @@ impl Rclone {
 
     /// `rclone <args>`, which must succeed; the arguments name the operation in errors.
     async fn simple(&self, args: &[&str], io: Io) -> Result<Finished> {
-        let mut command = self.command();
+        let mut command = self.command(Kind::Metadata);
         command.args(args);
         let operation = args.join(" ");
         self.run(command, &operation, io)
@@ -371,7 +417,7 @@ impl Rclone {
     /// Compares `local` with `remote`; the result is for the caller to judge (rclone exits 1
     /// both when files differ and when it cannot compare).
     pub async fn check(&self, method: CheckMethod, local: &str, remote: &str) -> Result<CheckRun> {
-        let mut command = self.command();
+        let mut command = self.command(Kind::Transfer);
         match method {
             CheckMethod::Hashes => command.arg("check"),
             CheckMethod::CryptHashes => command.arg("cryptcheck"),
@@ -410,7 +456,8 @@ impl Rclone {
             })?;
         let stderr = child.stderr.take();
         let stdout = child.stdout.take();
-        let log_task = tokio::spawn(forward_log(stderr, io.log_policy()));
+        let (last_line, last_line_seen) = tokio::sync::watch::channel(String::new());
+        let log_task = tokio::spawn(forward_log(stderr, io.log_policy(), last_line));
         let stdout_task = tokio::spawn(async move {
             let mut text = String::new();
             if let Some(mut stdout) = stdout {
@@ -425,9 +472,24 @@ impl Rclone {
             // A write error shows up as rclone's own failure below; dropping closes stdin.
             let _ = stdin.write_all(&contents).await;
         }
-        let status = child
-            .wait()
-            .await
+        let mut waiting = Waiting {
+            operation,
+            started: Instant::now(),
+            last_line: last_line_seen,
+            finished: false,
+        };
+        let mut reminders = tokio::time::interval_at(
+            tokio::time::Instant::now() + WAITING_LOG_INTERVAL,
+            WAITING_LOG_INTERVAL,
+        );
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                _ = reminders.tick() => waiting.remind(),
+            }
+        };
+        waiting.finished = true;
+        let status = status
             .map_err(|e| AgentError::Internal(format!("waiting for rclone {operation}: {e}")))?;
         let log = log_task.await.unwrap_or_default();
         let stdout = stdout_task.await.unwrap_or_default();
@@ -436,6 +498,48 @@ impl Rclone {
             log,
             stdout,
         })
+    }
+}
+
+/// A running rclone, for the log: a run that lasts is never silent, and one stopped before
+/// it ended (the agent's stop timeout) says what it was doing.
+struct Waiting<'a> {
+    operation: &'a str,
+    started: Instant,
+    /// rclone's last stats, notice or error line.
+    last_line: tokio::sync::watch::Receiver<String>,
+    finished: bool,
+}
+
+impl Waiting<'_> {
+    fn last_line(&self) -> String {
+        match self.last_line.borrow().as_str() {
+            "" => "nothing yet".to_string(),
+            line => line.to_string(),
+        }
+    }
+
+    fn remind(&self) {
+        tracing::info!(
+            operation = self.operation,
+            seconds = self.started.elapsed().as_secs(),
+            last_rclone_line = %self.last_line(),
+            "still waiting for rclone"
+        );
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped with the run: the child is killed (kill_on_drop).
+            tracing::warn!(
+                operation = self.operation,
+                seconds = self.started.elapsed().as_secs(),
+                last_rclone_line = %self.last_line(),
+                "stopped rclone before it finished"
+            );
+        }
     }
 }
 
@@ -535,7 +639,11 @@ fn undecryptable(operation: String, code: Option<i32>, names: usize) -> AgentErr
 }
 
 /// Forwards rclone's `--use-json-log` lines to `tracing`, keeping a [`LogSummary`].
-async fn forward_log(stderr: Option<tokio::process::ChildStderr>, policy: LogPolicy) -> LogSummary {
+async fn forward_log(
+    stderr: Option<tokio::process::ChildStderr>,
+    policy: LogPolicy,
+    last_line: tokio::sync::watch::Sender<String>,
+) -> LogSummary {
     let mut summary = LogSummary::default();
     let Some(stderr) = stderr else {
         return summary;
@@ -557,6 +665,9 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>, policy: LogPol
             tracing::debug!(target: "rclone", "{message}");
             continue;
         }
+        if matches!(level, LogLevel::Error | LogLevel::Warn | LogLevel::Notice) {
+            last_line.send_replace(message.clone());
+        }
         match level {
             LogLevel::Error => {
                 if policy.errors_expected {
@@ -575,6 +686,32 @@ async fn forward_log(stderr: Option<tokio::process::ChildStderr>, policy: LogPol
         }
     }
     summary
+}
+
+/// Makes rclone die with the agent: a SIGKILLed agent (the kubelet after the grace period,
+/// the OOM killer) or one that aborts on a second signal must not leave an rclone behind
+/// that keeps uploading or deleting with nobody reading its result.
+///
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the process.
+/// Every rclone is spawned by `Command::spawn` on the thread that polls the agent's tasks:
+/// `main` builds a current-thread runtime and `block_on`s it, so that is the main thread,
+/// which lives as long as the agent. Spawning from `spawn_blocking` (pool threads exit when
+/// idle) or from a short-lived thread would kill rclone mid-transfer.
+#[allow(unsafe_code)] // pre_exec is unsafe; the closure below is async-signal-safe
+fn die_with_the_agent(command: &mut Command) {
+    let agent = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec and only makes system
+    // calls (prctl, getppid) and builds an error from an errno: no allocation, no lock.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            // The agent died between fork and prctl: the signal will never come.
+            if nix::unistd::getppid() != agent {
+                return Err(nix::errno::Errno::ESRCH.into());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// `target` as a directory (a trailing `/`): rclone then never asks whether it is a file. On

@@ -1,30 +1,39 @@
 //! Runs a job once, or at start and then on a schedule, and handles SIGTERM / SIGINT:
 //! stop scheduling, let a running sync finish, run one last sync, exit with its result.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Local;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::error::{AgentError, Result};
+use crate::error::{AgentError, Result, exit_code};
 use crate::job::{Outcome, SyncJob};
 use crate::status::Status;
 use crate::sync_lock;
 use crate::watch::ChangeWatcher;
 use vsc_types::schedule::Schedule;
 
-/// A flag raised by the first SIGTERM or SIGINT.
+/// How long an abort may take to clean up before the agent exits regardless.
+const ABORT_CLEANUP_GRACE: Duration = Duration::from_secs(2);
+
+/// A flag raised by the first SIGTERM or SIGINT, with the time it was raised.
 #[derive(Clone)]
 pub struct StopSignal {
-    receiver: watch::Receiver<bool>,
+    receiver: watch::Receiver<Option<Instant>>,
+    /// Raised by a second signal.
+    abort: watch::Receiver<bool>,
+    /// How long the running sync and the final one may take after the signal (`None`: no
+    /// limit): `--final-sync-timeout`.
+    limit: Option<Duration>,
 }
 
 impl StopSignal {
     /// Installs the handlers. A second signal while the final sync runs aborts at once
     /// (exit 130), for a person at a terminal who really means it.
-    pub fn install() -> Result<Self> {
-        let (sender, receiver) = watch::channel(false);
+    pub fn install(limit: Option<Duration>) -> Result<Self> {
+        let (sender, receiver) = watch::channel(None);
+        let (abort_sender, abort) = watch::channel(false);
         let mut terminate = signal(SignalKind::terminate())
             .map_err(|e| AgentError::Internal(format!("cannot handle SIGTERM: {e}")))?;
         let mut interrupt = signal(SignalKind::interrupt())
@@ -42,25 +51,79 @@ impl StopSignal {
                         signal = name,
                         "stopping: no new scheduled syncs; finishing with one last sync"
                     );
-                    let _ = sender.send(true);
+                    let _ = sender.send(Some(Instant::now()));
                 } else {
                     tracing::error!(
                         signal = name,
                         "second signal: aborting without waiting for the sync"
                     );
-                    std::process::exit(130);
+                    // The run is dropped (rclone killed, the rclone config with its secrets
+                    // and the PID file removed); exiting here would skip that.
+                    let _ = abort_sender.send(true);
+                    tokio::time::sleep(ABORT_CLEANUP_GRACE).await;
+                    std::process::exit(exit_code::ABORTED);
                 }
             }
         });
-        Ok(StopSignal { receiver })
+        Ok(StopSignal {
+            receiver,
+            abort,
+            limit,
+        })
+    }
+
+    /// Resolves on a second signal.
+    pub async fn aborted(&mut self) -> AgentError {
+        let _ = self.abort.wait_for(|aborted| *aborted).await;
+        AgentError::Aborted
     }
 
     pub fn raised(&self) -> bool {
-        *self.receiver.borrow()
+        self.receiver.borrow().is_some()
     }
 
     pub async fn wait(&mut self) {
-        let _ = self.receiver.wait_for(|raised| *raised).await;
+        let _ = self.receiver.wait_for(Option::is_some).await;
+    }
+
+    /// Resolves when the time allowed after the signal has run out; never without a signal
+    /// or a limit.
+    async fn out_of_time(&mut self) -> Duration {
+        let Some(limit) = self.limit else {
+            return std::future::pending().await;
+        };
+        let raised = match self.receiver.wait_for(Option::is_some).await {
+            Ok(raised) => *raised,
+            Err(_) => None,
+        };
+        let Some(raised) = raised else {
+            return std::future::pending().await;
+        };
+        tokio::time::sleep_until((raised + limit).into()).await;
+        limit
+    }
+}
+
+/// [`run_logged`], stopped when the time allowed after the stop signal runs out: a sync
+/// that hangs (a silent endpoint) must not hold the agent until the kubelet kills it
+/// without a word. Stopping drops the sync, which kills its rclone.
+async fn run_bounded(
+    job: &SyncJob,
+    status: &Status,
+    reason: &str,
+    stop: &mut StopSignal,
+) -> Result<Outcome> {
+    tokio::select! {
+        result = run_logged(job, status, reason) => result,
+        limit = stop.out_of_time() => {
+            let error = AgentError::StopTimedOut(format!(
+                "the {reason} sync was still running {}s after the stop signal (--final-sync-timeout); \
+                 it was stopped (an upload it had begun leaves the remote's completion record 'in progress' until the next complete one)",
+                limit.as_secs()
+            ));
+            tracing::error!(reason, error = %error, "sync stopped");
+            Err(error)
+        }
     }
 }
 
@@ -97,9 +160,10 @@ async fn run_logged(job: &SyncJob, status: &Status, reason: &str) -> Result<Outc
     result
 }
 
-/// One run; a signal during it lets it finish (a half-done restore is worse than a late exit).
-pub async fn run_once(job: &SyncJob, status: &Status) -> Result<Outcome> {
-    run_logged(job, status, "one-shot").await
+/// One run; a signal during it lets it finish (a half-done restore is worse than a late
+/// exit), within `--final-sync-timeout`.
+pub async fn run_once(job: &SyncJob, status: &Status, mut stop: StopSignal) -> Result<Outcome> {
+    run_bounded(job, status, "one-shot", &mut stop).await
 }
 
 /// What wakes a long-running agent besides the stop signal.
@@ -118,7 +182,7 @@ pub async fn run_continuously(
     mut stop: StopSignal,
 ) -> Result<Outcome> {
     let mut last_sync = Instant::now();
-    let _ = run_logged(job, status, "start").await;
+    let _ = run_bounded(job, status, "start", &mut stop).await;
     loop {
         if stop.raised() {
             break;
@@ -148,7 +212,7 @@ pub async fn run_continuously(
             _ = stop.wait() => break,
         };
         last_sync = Instant::now();
-        let _ = run_logged(job, status, reason).await;
+        let _ = run_bounded(job, status, reason, &mut stop).await;
     }
-    run_logged(job, status, "final").await
+    run_bounded(job, status, "final", &mut stop).await
 }

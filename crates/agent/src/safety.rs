@@ -10,8 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{AgentError, Result};
 
-/// Restore roots that would put the operating system at risk.
-const FORBIDDEN_RESTORE_ROOTS: &[&str] = &["/", "/root", "/bin", "/usr/bin", "/usr/lib", "/home"];
+use vsc_types::contract::{FORBIDDEN_RESTORE_ROOTS, FORBIDDEN_RESTORE_TREES};
 
 const FORCE_UPLOAD: &str = "Pass --force-even-if-remote-would-be-cleared to override.";
 const FORCE_RESTORE: &str = "Pass --force-delete-local-dir to override.";
@@ -136,7 +135,7 @@ pub fn check_restore_target(
         } else {
             return Err(AgentError::RefusedBySafetyValve {
                 reason: format!(
-                    "{} is {root}, which cannot be a restore target: a sync there could erase the operating system",
+                    "{} is {root}, a system directory, which cannot be a restore target: a sync there could erase the operating system or other users' files (a directory below it can be)",
                     target.display()
                 ),
                 how_to_override: FORCE_RESTORE,
@@ -294,16 +293,27 @@ fn directory_has_entries(path: &Path, what: &str) -> Result<bool> {
     Ok(false)
 }
 
-/// The forbidden root `path` names, by its spelling or after resolving symlinks.
+/// The forbidden root `path` names, by its spelling or after resolving symlinks (in the
+/// path, or in the forbidden root: `/lib` may be a link to `/usr/lib`).
 fn forbidden_root(path: &Path) -> Option<&'static str> {
     let mut candidates = vec![lexically_absolute(path)];
     if let Ok(canonical) = fs::canonicalize(path) {
         candidates.push(canonical);
     }
+    let spellings = |root: &'static str| {
+        let root = Path::new(root);
+        std::iter::once(root.to_path_buf()).chain(fs::canonicalize(root).ok())
+    };
     candidates.iter().find_map(|candidate| {
-        FORBIDDEN_RESTORE_ROOTS.iter().copied().find(|root| {
-            let root = Path::new(root);
-            candidate == root || fs::canonicalize(root).is_ok_and(|resolved| *candidate == resolved)
+        let exact = FORBIDDEN_RESTORE_ROOTS
+            .iter()
+            .copied()
+            .find(|root| spellings(root).any(|root| *candidate == root));
+        exact.or_else(|| {
+            FORBIDDEN_RESTORE_TREES
+                .iter()
+                .copied()
+                .find(|tree| spellings(tree).any(|tree| candidate.starts_with(tree)))
         })
     })
 }
@@ -365,15 +375,76 @@ mod tests {
             "/home",
             "/usr/../home",
             "/home/../bin",
+            "/srv",
+            "/srv/",
+            "/srv/data/..",
+            "/etc",
+            "/etc/../etc/./",
+            "/var",
+            "/var/lib",
+            "/var/lib/",
+            "/var/log",
+            "/usr",
+            "/usr/share",
+            "/usr/share/nginx/../",
+            "/usr/local",
+            "/usr/local/bin",
+            "/lib",
+            "/lib64",
+            "/sbin",
+            "/boot",
+            "/opt",
+            "/mnt",
+            "/media",
+            "/tmp",
+            "/tmp/",
+            "/run",
+            "/dev",
+            "/dev/shm",
+            "/proc",
+            "/proc/self",
+            "/proc/1/root",
+            "/sys",
+            "/sys/fs/cgroup",
         ] {
             assert!(
                 forbidden_root(Path::new(spelling)).is_some(),
                 "{spelling} should be forbidden"
             );
         }
-        for allowed in ["/home/user/data", "/var/www", "/usr/lib/app/data", "/tmp"] {
+        for allowed in [
+            "/home/user/data",
+            "/home/user/app",
+            "/var/www",
+            "/var/www/html",
+            "/var/lib/myapp",
+            "/usr/lib/app/data",
+            "/usr/share/nginx/html",
+            "/usr/share/nginx",
+            "/srv/data",
+            "/mnt/volume",
+            "/data",
+            "/opt/app/state",
+            "/tmp/restore",
+        ] {
             assert!(forbidden_root(Path::new(allowed)).is_none(), "{allowed}");
         }
+    }
+
+    #[test]
+    fn a_symlink_to_a_system_directory_is_forbidden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, system) in [("etc", "/etc"), ("share", "/usr/share"), ("sys", "/sys/fs")] {
+            let link = dir.path().join(name);
+            std::os::unix::fs::symlink(system, &link).expect("symlink");
+            assert!(forbidden_root(&link).is_some(), "{name} -> {system}");
+            assert!(forbidden_root(&link.join(".")).is_some(), "{name}/.");
+        }
+        // A link to an allowed directory below one stays allowed.
+        let data = dir.path().join("data");
+        fs::create_dir(&data).expect("mkdir");
+        std::os::unix::fs::symlink(&data, dir.path().join("to-data")).expect("symlink");
+        assert!(forbidden_root(&dir.path().join("to-data")).is_none());
     }
 
     #[test]

@@ -614,3 +614,124 @@ fn health_probes_an_agent_on_a_port_chosen_at_start() {
         let _ = std::fs::remove_file(&addr_file);
     }
 }
+
+/// The rclone processes that `parent` started (by their parent PID in /proc).
+fn rclone_children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // `<pid> (<name>) <state> <parent pid> ...`; the name may hold spaces and ')'.
+            let Some((head, rest)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let name = head.split_once(" (").map_or("", |(_, name)| name);
+            name == "rclone" && rest.split_whitespace().nth(1) == Some(parent.to_string().as_str())
+        })
+        .collect()
+}
+
+/// Whether `pid` runs (a zombie has exited: only its parent has not reaped it yet).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+/// Processes the test must not leave behind, whatever it asserts.
+struct Reaped(Vec<u32>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            if running(*pid) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// A throttled upload whose rclone is transferring; returns the agent and its rclone.
+fn agent_uploading_slowly(sandbox: &mut Sandbox, extra_args: &[&str]) -> (Child, Reaped) {
+    // 4 MiB at 64 KiB/s: a minute of uploading, far longer than the test waits.
+    sandbox.set_env("RCLONE_BWLIMIT", "64k");
+    let big = "x".repeat(4 * 1024 * 1024);
+    sandbox.write("src", &[("big.bin", big.as_str())]);
+    let mut args = vec!["sync-to-remote", "-s", "src", "-d", "bkt/slow"];
+    args.extend_from_slice(extra_args);
+    let agent = spawn(sandbox, &args);
+    let agent_pid = agent.id();
+    let mut children = Vec::new();
+    let uploading = eventually(Duration::from_secs(20), || {
+        children = rclone_children(agent_pid)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|cmdline| cmdline.split(|b| *b == 0).any(|arg| arg == b"sync"))
+            })
+            .collect();
+        !children.is_empty()
+    });
+    let reaped = Reaped(children);
+    assert!(uploading, "the agent never started rclone sync");
+    (agent, reaped)
+}
+
+#[track_caller]
+fn assert_gone_soon(rclone: &Reaped) {
+    assert!(
+        eventually(Duration::from_secs(5), || !rclone
+            .0
+            .iter()
+            .copied()
+            .any(running)),
+        "rclone {:?} kept running after the agent died",
+        rclone.0
+    );
+}
+
+#[test]
+fn rclone_dies_with_a_killed_agent() {
+    let server = S3Server::start();
+    server.bucket("bkt");
+    let mut sandbox = Sandbox::new(&server);
+    let (mut agent, rclone) = agent_uploading_slowly(&mut sandbox, &[]);
+
+    agent.kill().expect("SIGKILL the agent");
+    let _ = agent.wait();
+
+    assert_gone_soon(&rclone);
+}
+
+#[test]
+fn rclone_dies_with_an_agent_aborted_by_a_second_signal() {
+    let server = S3Server::start();
+    server.bucket("bkt");
+    let mut sandbox = Sandbox::new(&server);
+    let config = sandbox.path("rclone.conf");
+    let config_arg = config.display().to_string();
+    let (agent, rclone) = agent_uploading_slowly(&mut sandbox, &["-c", &config_arg]);
+    assert!(config.exists(), "the agent writes its rclone config there");
+    assert!(sandbox.pid_path().exists());
+
+    sigterm(&agent);
+    std::thread::sleep(Duration::from_millis(300));
+    sigterm(&agent);
+    let (code, log) = wait_with_stderr(agent);
+    assert_eq!(code, Some(130), "{log}");
+    assert!(log.contains("aborted by a second signal"), "{log}");
+
+    assert_gone_soon(&rclone);
+    // An abort still cleans up: the config holds the remote's secrets.
+    assert!(!config.exists(), "the rclone config was left behind");
+    assert!(!sandbox.pid_path().exists(), "the PID file was left behind");
+}

@@ -176,3 +176,52 @@ fn a_per_user_dir_open_to_others_is_not_trusted() {
     assert_exit(&output, 2);
     assert_logged(&output, &["0700"]);
 }
+
+/// A process of the agent's user that is not an agent, killed when the test ends.
+struct Bystander(Child);
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn interrupt_leaves_alone_a_process_that_took_a_stale_pid_files_pid() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let sandbox = Sandbox::new(&server);
+    sandbox.write("src", &[("a.txt", "A")]);
+    // The agent is gone and its PID now belongs to something else of the same user, which
+    // SIGTERM would stop.
+    let sleep = Bystander(
+        sandbox
+            .shell(".", "exec sleep 30")
+            .spawn()
+            .expect("spawn sleep"),
+    );
+    let pid = sleep.0.id();
+    assert!(
+        eventually(Duration::from_secs(5), || fs::read(format!(
+            "/proc/{pid}/cmdline"
+        ))
+        .is_ok_and(|cmdline| cmdline.starts_with(b"sleep"))),
+        "sleep did not start"
+    );
+    fs::write(sandbox.pid_path(), format!("{pid}\n")).expect("write the PID file");
+    give_to_agent(&sandbox.pid_path());
+
+    let output = sandbox.run(&["interrupt", "--timeout", "10s"]);
+    assert_exit(&output, 5);
+    assert_logged(&output, &["stale", &pid.to_string(), "sleep 30"]);
+    let state = fs::read_to_string(format!("/proc/{pid}/stat")).expect("sleep still exists");
+    assert!(!state.contains(") Z"), "sleep was signalled: {state}");
+    assert!(sandbox.pid_path().exists(), "interrupt removes nothing");
+
+    // A new agent takes such a file over, so that `interrupt` reaches it.
+    let output = sandbox.run(&["sync-to-remote", "-s", "src", "-d", "bkt/app"]);
+    assert_exit(&output, 0);
+    assert_not_logged(&output, "another agent holds the PID file");
+    assert_eq!(stored_data(&bucket.join("app")), owned(&[("a.txt", "A")]));
+}

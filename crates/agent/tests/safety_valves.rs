@@ -161,6 +161,20 @@ fn system_directories_are_refused_as_restore_roots() {
         "/usr/../bin",
         "//home/",
         "/usr/lib/.",
+        // As root, a restore wrote into /srv: every directory a system is made of is refused.
+        "/srv",
+        "/etc",
+        "/var",
+        "/var/lib/",
+        "/usr",
+        "/usr/share",
+        "/usr/share/nginx/..",
+        "/opt",
+        "/mnt",
+        "/tmp",
+        "/boot",
+        "/proc/self",
+        "/sys",
     ] {
         let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/app", "-d", root]);
         assert_exit(&output, REFUSED);

@@ -221,6 +221,26 @@ fn env_holds_paths_pid_log_format_and_encryption_mode() {
 }
 
 #[test]
+fn the_final_sync_timeout_follows_the_grace_period_a_little_short_of_it() {
+    for (grace, expected) in [
+        (json!({}), "25s"),
+        (json!({"terminationGracePeriodSeconds": 120}), "115s"),
+        (json!({"terminationGracePeriodSeconds": 3}), "1s"),
+    ] {
+        let pod = apply(&pod_with(json!({"spec": grace})), &seed_pfss(), &config());
+        for container in [RESTORE, SIDECAR] {
+            let env: BTreeMap<_, _> = support::env(&pod, container).into_iter().collect();
+            assert_eq!(env["VSC_FINAL_SYNC_TIMEOUT"], expected, "{grace}");
+        }
+    }
+    // The resource may choose its own.
+    let own = seed_pfss_with(json!({"env": {"VSC_FINAL_SYNC_TIMEOUT": "0"}}));
+    let pod = apply(&seed_pod(), &own, &config());
+    let env: BTreeMap<_, _> = support::env(&pod, SIDECAR).into_iter().collect();
+    assert_eq!(env["VSC_FINAL_SYNC_TIMEOUT"], "0");
+}
+
+#[test]
 fn annotations_override_permissions() {
     let pod = pod_with(json!({"metadata": {"annotations": {
         "riotkit.org/volume-user-id": "161", "riotkit.org/volume-group-id": "1312"
@@ -404,6 +424,40 @@ fn warnings_for_short_grace_period_and_classic_sidecar_in_a_job() {
         mutation::warnings(&app_as_agent, &seed_pfss(), &config()),
         mutation.warnings
     );
+}
+
+#[test]
+fn a_system_directory_as_local_path_is_warned_about_unless_forced() {
+    // The app mounts its volume at `mount`; the resource syncs `local`.
+    let warned = |mount: &str, overrides: serde_json::Value| {
+        let pod = pod_with(json!({"spec": {"containers": [{"name": "app", "image": "x",
+            "volumeMounts": [{"name": "www", "mountPath": mount}]}]}}));
+        let (_, mutation) = mutate(&pod, &seed_pfss_with(overrides), &config()).expect("admitted");
+        mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains("a system directory the restore refuses"))
+    };
+    for (mount, local) in [
+        ("/srv", "/srv"),
+        ("/var/lib", "/var/lib/"),
+        ("/usr/share", "/usr/share"),
+        ("/srv", "/srv/"),
+    ] {
+        assert!(warned(mount, json!({"localPath": local})), "{local}");
+    }
+    for path in [
+        "/srv/data",
+        "/usr/share/nginx/html",
+        "/var/www/riotkit/wp-content",
+    ] {
+        assert!(!warned(path, json!({"localPath": path})), "{path}");
+    }
+    let forced = json!({"localPath": "/srv", "syncOptions": {"cleanUp": {"forceLocal": true}}});
+    assert!(!warned("/srv", forced));
+    let no_restore =
+        json!({"localPath": "/srv", "syncOptions": {"allowedDirections": {"fromRemote": false}}});
+    assert!(!warned("/srv", no_restore));
 }
 
 #[test]

@@ -89,9 +89,166 @@ pub const ENV_CONFIG_PATH: &str = "VSC_CONFIG_PATH";
 /// hostname is the node's.
 pub const ENV_POD_NAME: &str = "POD_NAME";
 pub const ENV_POD_NAMESPACE: &str = "POD_NAMESPACE";
+/// How long the agent's running and final sync may take after SIGTERM
+/// (`--final-sync-timeout`, e.g. `25s`); the operator derives it from the Pod's
+/// `terminationGracePeriodSeconds`.
+pub const ENV_FINAL_SYNC_TIMEOUT: &str = "VSC_FINAL_SYNC_TIMEOUT";
+/// What the agent keeps in hand of the Pod's grace period: time to log why it stopped and
+/// exit before the kubelet kills it.
+pub const FINAL_SYNC_MARGIN_SECONDS: i64 = 5;
+/// The Kubernetes default `terminationGracePeriodSeconds`.
+pub const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 30;
 /// The agent's log format (`text` or `json`).
 pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
 /// Where the agent reports its syncs, about which resource, with which token.
 pub const ENV_REPORT_URL: &str = "VSC_REPORT_URL";
 pub const ENV_REPORT_RESOURCE: &str = "VSC_REPORT_RESOURCE";
 pub const ENV_REPORT_TOKEN: &str = "VSC_REPORT_TOKEN";
+
+/// Restore targets that would put the operating system or other users at risk: a restore
+/// mirrors the remote, so it deletes whatever else the directory holds. The list is what a
+/// system is made of, not what a Pod mounts volumes at: the root, the top-level directories
+/// of the Filesystem Hierarchy Standard (and of common distributions: merged `/usr`,
+/// multilib, Nix, snaps), the hierarchies of `/usr`, `/usr/local` and `/var`, and the shared
+/// runtime directories. Their subdirectories stay allowed (`/srv/data`, `/var/lib/myapp`,
+/// `/usr/share/nginx/html`, `/mnt/volume`, `/home/user/app`): that is where volumes go, and
+/// a directory with files in it that the agent does not own is refused anyway. The agent
+/// checks every spelling (symlinks resolved); the webhook warns about a `localPath` here.
+pub const FORBIDDEN_RESTORE_ROOTS: &[&str] = &[
+    "/",
+    // FHS 3.0 top level, and the ones distributions add.
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/lost+found",
+    "/media",
+    "/mnt",
+    "/nix",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/snap",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    // The /usr hierarchy (FHS 4.1).
+    "/usr/bin",
+    "/usr/games",
+    "/usr/include",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/libx32",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/usr/src",
+    // Debian-style multiarch library directories.
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib/i386-linux-gnu",
+    "/usr/lib/arm-linux-gnueabihf",
+    // The /usr/local hierarchy (FHS 4.9).
+    "/usr/local/bin",
+    "/usr/local/etc",
+    "/usr/local/games",
+    "/usr/local/include",
+    "/usr/local/lib",
+    "/usr/local/libexec",
+    "/usr/local/man",
+    "/usr/local/sbin",
+    "/usr/local/share",
+    "/usr/local/src",
+    // The /var hierarchy (FHS 5).
+    "/var/account",
+    "/var/backups",
+    "/var/cache",
+    "/var/crash",
+    "/var/games",
+    "/var/lib",
+    "/var/local",
+    "/var/lock",
+    "/var/log",
+    "/var/mail",
+    "/var/opt",
+    "/var/run",
+    "/var/spool",
+    "/var/tmp",
+    "/var/yp",
+    // Shared memory and runtime directories of every process or user.
+    "/dev/shm",
+    "/dev/pts",
+    "/dev/mqueue",
+    "/run/lock",
+    "/run/shm",
+    "/run/user",
+];
+
+/// Kernel interfaces: no directory at or below them holds data to restore.
+pub const FORBIDDEN_RESTORE_TREES: &[&str] = &["/proc", "/sys"];
+
+/// The forbidden restore root `path` names as written (`.`, `..`, `//` and a trailing `/`
+/// folded; symlinks are not resolved).
+pub fn forbidden_restore_root(path: &str) -> Option<&'static str> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    let normalized = format!("/{}", parts.join("/"));
+    FORBIDDEN_RESTORE_ROOTS
+        .iter()
+        .copied()
+        .find(|root| *root == normalized)
+        .or_else(|| {
+            FORBIDDEN_RESTORE_TREES
+                .iter()
+                .copied()
+                .find(|tree| normalized == *tree || normalized.starts_with(&format!("{tree}/")))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_restore_roots_are_found_as_written() {
+        for (path, root) in [
+            ("/", "/"),
+            ("//", "/"),
+            ("/srv/", "/srv"),
+            ("/srv/data/..", "/srv"),
+            ("/usr//share/.", "/usr/share"),
+            ("/var/lib", "/var/lib"),
+            ("/proc/self", "/proc"),
+        ] {
+            assert_eq!(forbidden_restore_root(path), Some(root), "{path}");
+        }
+        for path in [
+            "/srv/data",
+            "/usr/share/nginx/html",
+            "/var/lib/myapp",
+            "/data",
+            "/processes",
+        ] {
+            assert_eq!(forbidden_restore_root(path), None, "{path}");
+        }
+    }
+}

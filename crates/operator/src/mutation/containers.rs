@@ -10,9 +10,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use vsc_types::contract::{
-    AGENT_BINARY_PATH, DEFAULT_CONFIG_PATH, ENV_CONFIG_PATH, ENV_LOCAL_PATH, ENV_LOG_FORMAT,
-    ENV_PID_PATH, ENV_POD_NAME, ENV_POD_NAMESPACE, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE,
-    ENV_REPORT_TOKEN, ENV_REPORT_URL, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
+    AGENT_BINARY_PATH, DEFAULT_CONFIG_PATH, DEFAULT_GRACE_PERIOD_SECONDS, ENV_CONFIG_PATH,
+    ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_POD_NAME,
+    ENV_POD_NAMESPACE, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
+    FINAL_SYNC_MARGIN_SECONDS, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
     RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME,
 };
 use vsc_types::crd::{PodFilesystemSync, Safety, SyncMethod, parse_numeric_id};
@@ -85,6 +86,15 @@ impl Plan {
         env.insert(ENV_REMOTE_PATH.to_string(), remote_path.clone());
         env.insert(ENV_PID_PATH.to_string(), POD_PID_PATH.to_string());
         env.insert(ENV_CONFIG_PATH.to_string(), DEFAULT_CONFIG_PATH.to_string());
+        // The kubelet kills the agent when the grace period ends: it stops its last sync a
+        // little before, saying why (the resource's env may set its own).
+        let grace = pod
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.termination_grace_period_seconds)
+            .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS);
+        env.entry(ENV_FINAL_SYNC_TIMEOUT.to_string())
+            .or_insert_with(|| format!("{}s", (grace - FINAL_SYNC_MARGIN_SECONDS).max(1)));
         if let Some(format) = &config.log_format {
             env.entry(ENV_LOG_FORMAT.to_string())
                 .or_insert_with(|| format.clone());
