@@ -427,37 +427,32 @@ fn warnings_for_short_grace_period_and_classic_sidecar_in_a_job() {
 }
 
 #[test]
-fn a_system_directory_as_local_path_is_warned_about_unless_forced() {
-    // The app mounts its volume at `mount`; the resource syncs `local`.
-    let warned = |mount: &str, overrides: serde_json::Value| {
-        let pod = pod_with(json!({"spec": {"containers": [{"name": "app", "image": "x",
-            "volumeMounts": [{"name": "www", "mountPath": mount}]}]}}));
-        let (_, mutation) = mutate(&pod, &seed_pfss_with(overrides), &config()).expect("admitted");
-        mutation
-            .warnings
-            .iter()
-            .any(|w| w.contains("a system directory the restore refuses"))
+fn a_system_directory_as_local_path_is_refused_unless_forced() {
+    // The restore would refuse it (exit 3) in every selected Pod: the resource is not Ready
+    // and the webhook denies, naming the field (validate() serves both).
+    let refused = |overrides: serde_json::Value| {
+        seed_pfss_with(overrides).validate().iter().any(|error| {
+            error.field == "spec.localPath"
+                && error
+                    .message
+                    .contains("a system directory the restore refuses")
+        })
     };
-    for (mount, local) in [
-        ("/srv", "/srv"),
-        ("/var/lib", "/var/lib/"),
-        ("/usr/share", "/usr/share"),
-        ("/srv", "/srv/"),
-    ] {
-        assert!(warned(mount, json!({"localPath": local})), "{local}");
+    for local in ["/srv", "/var/lib/", "/usr/share", "/srv/", "/etc"] {
+        assert!(refused(json!({"localPath": local})), "{local}");
     }
     for path in [
         "/srv/data",
         "/usr/share/nginx/html",
         "/var/www/riotkit/wp-content",
     ] {
-        assert!(!warned(path, json!({"localPath": path})), "{path}");
+        assert!(!refused(json!({"localPath": path})), "{path}");
     }
     let forced = json!({"localPath": "/srv", "syncOptions": {"cleanUp": {"forceLocal": true}}});
-    assert!(!warned("/srv", forced));
+    assert!(!refused(forced));
     let no_restore =
         json!({"localPath": "/srv", "syncOptions": {"allowedDirections": {"fromRemote": false}}});
-    assert!(!warned("/srv", no_restore));
+    assert!(!refused(no_restore));
 }
 
 #[test]

@@ -86,7 +86,9 @@ pub struct PodFilesystemSyncSpec {
 
     /// Absolute path of the directory inside the Pod's containers to restore and sync, e.g.
     /// `/var/www/riotkit/wp-content`. A volume of the Pod must be mounted at or above it; that
-    /// mount is copied into the injected containers.
+    /// mount is copied into the injected containers. A system directory (`/srv`, `/etc`,
+    /// `/var/lib`, ...; the agent's restore refuses them) is not Ready unless
+    /// `syncOptions.cleanUp.forceLocal`: use a directory below it.
     #[schemars(length(min = 2, max = 4096))]
     #[schemars(extend("x-kubernetes-validations" = [
         {"rule": "self.startsWith('/')", "message": "localPath must be an absolute path"},
@@ -821,6 +823,24 @@ impl PodFilesystemSync {
         self.spec.sync_options.allowed_directions.from_remote
     }
 
+    /// The restore refuses a system directory as its target (exit 3: every Pod would stay in
+    /// Init): a restore mirrors the remote and would delete what else is there. Only the
+    /// explicit `cleanUp.forceLocal` lets it through.
+    fn refused_restore_target(&self) -> Option<String> {
+        let options = &self.spec.sync_options;
+        if !self.should_restore() || options.clean_up.force_local {
+            return None;
+        }
+        let root = crate::contract::forbidden_restore_root(&self.spec.local_path)?;
+        Some(format!(
+            "'{}' is {root}, a system directory the restore refuses (every selected Pod would \
+             stay in Init): use a directory below it (e.g. {}/data), or set \
+             syncOptions.cleanUp.forceLocal",
+            self.spec.local_path,
+            root.trim_end_matches('/')
+        ))
+    }
+
     /// Every problem of the spec the schema cannot express or that predates it, each naming
     /// its field. Empty when the resource is valid. Templates are checked by the operator.
     pub fn validate(&self) -> Vec<FieldError> {
@@ -829,6 +849,8 @@ impl PodFilesystemSync {
 
         validate_selector(&spec.pod_selector, &mut errors);
         if let Err(message) = check_local_path(&spec.local_path) {
+            errors.push(FieldError::new("spec.localPath", message));
+        } else if let Some(message) = self.refused_restore_target() {
             errors.push(FieldError::new("spec.localPath", message));
         }
         if spec.remote_path.trim().is_empty() {

@@ -326,17 +326,6 @@ pub fn warnings(pod: &Pod, pfss: &PodFilesystemSync, config: &InjectionConfig) -
                 .to_string(),
         );
     }
-    if pfss.should_restore()
-        && !options.clean_up.force_local
-        && let Some(root) = vsc_types::contract::forbidden_restore_root(&pfss.spec.local_path)
-    {
-        warnings.push(format!(
-            "localPath {} is {root}, a system directory the restore refuses (exit 3: the Pod stays \
-             in Init): a restore mirrors the remote and would delete what else is there. Use a \
-             directory below it, or set syncOptions.cleanUp.forceLocal",
-            pfss.spec.local_path
-        ));
-    }
     if sync {
         warnings.extend(grace_period_warning(pod, native));
         warnings.extend(containers::run_as_warnings(pod, pfss));
