@@ -7,11 +7,14 @@ Builds nothing: pass --agent (default: target/release/volume-syncing-controller,
 `cargo build --release -p vsc-agent`). Needs rclone on PATH (tools/install-test-tools.sh).
 Starts `rclone serve s3` on 127.0.0.1, makes a tree of small files plus a few large ones,
 then per round times, alternating who goes first:
-  upload    agent `sync-to-remote`           vs `rclone sync --create-empty-src-dirs --metadata`
-  no-change the same again (the sidecar's periodic case: nothing to transfer)
-  restore   agent `remote-to-local-sync`     vs `rclone sync ... remote -> local`
+  upload     agent `sync-to-remote`           vs `rclone sync --create-empty-src-dirs --metadata`
+  no-change  the same again (the sidecar's periodic case: nothing to transfer)
+  one-change the same after one file was rewritten
+  restore    agent `remote-to-local-sync`     vs `rclone sync ... remote -> local`
 and prints medians, the agent/rclone ratio, and peak RSS of the agent process itself beside
-rclone's. Timings on a shared machine are noisy: read the medians and the ratio.
+rclone's. Then one more round, untimed, with `RCLONE_DUMP=headers`, counts the HTTP
+requests each side sent per phase (exact: every request rclone makes is dumped). Timings on
+a shared machine are noisy: read the medians and the ratio.
 """
 import argparse
 import os
@@ -48,8 +51,16 @@ def make_tree(root, small, large, large_mib):
                 f.write(rng.randbytes(1024 * 1024))
 
 
+def rewrite_one_file(data, who, round_no):
+    """A change for the one-change phase: one small file rewritten (a new size, new bytes)."""
+    path = os.path.join(data, "dir000", "file00000.txt")
+    with open(path, "wb") as f:
+        f.write(f"changed for {who} in round {round_no}\n".encode() * (round_no + 2))
+
+
 def run_measured(argv, env, watch_hwm):
-    """Wall seconds and peak RSS (KiB) of the process itself (not its children)."""
+    """Wall seconds, peak RSS (KiB) of the process itself (not its children), and the
+    number of HTTP requests in its log (non-zero only with RCLONE_DUMP=headers)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = [0]
@@ -79,7 +90,7 @@ def run_measured(argv, env, watch_hwm):
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{argv[0]} failed:\n{stderr[-3000:]}")
     # Without polling, wait4's ru_maxrss is the peak of the process (KiB on Linux).
-    return elapsed, (peak[0] if watch_hwm else usage.ru_maxrss)
+    return elapsed, (peak[0] if watch_hwm else usage.ru_maxrss), stderr.count("HTTP REQUEST")
 
 
 def main():
@@ -124,39 +135,55 @@ def main():
         rclone_env = {**base_env, "RCLONE_CONFIG": conf}
         flags = ["--create-empty-src-dirs", "--metadata"]
 
-        phases = {"upload": {}, "no-change": {}, "restore": {}}
+        phases = {"upload": {}, "no-change": {}, "one-change": {}, "restore": {}}
+        requests = {phase: {} for phase in phases}
         rss = {"agent": [], "rclone": []}
-        for round_no in range(args.rounds):
+        # The last round counts requests; dumping them costs time, so it is not timed.
+        for round_no in range(args.rounds + 1):
+            counting = round_no == args.rounds
             order = ["agent", "rclone"] if round_no % 2 == 0 else ["rclone", "agent"]
             for who in order:
                 prefix = f"bench/{who}-{round_no}"
                 restore_dir = os.path.join(work, f"restore-{who}-{round_no}")
+                dump = {"RCLONE_DUMP": "headers"} if counting else {}
                 if who == "agent":
+                    # -vv: the agent passes rclone's debug log (where the dump goes) through.
+                    verbose = ["-vv"] if counting else []
+                    upload = [agent, "sync-to-remote", *verbose, "-s", data, "-d", prefix]
                     steps = {
-                        "upload": [agent, "sync-to-remote", "-s", data, "-d", prefix],
-                        "no-change": [agent, "sync-to-remote", "-s", data, "-d", prefix],
-                        "restore": [agent, "remote-to-local-sync", "-s", prefix, "-d", restore_dir],
+                        "upload": upload,
+                        "no-change": upload,
+                        "one-change": upload,
+                        "restore": [agent, "remote-to-local-sync", *verbose, "-s", prefix, "-d", restore_dir],
                     }
-                    env = agent_env
+                    env = {**agent_env, **dump}
                 else:
                     target = f"remote:/{prefix}"
+                    upload = [rclone, "sync", *flags, data, target]
                     steps = {
-                        "upload": [rclone, "sync", *flags, data, target],
-                        "no-change": [rclone, "sync", *flags, data, target],
+                        "upload": upload,
+                        "no-change": upload,
+                        "one-change": upload,
                         "restore": [rclone, "sync", *flags, target, restore_dir],
                     }
-                    env = rclone_env
+                    env = {**rclone_env, **dump}
                 for phase, argv in steps.items():
-                    seconds, peak = run_measured(argv, env, watch_hwm=(who == "agent"))
-                    phases[phase].setdefault(who, []).append(seconds)
-                    rss[who].append(peak)
+                    if phase == "one-change":
+                        rewrite_one_file(data, who, round_no)
+                    seconds, peak, sent = run_measured(argv, env, watch_hwm=(who == "agent" and not counting))
+                    if counting:
+                        requests[phase][who] = sent
+                    else:
+                        phases[phase].setdefault(who, []).append(seconds)
+                        rss[who].append(peak)
                 shutil.rmtree(restore_dir, ignore_errors=True)
 
         print(f"data: {args.small_files} small files + {args.large_files} x {args.large_mib} MiB; {args.rounds} rounds; rclone serve s3 on 127.0.0.1")
-        print(f"{'phase':<10} {'agent median s':>15} {'rclone median s':>16} {'ratio':>7}")
+        print(f"{'phase':<10} {'agent median s':>15} {'rclone median s':>16} {'ratio':>7} {'agent requests':>15} {'rclone requests':>16}")
         for phase, by in phases.items():
             a, r = statistics.median(by["agent"]), statistics.median(by["rclone"])
-            print(f"{phase:<10} {a:>15.3f} {r:>16.3f} {a / r:>7.3f}")
+            sent = requests[phase]
+            print(f"{phase:<10} {a:>15.3f} {r:>16.3f} {a / r:>7.3f} {sent['agent']:>15} {sent['rclone']:>16}")
         print(f"peak RSS: agent process {max(rss['agent']) / 1024:.1f} MiB (its rclone child not counted), plain rclone {max(rss['rclone']) / 1024:.1f} MiB")
     finally:
         server.kill()
