@@ -46,17 +46,23 @@ render() {
 #
 #   kubectl apply -f deploy/volume-syncing-controller.yaml
 #
-# Uninstall (the CRD, the PodFilesystemSyncs and the encryption Secrets are kept on purpose):
+# Uninstall (the CRD, the PodFilesystemSyncs and the encryption Secrets are kept on purpose,
+# and so is the namespace, which this selector does not match):
 #
 #   kubectl delete -f deploy/volume-syncing-controller.yaml --ignore-not-found \\
 #     --selector app.kubernetes.io/part-of=volume-syncing-controller
+#
+# The operator made two more objects in "$namespace" at run time: the leader-election Lease
+# "$release" and the webhook certificate Secret "$release-webhook-tls". Remove them, or the
+# whole namespace if nothing else of yours is in it:
+#
+#   kubectl -n $namespace delete lease/$release secret/$release-webhook-tls --ignore-not-found
+#   kubectl delete namespace $namespace
 ---
 apiVersion: v1
 kind: Namespace
 metadata:
   name: $namespace
-  labels:
-    app.kubernetes.io/part-of: volume-syncing-controller
 EOF
   "$helm" template "$release" "$chart" --namespace "$namespace" --include-crds
 }

@@ -351,6 +351,10 @@ async fn plain_manifests_install_and_the_operator_runs_on_the_chart_rbac() {
     assert!(get_json(&admin, "crd/podfilesystemsyncs.riotkit.org", None).is_some());
     assert!(get_json(&admin, "podfilesystemsync/cloud-press", Some("press")).is_some());
     assert!(get_json(&admin, "secret/cloud-press-remote-sync", Some("press")).is_some());
+    // The namespace stays: the user may keep other things in it.
+    let namespace = get_json(&admin, &format!("namespace/{NAMESPACE}"), None)
+        .expect("the operator's namespace is kept");
+    assert!(namespace["metadata"]["deletionTimestamp"].is_null(), "{namespace}");
 }
 
 /// `helm install` for real (existing TLS Secret mode, only labelled namespaces, failure
