@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: no cloud account, the "remote" is a local directory.
-# Builds the agent, uploads examples/quickstart/data with sync-to-remote, restores it with
-# remote-to-local-sync into a new directory, and shows that both trees are identical.
+# Builds the agent, uploads a copy of examples/quickstart/data with sync-to-remote, restores
+# it with remote-to-local-sync into a new directory, and shows that both trees are identical
+# (each holds the agent's local record, .volume-syncing-controller.local.json, which is
+# never uploaded: the copy keeps it out of the checkout).
 # Fails if the agent logs anything at ERROR or WARN level: a normal run has nothing to warn
 # about.
 #
@@ -40,12 +42,18 @@ agent() {
   fi
 }
 
-echo "== sync-to-remote: examples/quickstart/data -> $work/remote" >&2
-agent sync-to-remote -s examples/quickstart/data -d "$work/remote"
+cp -a examples/quickstart/data "$work/data"
+echo "== sync-to-remote: $work/data (examples/quickstart/data) -> $work/remote" >&2
+agent sync-to-remote -s "$work/data" -d "$work/remote"
 
 echo "== remote-to-local-sync: $work/remote -> $work/restored" >&2
 agent remote-to-local-sync -s "$work/remote" -d "$work/restored"
 
-diff -r examples/quickstart/data "$work/restored"
+record=.volume-syncing-controller.local.json
+if [[ -e "$work/remote/$record" ]]; then
+  echo "quickstart: the agent's local record was uploaded" >&2
+  exit 1
+fi
+diff -r --exclude="$record" examples/quickstart/data "$work/restored"
 echo "== restored tree is identical to the source:" >&2
-find "$work/restored" -type f | sort
+find "$work/restored" -type f ! -name "$record" | sort
