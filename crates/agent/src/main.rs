@@ -15,6 +15,7 @@ mod record;
 mod report;
 mod runner;
 mod safety;
+mod stale_configs;
 mod status;
 mod status_server;
 mod sync_lock;

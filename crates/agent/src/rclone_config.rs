@@ -431,6 +431,16 @@ impl std::fmt::Display for RemotePath {
 const HEADER_START: &str = "# written by volume-syncing-controller (pid ";
 const HEADER_END: &str = "; removed when that run exits";
 
+/// The name of the private directories of runs without `--config-path`, in the temp dir.
+pub const PRIVATE_DIR_PREFIX: &str = "volume-syncing-controller-";
+/// The config's name inside such a directory.
+pub const CONFIG_FILE_NAME: &str = "rclone.conf";
+
+/// The pid in the agent's header line, when `text` is a config the agent wrote.
+pub fn writer_pid(text: &str) -> Option<u32> {
+    split_header(text).map(|(pid, _)| pid)
+}
+
 fn header(pid: u32) -> String {
     format!("{HEADER_START}{pid}){HEADER_END}\n")
 }
@@ -499,8 +509,9 @@ impl ConfigFile {
     /// environment, and must not delete it); anything else is refused.
     pub fn write(path: Option<&Path>, body: &str) -> Result<Self> {
         let Some(path) = path else {
+            crate::stale_configs::remove_left_by_killed_runs(&std::env::temp_dir());
             let dir = tempfile::Builder::new()
-                .prefix("volume-syncing-controller-")
+                .prefix(PRIVATE_DIR_PREFIX)
                 .tempdir()
                 .map_err(|e| {
                     AgentError::io(
@@ -509,7 +520,7 @@ impl ConfigFile {
                         e,
                     )
                 })?;
-            let path = dir.path().join("rclone.conf");
+            let path = dir.path().join(CONFIG_FILE_NAME);
             create(&path, body)?;
             return Ok(ConfigFile {
                 path,

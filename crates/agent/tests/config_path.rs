@@ -251,3 +251,51 @@ fn a_file_put_at_config_path_while_the_agent_runs_is_not_removed_when_it_exits()
     assert_logged(&output, &["left the file at --config-path in place"]);
     assert_eq!(fs::read_to_string(&config).expect("kept"), HAND_WRITTEN);
 }
+
+#[test]
+fn the_next_run_removes_the_private_config_a_killed_run_left() {
+    let mut sandbox = Sandbox::local();
+    sandbox.write("src", &[("a.txt", "1")]);
+    let temp = sandbox.path("tmp");
+    sandbox.set_env("TMPDIR", &temp.display().to_string());
+    // A process that has exited, and one that runs: the writers of two configs.
+    let mut gone = Command::new("true").spawn().expect("spawn true");
+    let gone_pid = gone.id();
+    gone.wait().expect("wait");
+    let mut running = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let header = |pid: u32| {
+        format!("# written by volume-syncing-controller (pid {pid}); removed when that run exits\n[remote]\ntype = s3\nsecret_access_key = leaked\n")
+    };
+    let killed = temp.join("volume-syncing-controller-Killed");
+    let live = temp.join("volume-syncing-controller-Live");
+    let pid_dir = temp.join("volume-syncing-controller-4242");
+    for (dir, text) in [
+        (&killed, Some(header(gone_pid))),
+        (&live, Some(header(running.id()))),
+        (&pid_dir, None),
+    ] {
+        fs::create_dir_all(dir).expect("mkdir");
+        match text {
+            Some(text) => fs::write(dir.join("rclone.conf"), text).expect("write"),
+            None => fs::write(dir.join("agent.pid"), "1").expect("write"),
+        }
+    }
+    give_to_agent(sandbox.dir.path());
+
+    let remote = sandbox.path("remote").display().to_string();
+    let output = sandbox.run(&["sync-to-remote", "-s", "src", "-d", &remote]);
+    let _ = running.kill();
+    let _ = running.wait();
+    assert_exit(&output, 0);
+    assert_logged(&output, &["removed the rclone config (with credentials) that a killed run left"]);
+    assert!(!killed.exists(), "the killed run's config is still there");
+    assert!(live.join("rclone.conf").exists(), "a running agent's config was removed");
+    assert!(pid_dir.join("agent.pid").exists(), "a directory without a config was removed");
+    // The run's own private directory is gone too.
+    let left: Vec<_> = fs::read_dir(&temp)
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
