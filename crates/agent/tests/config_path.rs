@@ -262,9 +262,14 @@ fn the_next_run_removes_the_private_config_a_killed_run_left() {
     let mut gone = Command::new("true").spawn().expect("spawn true");
     let gone_pid = gone.id();
     gone.wait().expect("wait");
-    let mut running = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let mut running = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
     let header = |pid: u32| {
-        format!("# written by volume-syncing-controller (pid {pid}); removed when that run exits\n[remote]\ntype = s3\nsecret_access_key = leaked\n")
+        format!(
+            "# written by volume-syncing-controller (pid {pid}); removed when that run exits\n[remote]\ntype = s3\nsecret_access_key = leaked\n"
+        )
     };
     let killed = temp.join("volume-syncing-controller-Killed");
     let live = temp.join("volume-syncing-controller-Live");
@@ -287,10 +292,19 @@ fn the_next_run_removes_the_private_config_a_killed_run_left() {
     let _ = running.kill();
     let _ = running.wait();
     assert_exit(&output, 0);
-    assert_logged(&output, &["removed the rclone config (with credentials) that a killed run left"]);
+    assert_logged(
+        &output,
+        &["removed the rclone config (with credentials) that a killed run left"],
+    );
     assert!(!killed.exists(), "the killed run's config is still there");
-    assert!(live.join("rclone.conf").exists(), "a running agent's config was removed");
-    assert!(pid_dir.join("agent.pid").exists(), "a directory without a config was removed");
+    assert!(
+        live.join("rclone.conf").exists(),
+        "a running agent's config was removed"
+    );
+    assert!(
+        pid_dir.join("agent.pid").exists(),
+        "a directory without a config was removed"
+    );
     // The run's own private directory is gone too.
     let left: Vec<_> = fs::read_dir(&temp)
         .expect("list")
