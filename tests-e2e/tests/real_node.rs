@@ -88,6 +88,15 @@ fn main() {
             },
         ),
         Trial::test(
+            "what_the_app_wrote_while_s3_was_down_survives_the_statefulsets_restart",
+            || {
+                then_remove_namespace(
+                    storage_and_health::what_was_written_while_s3_was_down_survives_the_restart,
+                    "stateful-outage",
+                )
+            },
+        ),
+        Trial::test(
             "the_sidecar_is_restarted_while_s3_is_down_and_healthy_again_after",
             || then_remove_namespace(storage_and_health::health_follows_the_remote, "health"),
         ),

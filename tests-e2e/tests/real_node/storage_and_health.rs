@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use libtest_mimic::Failed;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use vsc_e2e::real_node::{LocalCluster, poll};
 
 use super::{
-    Network, app_containers, app_namespace, check, deployment, files_under, logs, ready_pod,
+    Network, World, app_containers, app_namespace, check, deployment, files_under, logs, ready_pod,
     sleeping_pod, world,
 };
 
@@ -64,7 +65,7 @@ fn statefulset(namespace: &str, volume_root: &str, dir: &str) -> String {
     format!(
         r#"apiVersion: v1
 kind: PersistentVolume
-metadata: {{name: vsc-stateful-pv}}
+metadata: {{name: vsc-{namespace}-pv}}
 spec:
   capacity: {{storage: 1Gi}}
   accessModes: [ReadWriteOnce]
@@ -122,40 +123,9 @@ pub fn statefulset_on_root_owned_volume() -> Result<(), Failed> {
     let world = world()?;
     let (cluster, s3) = (&world.cluster, &world.s3);
     let namespace = "stateful";
-    let dir = "/var/lib/app";
-    app_namespace(cluster, namespace)?;
-    s3.bucket("stateful-bucket");
-    // Under the S3 server's temp root, so it goes when the run ends; root-owned, mode 0777.
-    let volume_root = s3.root.path().join("stateful-volume");
-    fs::create_dir_all(&volume_root).map_err(|e| e.to_string())?;
-    fs::set_permissions(&volume_root, fs::Permissions::from_mode(0o777))
-        .map_err(|e| e.to_string())?;
-    let manifests = [
-        pfss(
-            "stateful",
-            dir,
-            "/stateful-bucket/app",
-            &s3.pod_endpoint,
-            "",
-        ),
-        statefulset(namespace, &volume_root.display().to_string(), dir),
-    ];
-    for manifest in manifests {
-        cluster.kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
-    }
+    let volume_root = stateful_volume(&world, namespace, "stateful-bucket")?;
     let pod = "stateful-0";
-    let first = wait_ready(cluster, namespace, pod)?;
-    let first_uid = first["metadata"]["uid"].clone();
-    poll(
-        Duration::from_secs(60),
-        "the running app's file at the remote",
-        || {
-            files_under(&s3.root.path().join("stateful-bucket/app"))
-                .iter()
-                .any(|(name, _)| name.starts_with("written-while-running"))
-                .then_some(())
-        },
-    )?;
+    let first_uid = pod_json(cluster, namespace, pod)?["metadata"]["uid"].clone();
     // A StatefulSet starts the replacement only after the old Pod is gone.
     cluster.kubectl(&["delete", "pod", "-n", namespace, pod], None)?;
     let second = poll(
@@ -195,6 +165,112 @@ pub fn statefulset_on_root_owned_volume() -> Result<(), Failed> {
             )
         },
     )
+}
+
+/// The StatefulSet's volume on the node, its PodFilesystemSync applied; the first Pod Ready
+/// and its running file at the remote.
+fn stateful_volume(world: &World, namespace: &str, bucket: &str) -> Result<PathBuf, Failed> {
+    let (cluster, s3) = (&world.cluster, &world.s3);
+    let dir = "/var/lib/app";
+    app_namespace(cluster, namespace)?;
+    s3.bucket(bucket);
+    // Under the S3 server's temp root, so it goes when the run ends; root-owned, mode 0777.
+    let volume_root = s3.root.path().join(format!("{namespace}-volume"));
+    fs::create_dir_all(&volume_root).map_err(|e| e.to_string())?;
+    fs::set_permissions(&volume_root, fs::Permissions::from_mode(0o777))
+        .map_err(|e| e.to_string())?;
+    let remote = format!("/{bucket}/app");
+    let manifests = [
+        pfss("stateful", dir, &remote, &s3.pod_endpoint, ""),
+        statefulset(namespace, &volume_root.display().to_string(), dir),
+    ];
+    for manifest in manifests {
+        cluster.kubectl(&["apply", "-n", namespace, "-f", "-"], Some(&manifest))?;
+    }
+    wait_ready(cluster, namespace, "stateful-0")?;
+    poll(
+        Duration::from_secs(60),
+        "the running app's file at the remote",
+        || {
+            files_under(&s3.root.path().join(format!("{bucket}/app")))
+                .iter()
+                .any(|(name, _)| name.starts_with("written-while-running"))
+                .then_some(())
+        },
+    )?;
+    Ok(volume_root)
+}
+
+/// S3 is down when the Pod stops: the final sync fails, and what the app wrote since the
+/// last upload is only on the volume. The replacement's restore finds those local changes
+/// and a remote unchanged since the last upload: it keeps them (a mirror of the older remote
+/// would delete them), and its sidecar uploads them once S3 is back.
+pub fn what_was_written_while_s3_was_down_survives_the_restart() -> Result<(), Failed> {
+    let mut world = world()?;
+    let namespace = "stateful-outage";
+    let bucket = "outage-bucket";
+    let volume_root = stateful_volume(&world, namespace, bucket)?;
+    let pod = "stateful-0";
+    let first_uid = pod_json(&world.cluster, namespace, pod)?["metadata"]["uid"].clone();
+    world.s3.pause();
+    let script = "echo only-on-the-volume > /var/lib/app/written-during-the-outage.txt";
+    let stopped = world
+        .cluster
+        .kubectl(
+            &[
+                "exec", "-n", namespace, pod, "-c", "app", "--", "sh", "-c", script,
+            ],
+            None,
+        )
+        // `kubectl delete` returns once the Pod is gone: its final sync has failed by then.
+        .and_then(|_| {
+            world
+                .cluster
+                .kubectl(&["delete", "pod", "-n", namespace, pod], None)
+        });
+    world.s3.resume()?;
+    stopped?;
+    let cluster = &world.cluster;
+    let second = poll(
+        Duration::from_secs(180),
+        "the replacement stateful-0",
+        || {
+            let pod = cluster.get_json(&["pod", "-n", namespace, pod])?;
+            (pod["metadata"]["uid"] != first_uid && ready(&pod)).then_some(pod)
+        },
+    )
+    .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)))?;
+    let restore_log = logs(cluster, namespace, pod, "init-volume-restore");
+    let kept = files_under(&volume_root)
+        .iter()
+        .any(|(name, _)| name == "written-during-the-outage.txt");
+    check(
+        kept && restore_log.contains("the local files are kept"),
+        || {
+            format!(
+                "the restore did not keep the file written while S3 was down (restarts {}):\n{restore_log}",
+                restarts(&second, "init-volume-restore")
+            )
+        },
+    )?;
+    let remote = world.s3.root.path().join(format!("{bucket}/app"));
+    poll(
+        Duration::from_secs(60),
+        "the file written during the outage at the remote",
+        || {
+            files_under(&remote)
+                .iter()
+                .any(|(name, _)| name == "written-during-the-outage.txt")
+                .then_some(())
+        },
+    )
+    .map_err(|e| {
+        format!(
+            "{e}\nthe sidecar's log:\n{}",
+            logs(&world.cluster, namespace, pod, SIDECAR)
+        )
+        .into()
+    })
 }
 
 // ---- 4. health: S3 down, S3 back; an empty volume is not failing ----------------------------
