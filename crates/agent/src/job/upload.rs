@@ -152,15 +152,14 @@ async fn upload_everything(job: &SyncJob) -> Result<Outcome> {
     // Before rclone reads it: a file changed during the transfer then counts as a change
     // that the remote may not have.
     let tree = local_record::scan(&job.local)?;
-    // The source listing gives the record its counts; the remote one is needed by the
-    // plan and the trash's change log. Both run at once.
-    let (source, destination) = tokio::try_join!(job.rclone.list_files(&local), async {
-        if limits.is_some() || job.trash.is_some() {
-            job.rclone.list_files(&job.remote).await
-        } else {
-            Ok(Default::default())
-        }
-    })?;
+    // The local side is the scan (no rclone listing of it); the remote listing is needed by
+    // the plan and the trash's change log.
+    let source = files_of(&tree);
+    let destination = if limits.is_some() || job.trash.is_some() {
+        job.rclone.list_files(&job.remote).await?
+    } else {
+        Default::default()
+    };
     safety::check_files_readable(&job.local, source.keys(), job.running_uid)?;
     let mut extra = no_bucket_checks();
     if let Some(limits) = limits {
@@ -235,6 +234,15 @@ fn no_bucket_checks() -> Vec<String> {
     crate::rclone::NO_BUCKET_CHECKS
         .iter()
         .map(|flag| flag.to_string())
+        .collect()
+}
+
+/// The files of the scan, as a listing of their sizes (what `rclone lsjson` of the local
+/// side would give: the same filter, symlinks skipped).
+fn files_of(tree: &LocalTree) -> crate::rclone::FileListing {
+    tree.iter()
+        .filter(|(path, _)| !path.ends_with('/'))
+        .map(|(path, stamp)| (path.clone(), stamp.0))
         .collect()
 }
 
