@@ -354,7 +354,10 @@ async fn plain_manifests_install_and_the_operator_runs_on_the_chart_rbac() {
     // The namespace stays: the user may keep other things in it.
     let namespace = get_json(&admin, &format!("namespace/{NAMESPACE}"), None)
         .expect("the operator's namespace is kept");
-    assert!(namespace["metadata"]["deletionTimestamp"].is_null(), "{namespace}");
+    assert!(
+        namespace["metadata"]["deletionTimestamp"].is_null(),
+        "{namespace}"
+    );
 }
 
 /// `helm install` for real (existing TLS Secret mode, only labelled namespaces, failure
