@@ -28,8 +28,9 @@ pub const FIELD_MANAGER: &str = "volume-syncing-controller-sync-status";
 pub const STALE_AFTER_PERIODS: u32 = 3;
 /// Longest error message kept per Pod (and in `lastReport`).
 const MESSAGE_LIMIT: usize = 1024;
-/// Tries of a read-compute-write that lost a race with another writer.
-const WRITE_TRIES: usize = 5;
+/// Tries of a read-compute-write that lost a race with another writer (reports of many
+/// Pods of one resource can come at once, and to any replica).
+const WRITE_TRIES: u64 = 10;
 
 /// One sync result, as an agent reports it.
 #[derive(Debug, Clone)]
@@ -338,7 +339,7 @@ async fn write(
     report: Option<&Report>,
     reports_on: bool,
 ) -> Result<Option<Written>, kube::Error> {
-    let mut tries = 0;
+    let mut tries: u64 = 0;
     loop {
         tries += 1;
         let current = match api.get_status(name).await {
