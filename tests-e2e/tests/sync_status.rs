@@ -446,3 +446,37 @@ async fn without_reports_synced_says_that_the_operator_receives_none() {
     assert!(message.contains("--report-url"), "{message}");
     assert!(message.contains("reports.enabled=true"), "{message}");
 }
+
+#[tokio::test]
+async fn reports_that_many_pods_post_at_once_are_all_recorded() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let mut agents = Vec::new();
+    for i in 0..8 {
+        agents.push(Agent::admitted(&client, &format!("web-{i}")).await);
+    }
+    // Every write is computed from the status it read: one that raced another is computed
+    // again, so no Pod's report is lost.
+    let posts: Vec<_> = agents
+        .into_iter()
+        .map(|agent| tokio::spawn(async move { agent.report(None).await }))
+        .collect();
+    for post in posts {
+        post.await.expect("the report was posted");
+    }
+    let pfss = get(&client).await;
+    let names: Vec<&str> = pfss
+        .status
+        .as_ref()
+        .map(|s| s.pods.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        (0..8).map(|i| format!("web-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        synced(&pfss).2,
+        "the last sync of all 8 reporting Pods succeeded"
+    );
+}
