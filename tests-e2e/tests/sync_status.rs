@@ -480,3 +480,41 @@ async fn reports_that_many_pods_post_at_once_are_all_recorded() {
         "the last sync of all 8 reporting Pods succeeded"
     );
 }
+
+#[tokio::test]
+async fn a_failing_pod_that_stopped_reporting_no_longer_holds_synced_false() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 2s", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let old = Agent::admitted(&client, "web-old").await;
+    let new = Agent::admitted(&client, "web-new").await;
+    for _ in 0..3 {
+        old.report(Some("rclone: connection refused")).await;
+    }
+    assert_eq!(synced(&get(&client).await).1, "SyncFailing");
+
+    // The old Pod is gone (it reports no more); its replacement syncs every period.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let verdict = loop {
+        new.report(None).await;
+        let verdict = synced(&get(&client).await);
+        if verdict.0 == "True" || tokio::time::Instant::now() > deadline {
+            break verdict;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(
+        verdict,
+        (
+            "True".into(),
+            "Synced".into(),
+            "the last sync of the reporting Pod succeeded; not heard from for 3 schedule periods (gone?): web-old".into()
+        )
+    );
+    let pfss = get(&client).await;
+    assert_eq!(
+        pod(&pfss, "web-old").consecutive_failures,
+        3,
+        "status.pods keeps what the silent Pod reported"
+    );
+}

@@ -60,7 +60,8 @@ pub struct SyncedVerdict {
     pub status: &'static str,
     pub reason: &'static str,
     pub message: String,
-    /// When the verdict becomes `NoRecentSuccess` if no success is reported before then.
+    /// When the verdict changes if nothing is reported before then (`NoRecentSuccess`, or
+    /// a Pod falls silent).
     pub stale_at: Option<Timestamp>,
 }
 
@@ -151,7 +152,10 @@ fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// What the Pods' reports say: failing beats stale beats retrying beats synced.
+/// What the Pods' reports say: failing beats stale beats retrying beats synced. With a
+/// schedule, a Pod not heard from for three periods is "silent" (deleted, most likely: the
+/// operator does not read Pods): it no longer counts as failing or retrying, and the
+/// message names it.
 pub fn judge(
     pods: &[PodSyncStatus],
     failing_after: u32,
@@ -166,9 +170,21 @@ pub fn judge(
             stale_at: None,
         };
     }
+    let window = period
+        .and_then(|p| k8s_openapi::jiff::SignedDuration::try_from(p * STALE_AFTER_PERIODS).ok());
+    let after_window = |time: &Time| window.and_then(|w| time.0.checked_add(w).ok());
     let mut by_recency: Vec<&PodSyncStatus> = pods.iter().collect();
     by_recency.sort_by_key(|p| std::cmp::Reverse(p.last_report_time.0));
-    let failing: Vec<&PodSyncStatus> = by_recency
+    let (heard, silent): (Vec<&PodSyncStatus>, Vec<&PodSyncStatus>) = by_recency
+        .iter()
+        .partition(|p| after_window(&p.last_report_time).is_none_or(|end| now < end));
+    // The next time the verdict can change without a report: a Pod goes silent, or the
+    // last success gets too old.
+    let next_silence = heard
+        .iter()
+        .filter_map(|p| after_window(&p.last_report_time))
+        .min();
+    let failing: Vec<&PodSyncStatus> = heard
         .iter()
         .copied()
         .filter(|p| p.consecutive_failures >= failing_after)
@@ -186,19 +202,14 @@ pub fn judge(
             status: "False",
             reason: REASON_SYNC_FAILING,
             message,
-            stale_at: None,
+            stale_at: next_silence,
         };
     }
     let last_success = pods
         .iter()
         .filter_map(|p| p.last_success_time.as_ref())
         .max();
-    let stale_at = period.and_then(|period| {
-        let since = last_success.unwrap_or(&by_recency[0].last_report_time).0;
-        let window =
-            k8s_openapi::jiff::SignedDuration::try_from(period * STALE_AFTER_PERIODS).ok()?;
-        since.checked_add(window).ok()
-    });
+    let stale_at = after_window(last_success.unwrap_or(&by_recency[0].last_report_time));
     if let Some(stale_at) = stale_at
         && now >= stale_at
     {
@@ -219,27 +230,37 @@ pub fn judge(
             stale_at: None,
         };
     }
-    if let Some(retrying) = by_recency.iter().find(|p| p.consecutive_failures > 0) {
+    let recheck = [stale_at, next_silence].into_iter().flatten().min();
+    let silent_note = if silent.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = silent.iter().map(|p| p.name.as_str()).collect();
+        format!(
+            "; not heard from for {STALE_AFTER_PERIODS} schedule periods (gone?): {}",
+            names.join(", ")
+        )
+    };
+    if let Some(retrying) = heard.iter().find(|p| p.consecutive_failures > 0) {
         let failures = retrying.consecutive_failures;
         return SyncedVerdict {
             status: "Unknown",
             reason: REASON_RETRYING,
             message: format!(
-                "Pod {}: the last {failures} sync{} ({}) failed ({failing_after} in a row make Synced=False): {}",
+                "Pod {}: the last {failures} sync{} ({}) failed ({failing_after} in a row make Synced=False): {}{silent_note}",
                 retrying.name,
                 plural(failures),
                 retrying.direction,
                 retrying.last_error
             ),
-            stale_at,
+            stale_at: recheck,
         };
     }
-    let count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+    let count = u32::try_from(heard.len()).unwrap_or(u32::MAX);
     SyncedVerdict {
         status: "True",
         reason: REASON_SYNCED,
         message: format!(
-            "the last sync of {} reporting Pod{} succeeded",
+            "the last sync of {} reporting Pod{} succeeded{silent_note}",
             if count == 1 {
                 "the".to_string()
             } else {
@@ -247,7 +268,7 @@ pub fn judge(
             },
             plural(count)
         ),
-        stale_at,
+        stale_at: recheck,
     }
 }
 
@@ -539,5 +560,30 @@ mod tests {
             ("False", REASON_NO_RECENT_SUCCESS)
         );
         assert_eq!(judge(&pods, 3, None, at(100_000)).status, "True");
+    }
+
+    #[test]
+    fn a_failing_pod_not_heard_from_for_three_periods_no_longer_makes_synced_false() {
+        let reports: Vec<(i64, Report)> = (0..3)
+            .map(|i| (i, report("old", false, "boom")))
+            .chain((0..5).map(|i| (100 + i * 60, report("new", true, ""))))
+            .collect();
+        let (pods, _) = fold(&reports, 3);
+        let period = Some(Duration::from_secs(60));
+        let failing = judge(&pods, 3, period, at(179));
+        assert_eq!(failing.reason, REASON_SYNC_FAILING);
+        assert_eq!(failing.stale_at, Some(at(182)), "when old falls silent");
+        let after = judge(&pods, 3, period, at(400));
+        assert_eq!(
+            (after.status, after.message.as_str()),
+            (
+                "True",
+                "the last sync of the reporting Pod succeeded; not heard from for 3 schedule periods (gone?): old"
+            )
+        );
+        assert!(
+            judge(&pods, 3, None, at(400)).status == "False",
+            "no schedule: no silence"
+        );
     }
 }

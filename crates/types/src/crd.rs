@@ -660,7 +660,9 @@ pub struct PodFilesystemSyncStatus {
     pub last_report: Option<SyncReportStatus>,
 
     /// The latest syncs of each Pod that reported (at most 20 Pods, by name; the Pod that
-    /// reported least recently is dropped first). A Pod that is gone stays until then.
+    /// reported least recently is dropped first). A Pod not heard from for three schedule
+    /// periods (deleted, most likely) stays listed but no longer counts for `Synced`, whose
+    /// message names it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub pods: Vec<PodSyncStatus>,
