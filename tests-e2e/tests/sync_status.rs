@@ -518,3 +518,32 @@ async fn a_failing_pod_that_stopped_reporting_no_longer_holds_synced_false() {
         "status.pods keeps what the silent Pod reported"
     );
 }
+
+#[tokio::test]
+async fn a_report_without_a_pod_or_with_an_unknown_direction_is_refused_and_recorded_nowhere() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let agent = Agent::admitted(&client, "web-0").await;
+    for (pod, direction, refusal) in [
+        ("", "to-remote", "pod must name the reporting Pod\n"),
+        (
+            "web-0",
+            "sideways",
+            "direction must be to-remote or to-local\n",
+        ),
+    ] {
+        let body = json!({
+            "resource": agent.resource, "pod": pod, "direction": direction, "success": true,
+        })
+        .to_string();
+        let answer = http_post_json(&agent.url, &agent.token, &body).await;
+        assert_eq!(answer, Some((400, refusal.to_string())));
+    }
+    let pfss = get(&client).await;
+    let status = pfss.status.expect("status");
+    assert!(
+        status.pods.is_empty() && status.last_report.is_none(),
+        "{status:?}"
+    );
+}

@@ -77,6 +77,9 @@ pub struct SyncReport {
     pub message: String,
 }
 
+/// Longest Pod name Kubernetes accepts.
+const MAX_POD_NAME: usize = 253;
+
 pub struct ReportState {
     pub client: kube::Client,
     pub key: ReportKey,
@@ -106,10 +109,16 @@ pub async fn receive(
             "resource must be namespace/name\n".into(),
         );
     };
-    if report.pod.is_empty() {
+    if report.pod.is_empty() || report.pod.len() > MAX_POD_NAME {
         return (
             StatusCode::BAD_REQUEST,
             "pod must name the reporting Pod\n".into(),
+        );
+    }
+    if !matches!(report.direction.as_str(), "to-remote" | "to-local") {
+        return (
+            StatusCode::BAD_REQUEST,
+            "direction must be to-remote or to-local\n".into(),
         );
     }
     let api: Api<PodFilesystemSync> = Api::namespaced(state.client.clone(), namespace);
