@@ -122,7 +122,7 @@ async fn reconcile(
 }
 
 /// Writes `Synced` when time alone changed it (no report yet; no success for three schedule
-/// periods), and says how soon it would turn `NoRecentSuccess` without news.
+/// periods; a Pod fell silent), and says how soon it can change again without news.
 async fn keep_synced_true_to_time(
     ctx: &Context,
     pfss: &PodFilesystemSync,
@@ -149,7 +149,7 @@ async fn keep_synced_true_to_time(
         return Ok(None);
     };
     if written.verdict.reason == REASON_NO_RECENT_SUCCESS
-        && written.previous_status.as_deref() != Some("False")
+        && written.previous_reason.as_deref() != Some(REASON_NO_RECENT_SUCCESS)
     {
         publish(
             ctx,

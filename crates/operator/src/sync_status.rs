@@ -331,8 +331,8 @@ pub struct Written {
     pub before: PodFilesystemSync,
     pub streak: Option<Streak>,
     pub verdict: SyncedVerdict,
-    /// The `Synced` condition's status before the write, if it had one.
-    pub previous_status: Option<String>,
+    /// The `Synced` condition's reason before the write, if it had one.
+    pub previous_reason: Option<String>,
 }
 
 /// Records `report` in the resource's status; Ok(None) when the resource does not exist.
@@ -399,7 +399,7 @@ async fn write(
         let previous = current_condition(&current);
         if report.is_none() && says(previous, &verdict) {
             return Ok(Some(Written {
-                previous_status: previous.map(|c| c.status.clone()),
+                previous_reason: previous.map(|c| c.reason.clone()),
                 before: current,
                 streak: None,
                 verdict,
@@ -429,7 +429,7 @@ async fn write(
         {
             Ok(_) => {
                 return Ok(Some(Written {
-                    previous_status: previous.map(|c| c.status.clone()),
+                    previous_reason: previous.map(|c| c.reason.clone()),
                     before: current,
                     streak,
                     verdict,
