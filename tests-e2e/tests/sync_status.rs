@@ -547,3 +547,64 @@ async fn a_report_without_a_pod_or_with_an_unknown_direction_is_refused_and_reco
         "{status:?}"
     );
 }
+
+#[tokio::test]
+async fn a_status_an_earlier_operator_wrote_by_merge_patch_is_taken_over_without_duplicates() {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    create_namespace(&client, NAMESPACE).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    // What the operator before Synced left: Ready and the report fields, by merge patch.
+    let api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), NAMESPACE);
+    api.patch_status(
+        NAME,
+        &PatchParams {
+            field_manager: Some("earlier-operator".into()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(json!({"status": {
+            "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Old", "message": "old",
+                            "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "lastSyncTime": "2026-01-01T00:00:00Z",
+            "lastReport": {"time": "2026-01-01T00:00:00Z", "pod": "gone", "direction": "to-remote", "success": true},
+        }})),
+    )
+    .await
+    .expect("the earlier operator's status");
+
+    let admin_port = vsc_test_support::free_port();
+    let operator = OperatorProcess::start(
+        &plane,
+        &[
+            &format!("--admin-addr=127.0.0.1:{admin_port}"),
+            &format!("--report-url=http://127.0.0.1:{admin_port}/report"),
+            "--report-key=e2e-report-key",
+        ],
+    )
+    .await;
+    register_webhook(&client, &operator).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let agent = Agent::admitted(&client, "web-0").await;
+    agent.report(None).await;
+
+    let pfss = get(&client).await;
+    let status = pfss.status.clone().expect("status");
+    let types: Vec<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+    assert_eq!(
+        types.iter().filter(|t| **t == "Ready").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(synced(&pfss).0, "True");
+    assert_eq!(
+        condition(&pfss, "Ready").map(|c| c.reason),
+        Some("Valid".into())
+    );
+    assert_eq!(status.last_report.map(|r| r.pod), Some("web-0".into()));
+    assert_ne!(
+        status.last_sync_time.map(|t| t.0.to_string()),
+        Some("2026-01-01T00:00:00Z".into())
+    );
+}
