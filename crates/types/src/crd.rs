@@ -359,7 +359,8 @@ impl Default for Trash {
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
     /// Mark the sidecar unhealthy (its liveness probe fails, so kubelet restarts it) once
-    /// this many syncs in a row have failed. 0: never.
+    /// this many syncs in a row have failed. 0: never. Also the failures in a row after
+    /// which a Pod's reports make the resource `Synced=False` (reason `SyncFailing`; 0: 3).
     #[serde(default)]
     #[schemars(range(min = 0, max = 1000))]
     pub unhealthy_after_failures: u32,
