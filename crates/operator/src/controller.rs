@@ -1,5 +1,7 @@
 //! The reconciler: validates each PodFilesystemSync, creates its encryption Secret when
-//! absent, and reports both in `status.conditions` (`Ready`) and Events.
+//! absent, and reports both in `status.conditions` (`Ready`) and Events. It also keeps the
+//! `Synced` condition true to time ([`crate::sync_status`]): before any report, and when no
+//! success came for three schedule periods.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,12 +21,13 @@ use serde_json::json;
 use vsc_types::contract::NEW_ENCRYPTION_KEY_ANNOTATION;
 use vsc_types::crd::{
     CONDITION_READY, EncryptionKeyStatus, FieldError, PodFilesystemSync,
-    REASON_ENCRYPTION_SECRET_LOST,
+    REASON_ENCRYPTION_SECRET_LOST, REASON_NO_RECENT_SUCCESS,
 };
 
 use crate::encryption::{self, KnownKey, SecretOutcome};
 use crate::env_secrets;
 use crate::metrics::Metrics;
+use crate::sync_status;
 use crate::template;
 
 pub const CONTROLLER_NAME: &str = "volume-syncing-controller";
@@ -43,6 +46,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Only the leader writes (statuses, Secrets); every replica keeps its cache for the webhook.
     pub leader: Arc<AtomicBool>,
+    /// Whether agents report their syncs (`--report-url`); without, `Synced` says so.
+    pub reports: bool,
 }
 
 /// The verdict on one resource, before it is written to its status.
@@ -101,15 +106,61 @@ async fn reconcile(
     ctx.metrics
         .reconcile(if verdict.ready { "ready" } else { "invalid" });
     write_status(&ctx, &pfss, &namespace, &verdict).await?;
+    let stale_in = keep_synced_true_to_time(&ctx, &pfss, &namespace).await?;
     // Secrets are not watched (that would need list/watch on every Secret of the cluster):
     // a resource that depends on some looks at them again soon, one GET each.
     let uses_secrets =
         pfss.encryption_secret_name().is_some() || !pfss.spec.env_from_secrets.is_empty();
-    Ok(Action::requeue(if uses_secrets {
+    let recheck = if uses_secrets {
         SECRET_RECHECK
     } else {
         Duration::from_secs(300)
-    }))
+    };
+    Ok(Action::requeue(
+        stale_in.map_or(recheck, |d| d.min(recheck)),
+    ))
+}
+
+/// Writes `Synced` when time alone changed it (no report yet; no success for three schedule
+/// periods; a Pod fell silent), and says how soon it can change again without news.
+async fn keep_synced_true_to_time(
+    ctx: &Context,
+    pfss: &PodFilesystemSync,
+    namespace: &str,
+) -> Result<Option<Duration>, ReconcileError> {
+    let now = now();
+    let pods = pfss
+        .status
+        .as_ref()
+        .map(|s| s.pods.as_slice())
+        .unwrap_or_default();
+    let verdict = sync_status::verdict(&pfss.spec, pods, ctx.reports, now);
+    let stale_in = |verdict: &sync_status::SyncedVerdict| {
+        verdict.stale_at.map(|at| {
+            // A second late, so that the verdict has changed when it is looked at again.
+            Duration::from_secs(u64::try_from(at.as_second() - now.as_second()).unwrap_or(0) + 1)
+        })
+    };
+    if sync_status::says(sync_status::current_condition(pfss), &verdict) {
+        return Ok(stale_in(&verdict));
+    }
+    let api: Api<PodFilesystemSync> = Api::namespaced(ctx.client.clone(), namespace);
+    let Some(written) = sync_status::reevaluate(&api, &pfss.name_any(), ctx.reports).await? else {
+        return Ok(None);
+    };
+    if written.verdict.reason == REASON_NO_RECENT_SUCCESS
+        && written.previous_reason.as_deref() != Some(REASON_NO_RECENT_SUCCESS)
+    {
+        publish(
+            ctx,
+            &written.before.object_ref(&()),
+            EventType::Warning,
+            REASON_NO_RECENT_SUCCESS,
+            written.verdict.message.clone(),
+        )
+        .await;
+    }
+    Ok(stale_in(&written.verdict))
 }
 
 const REASON_SECRET_NOT_FOUND: &str = "SecretNotFound";
@@ -254,19 +305,27 @@ async fn write_status(
         observed_generation: generation,
         last_transition_time,
     };
-    let mut conditions: Vec<Condition> = status
-        .conditions
-        .into_iter()
-        .filter(|c| c.type_ != CONDITION_READY)
-        .collect();
-    conditions.push(condition);
     let api: Api<PodFilesystemSync> = Api::namespaced(ctx.client.clone(), namespace);
+    // Server-side apply of only what the reconciler owns: the `Synced` entry of the
+    // conditions (a list keyed by type) and the reports' fields stay as the reports wrote them.
     api.patch_status(
         &pfss.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(status_patch(generation, conditions, verdict.key.as_ref())),
+        &PatchParams::apply(CONTROLLER_NAME).force(),
+        &Patch::Apply(ready_patch(&pfss.name_any(), generation, &condition)),
     )
     .await?;
+    // A merge patch, never an apply: an apply without the key would erase the record that
+    // protects it, and a verdict without a key does not mean that the key is gone.
+    if let Some(key) = &verdict.key
+        && status.encryption_key.as_ref() != Some(key)
+    {
+        api.patch_status(
+            &pfss.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"encryptionKey": key}})),
+        )
+        .await?;
+    }
     if flipped && !verdict.ready {
         publish(
             ctx,
@@ -280,18 +339,14 @@ async fn write_status(
     Ok(())
 }
 
-/// The status fields a verdict sets; `encryptionKey` only when known (a merge patch with
-/// null would erase the record that protects the key).
-fn status_patch(
-    generation: Option<i64>,
-    conditions: Vec<Condition>,
-    key: Option<&EncryptionKeyStatus>,
-) -> serde_json::Value {
-    let mut status = json!({"observedGeneration": generation, "conditions": conditions});
-    if let Some(key) = key {
-        status["encryptionKey"] = json!(key);
-    }
-    json!({ "status": status })
+/// The reconciler's server-side apply of `Ready` and `observedGeneration`.
+fn ready_patch(name: &str, generation: Option<i64>, ready: &Condition) -> serde_json::Value {
+    json!({
+        "apiVersion": "riotkit.org/v1alpha1",
+        "kind": "PodFilesystemSync",
+        "metadata": {"name": name},
+        "status": {"observedGeneration": generation, "conditions": [ready]},
+    })
 }
 
 fn now() -> k8s_openapi::jiff::Timestamp {
@@ -330,6 +385,7 @@ pub fn build(
     metrics: Arc<Metrics>,
     leader: Arc<AtomicBool>,
     reporter_instance: Option<String>,
+    reports: bool,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
     Store<PodFilesystemSync>,
@@ -348,6 +404,7 @@ pub fn build(
         client,
         metrics,
         leader,
+        reports,
     });
     let run = controller
         .run(reconcile, error_policy, context)

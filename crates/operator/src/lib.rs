@@ -10,6 +10,7 @@ pub mod mutation;
 pub mod pki;
 pub mod report;
 pub mod selection;
+pub mod sync_status;
 pub mod template;
 pub mod tls;
 pub mod webhook;

@@ -315,8 +315,14 @@ async fn main() -> anyhow::Result<()> {
         };
         tokio::spawn(election.run(leader.clone(), stopped()));
     }
-    let (store, controller_run) =
-        controller::build(client.clone(), metrics.clone(), leader, pod_name, stopped());
+    let (store, controller_run) = controller::build(
+        client.clone(),
+        metrics.clone(),
+        leader,
+        pod_name.clone(),
+        report.is_some(),
+        stopped(),
+    );
 
     let admin_state = Arc::new(AdminState {
         metrics: metrics.clone(),
@@ -331,6 +337,13 @@ async fn main() -> anyhow::Result<()> {
         let state = Arc::new(ReportState {
             client: client.clone(),
             key: report.key.clone(),
+            recorder: kube::runtime::events::Recorder::new(
+                client.clone(),
+                kube::runtime::events::Reporter {
+                    controller: controller::CONTROLLER_NAME.to_string(),
+                    instance: pod_name.clone(),
+                },
+            ),
         });
         admin = admin.merge(
             Router::new()

@@ -2,6 +2,8 @@
 //! the operator, which records it in its PodFilesystemSync's status. The webhook grants a
 //! token per resource (an HMAC of `namespace/name` under the operator's key), so a Pod can
 //! only report for the resource that selected it, and the operator stores no tokens.
+//! Each report updates the Pod's entry in `status.pods` and the `Synced` condition
+//! ([`crate::sync_status`]).
 
 use std::sync::Arc;
 
@@ -9,12 +11,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
-use kube::api::{Api, Patch, PatchParams};
+use kube::Resource as _;
+use kube::api::Api;
+use kube::runtime::events::{Event, EventType, Recorder};
 use serde::Deserialize;
-use serde_json::json;
 use sha2::Sha256;
 
-use vsc_types::crd::PodFilesystemSync;
+use vsc_types::crd::{PodFilesystemSync, REASON_SYNC_FAILING, REASON_SYNC_RECOVERED};
+
+use crate::sync_status::{self, Streak};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -72,9 +77,14 @@ pub struct SyncReport {
     pub message: String,
 }
 
+/// Longest Pod name Kubernetes accepts.
+const MAX_POD_NAME: usize = 253;
+
 pub struct ReportState {
     pub client: kube::Client,
     pub key: ReportKey,
+    /// Publishes `SyncFailing` / `SyncRecovered` Events, once per failure streak.
+    pub recorder: Recorder,
 }
 
 pub async fn receive(
@@ -99,30 +109,33 @@ pub async fn receive(
             "resource must be namespace/name\n".into(),
         );
     };
-    let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let mut status = json!({
-        "lastReport": {
-            "time": now,
-            "pod": report.pod,
-            "direction": report.direction,
-            "success": report.success,
-            "message": report.message.chars().take(1024).collect::<String>(),
-        }
-    });
-    if report.success && report.direction == "to-remote" {
-        status["lastSyncTime"] = json!(now);
+    if report.pod.is_empty() || report.pod.len() > MAX_POD_NAME {
+        return (
+            StatusCode::BAD_REQUEST,
+            "pod must name the reporting Pod\n".into(),
+        );
+    }
+    if !matches!(report.direction.as_str(), "to-remote" | "to-local") {
+        return (
+            StatusCode::BAD_REQUEST,
+            "direction must be to-remote or to-local\n".into(),
+        );
     }
     let api: Api<PodFilesystemSync> = Api::namespaced(state.client.clone(), namespace);
-    match api
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
-        )
-        .await
-    {
-        Ok(_) => (StatusCode::NO_CONTENT, String::new()),
-        Err(kube::Error::Api(e)) if e.code == 404 => (
+    let sync = sync_status::Report {
+        pod: report.pod.clone(),
+        direction: report.direction.clone(),
+        success: report.success,
+        message: report.message.clone(),
+    };
+    match sync_status::record_report(&api, name, &sync).await {
+        Ok(Some(written)) => {
+            if let Some(streak) = &written.streak {
+                announce(&state.recorder, &written.before, streak).await;
+            }
+            (StatusCode::NO_CONTENT, String::new())
+        }
+        Ok(None) => (
             StatusCode::NOT_FOUND,
             format!("no PodFilesystemSync {}\n", report.resource),
         ),
@@ -133,6 +146,36 @@ pub async fn receive(
                 "could not record the report\n".into(),
             )
         }
+    }
+}
+
+/// One Event per failure streak: when it reaches the threshold, and when it ends.
+async fn announce(recorder: &Recorder, pfss: &PodFilesystemSync, streak: &Streak) {
+    let (type_, reason, note) = match streak {
+        Streak::Failing {
+            pod,
+            failures,
+            error,
+        } => (
+            EventType::Warning,
+            REASON_SYNC_FAILING,
+            format!("Pod {pod}: the last {failures} syncs failed: {error}"),
+        ),
+        Streak::Recovered { pod, failures } => (
+            EventType::Normal,
+            REASON_SYNC_RECOVERED,
+            format!("Pod {pod} synced successfully again after {failures} failed syncs"),
+        ),
+    };
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Sync".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &pfss.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish an Event");
     }
 }
 

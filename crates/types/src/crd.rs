@@ -31,6 +31,26 @@ pub const GROUP: &str = "riotkit.org";
 pub const VERSION: &str = "v1alpha1";
 /// Type of the condition that summarises whether the resource is usable.
 pub const CONDITION_READY: &str = "Ready";
+/// Type of the condition that says whether the Pods' latest syncs succeeded.
+pub const CONDITION_SYNCED: &str = "Synced";
+/// `Synced=Unknown`: no Pod has reported a sync yet.
+pub const REASON_NO_REPORTS: &str = "NoReports";
+/// `Synced=True`: every reporting Pod's last sync succeeded.
+pub const REASON_SYNCED: &str = "Synced";
+/// `Synced=Unknown`: a Pod's last sync failed, fewer times in a row than the threshold.
+pub const REASON_RETRYING: &str = "Retrying";
+/// `Synced=False` (and a Warning Event): a Pod's last syncs failed, as many in a row as the
+/// threshold.
+pub const REASON_SYNC_FAILING: &str = "SyncFailing";
+/// Normal Event: a Pod whose syncs were failing synced again.
+pub const REASON_SYNC_RECOVERED: &str = "SyncRecovered";
+/// `Synced=False`: no Pod reported a successful sync for three schedule periods.
+pub const REASON_NO_RECENT_SUCCESS: &str = "NoRecentSuccess";
+/// Failures in a row that make a Pod's syncs "failing" when
+/// `healthCheck.unhealthyAfterFailures` is not set.
+pub const DEFAULT_FAILING_AFTER: u32 = 3;
+/// Pods whose last syncs `status.pods` keeps (the oldest reporter is dropped first).
+pub const MAX_REPORTED_PODS: usize = 20;
 /// Suffix of the encryption Secret's name when `automaticEncryption.secretName` is not set.
 pub const ENCRYPTION_SECRET_SUFFIX: &str = "-encryption";
 /// Env names the operator sets itself in the injected containers; `spec.env` may not set them.
@@ -68,7 +88,8 @@ const MAX_PATH_LEN: usize = 4096;
     printcolumn = r#"{"name":"Remote path","type":"string","jsonPath":".spec.remotePath","description":"Remote path (a template) the directory is synced with"}"#,
     printcolumn = r#"{"name":"Local path","type":"string","jsonPath":".spec.localPath","description":"Directory inside the Pod"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the resource is valid and its Secrets exist"}"#,
-    printcolumn = r#"{"name":"Last sync","type":"date","jsonPath":".status.lastSyncTime","description":"When a Pod last reported a successful sync"}"#,
+    printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status","description":"Whether the Pods' latest syncs succeeded (Unknown: no report yet, or retrying)"}"#,
+    printcolumn = r#"{"name":"Last sync","type":"date","jsonPath":".status.lastSyncTime","description":"When a Pod last reported a successful sync to the remote"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Selector","type":"string","jsonPath":".spec.podSelector","priority":1,"description":"Which Pods of the namespace are selected"}"#
 )]
@@ -238,6 +259,30 @@ pub struct SyncReportStatus {
     pub message: String,
 }
 
+/// The latest syncs one Pod reported.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSyncStatus {
+    /// The Pod's name.
+    pub name: String,
+    /// Direction of its last report: `to-remote` (the sidecar) or `to-local` (the restore).
+    pub direction: String,
+    /// When the operator received its last report.
+    pub last_report_time: Time,
+    /// When it last reported a successful sync (either direction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_time: Option<Time>,
+    /// Its failed syncs since the last success; 0 when its last sync succeeded.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// When its last failed sync was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_time: Option<Time>,
+    /// The error of its last failed sync (kept after a success, with `lastFailureTime`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_error: String,
+}
+
 /// Limits checked before a sync may delete anything (the agent's deletion plan).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -314,7 +359,8 @@ impl Default for Trash {
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
     /// Mark the sidecar unhealthy (its liveness probe fails, so kubelet restarts it) once
-    /// this many syncs in a row have failed. 0: never.
+    /// this many syncs in a row have failed. 0: never. Also the failures in a row after
+    /// which a Pod's reports make the resource `Synced=False` (reason `SyncFailing`; 0: 3).
     #[serde(default)]
     #[schemars(range(min = 0, max = 1000))]
     pub unhealthy_after_failures: u32,
@@ -595,7 +641,12 @@ pub struct PodFilesystemSyncStatus {
     pub observed_generation: Option<i64>,
 
     /// `Ready`: whether the resource is valid and its Secrets exist (reason and message say
-    /// what is wrong).
+    /// what is wrong); it says nothing about the data. `Synced`: whether the Pods' latest
+    /// syncs succeeded, from their reports: `True` when every reporting Pod's last sync
+    /// succeeded, `False` with reason `SyncFailing` when a Pod's last syncs failed
+    /// (`healthCheck.unhealthyAfterFailures` in a row, else 3) or `NoRecentSuccess` when no
+    /// Pod synced successfully for three schedule periods, `Unknown` with reason `NoReports`
+    /// before any report or `Retrying` after fewer failures than that.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -608,6 +659,15 @@ pub struct PodFilesystemSyncStatus {
     /// `--report-url`), successful or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_report: Option<SyncReportStatus>,
+
+    /// The latest syncs of each Pod that reported (at most 20 Pods, by name; the Pod that
+    /// reported least recently is dropped first). A Pod not heard from for three schedule
+    /// periods (deleted, most likely) stays listed but no longer counts for `Synced`, whose
+    /// message names it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub pods: Vec<PodSyncStatus>,
+
     /// The automatic-encryption key the operator last saw in its Secret: if that Secret
     /// goes, no new key is made silently (the resource is not Ready until the Secret is
     /// restored, or a new key is asked for by name).

@@ -67,6 +67,21 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// How long one period lasts as seen from `now`: the interval of `@every`, or the gap
+    /// between a cron's next two times.
+    pub fn period_after(&self, now: DateTime<Local>) -> Option<Duration> {
+        match self {
+            Schedule::Every(interval) => Some(*interval),
+            Schedule::Cron(cron) => {
+                let next = cron.find_next_occurrence(&now, false).ok()?;
+                let after = cron.find_next_occurrence(&next, false).ok()?;
+                (after - next).to_std().ok()
+            }
+        }
+    }
+}
+
 /// Go's duration syntax as `@every` takes it: `90s`, `1m30s`, `1h`, `500ms`, `1.5h`.
 fn parse_go_duration(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
@@ -152,6 +167,25 @@ mod tests {
         assert_eq!(
             hourly.delay_after(at(10, 59, 0)),
             Some(Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn a_period_is_the_interval_or_the_gap_between_the_next_two_cron_times() {
+        let every: Schedule = "@every 90s".parse().expect("every");
+        assert_eq!(
+            every.period_after(at(10, 0, 0)),
+            Some(Duration::from_secs(90))
+        );
+        let cron: Schedule = "*/5 * * * *".parse().expect("5-field");
+        assert_eq!(
+            cron.period_after(at(10, 2, 0)),
+            Some(Duration::from_secs(300))
+        );
+        let daily: Schedule = "0 30 2 * * *".parse().expect("daily");
+        assert_eq!(
+            daily.period_after(at(10, 0, 0)),
+            Some(Duration::from_secs(86_400))
         );
     }
 

@@ -71,6 +71,7 @@ fn crd_names_and_scope() {
             "Remote path",
             "Local path",
             "Ready",
+            "Synced",
             "Last sync",
             "Age",
             "Selector"

@@ -1,0 +1,610 @@
+//! What the status tells about the data, on a real API server: each Pod's reported syncs in
+//! `status.pods`, the `Synced` condition beside `Ready`, one Event per failure streak, and the
+//! columns of `kubectl get pfss`. Reports are posted to the operator's report endpoint as the
+//! agents post them, with the token the webhook injected into the Pod.
+
+use std::time::Duration;
+
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+use vsc_e2e::control_plane::ControlPlane;
+use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
+use vsc_e2e::helm::kubectl_ok;
+use vsc_e2e::operator::{OperatorProcess, http_post_json, install_crd, register_webhook};
+use vsc_types::contract::{
+    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL, SIDECAR_CONTAINER_NAME,
+};
+use vsc_types::crd::{PodFilesystemSync, PodSyncStatus};
+
+const NAMESPACE: &str = "shop";
+const NAME: &str = "shop-data";
+
+fn spec(schedule: &str, unhealthy_after_failures: u32) -> serde_json::Value {
+    json!({
+        "podSelector": {"matchLabels": {"app": "shop"}},
+        "localPath": "/var/lib/shop",
+        "remotePath": "/apps/shop",
+        "syncOptions": {"schedule": schedule},
+        "healthCheck": {"unhealthyAfterFailures": unhealthy_after_failures},
+        "env": {"REMOTE_TYPE": "s3", "REMOTE_PROVIDER": "Minio", "REMOTE_ENDPOINT": "http://minio:9000"},
+    })
+}
+
+/// A real API server with the CRD, and the operator serving its webhook and, with
+/// `reports`, the report endpoint on its admin port.
+async fn served(reports: bool) -> (ControlPlane, kube::Client, OperatorProcess) {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    let admin_port = vsc_test_support::free_port();
+    let admin_addr = format!("--admin-addr=127.0.0.1:{admin_port}");
+    let report_url = format!("--report-url=http://127.0.0.1:{admin_port}/report");
+    let args: Vec<&str> = if reports {
+        vec![&admin_addr, &report_url, "--report-key=e2e-report-key"]
+    } else {
+        vec![&admin_addr]
+    };
+    let operator = OperatorProcess::start(&plane, &args).await;
+    register_webhook(&client, &operator).await;
+    create_namespace(&client, NAMESPACE).await;
+    (plane, client, operator)
+}
+
+/// What the webhook gave a Pod's sidecar to report with, as the agent reads it.
+struct Agent {
+    pod: String,
+    url: String,
+    token: String,
+    resource: String,
+}
+
+impl Agent {
+    /// Creates an opted-in Pod and reads the report settings injected into its sidecar.
+    async fn admitted(client: &kube::Client, pod: &str) -> Agent {
+        let stored = create_pod(
+            client,
+            NAMESPACE,
+            &app_pod(pod, json!({"app": "shop"}), json!({}), "/var/lib/shop"),
+        )
+        .await
+        .expect("the Pod is admitted");
+        let spec = stored.spec.expect("spec");
+        let sidecar = spec
+            .init_containers
+            .into_iter()
+            .flatten()
+            .chain(spec.containers)
+            .find(|c| c.name == SIDECAR_CONTAINER_NAME)
+            .expect("the sidecar is injected");
+        let env = |name: &str| {
+            sidecar
+                .env
+                .iter()
+                .flatten()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value.clone())
+                .unwrap_or_else(|| panic!("the sidecar has no {name}"))
+        };
+        Agent {
+            pod: pod.to_string(),
+            url: env(ENV_REPORT_URL),
+            token: env(ENV_REPORT_TOKEN),
+            resource: env(ENV_REPORT_RESOURCE),
+        }
+    }
+
+    /// Reports one to-remote sync, as `vsc-agent --report-url` does.
+    async fn report(&self, error: Option<&str>) {
+        let body = json!({
+            "resource": self.resource,
+            "pod": self.pod,
+            "direction": "to-remote",
+            "success": error.is_none(),
+            "message": error.unwrap_or_default(),
+        })
+        .to_string();
+        let (code, text) = http_post_json(&self.url, &self.token, &body)
+            .await
+            .expect("the report endpoint answers");
+        assert_eq!(code, 204, "the report was refused: {text}");
+    }
+}
+
+async fn get(client: &kube::Client) -> PodFilesystemSync {
+    let api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), NAMESPACE);
+    api.get(NAME).await.expect("get PodFilesystemSync")
+}
+
+fn condition(pfss: &PodFilesystemSync, type_: &str) -> Option<Condition> {
+    pfss.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_).cloned())
+}
+
+fn synced(pfss: &PodFilesystemSync) -> (String, String, String) {
+    let c = condition(pfss, "Synced").expect("a Synced condition");
+    (c.status, c.reason, c.message)
+}
+
+fn pod<'a>(pfss: &'a PodFilesystemSync, name: &str) -> &'a PodSyncStatus {
+    pfss.status
+        .as_ref()
+        .and_then(|s| s.pods.iter().find(|p| p.name == name))
+        .unwrap_or_else(|| panic!("status.pods has no {name}: {:?}", pfss.status))
+}
+
+/// Waits (for the reconciler) until `Synced` has `status` and `reason`; returns its message.
+async fn wait_synced(client: &kube::Client, status: &str, reason: &str, limit: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let current = condition(&get(client).await, "Synced");
+        if let Some(c) = &current
+            && c.status == status
+            && c.reason == reason
+        {
+            return c.message.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Synced never became {status} ({reason}); last: {current:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Events about the resource with `reason`.
+async fn events(client: &kube::Client, reason: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), NAMESPACE);
+    api.list(&ListParams::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some(reason)
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(NAME)
+        })
+        .collect()
+}
+
+/// How often an Event was published (the recorder folds repeats into a series).
+fn times(events: &[Event]) -> i32 {
+    events
+        .iter()
+        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+        .sum()
+}
+
+/// `kubectl get pfss` output as header and row, split into columns of two spaces or more.
+fn table(plane: &ControlPlane, wide: bool) -> Vec<(String, String)> {
+    let kubeconfig = &plane.kubeconfig;
+    let mut args = vec!["get", "pfss", "-n", NAMESPACE];
+    if wide {
+        args.extend(["-o", "wide"]);
+    }
+    let out = kubectl_ok(kubeconfig, &args, None);
+    let mut lines = out.lines();
+    let header = lines.next().expect("a header");
+    let row = lines.next().expect("a row");
+    // Columns start where the header's words do.
+    let starts: Vec<usize> = header
+        .char_indices()
+        .filter(|(i, c)| !c.is_whitespace() && (*i == 0 || header[..*i].ends_with("  ")))
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| {
+            let end = starts.get(n + 1).copied();
+            let cut = |line: &str| {
+                let end = end.unwrap_or(line.len()).min(line.len());
+                line.get(start.min(end)..end)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            };
+            (cut(header), cut(row))
+        })
+        .collect()
+}
+
+fn column(table: &[(String, String)], name: &str) -> String {
+    table
+        .iter()
+        .find(|(header, _)| header == name)
+        .map(|(_, value)| value.clone())
+        .unwrap_or_else(|| panic!("no column {name} in {table:?}"))
+}
+
+#[tokio::test]
+async fn a_pod_whose_syncs_keep_failing_makes_synced_false_with_one_warning_and_one_recovery() {
+    let (plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 2)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+
+    // Before any report: not "synced", and the table says so.
+    let message = wait_synced(&client, "Unknown", "NoReports", Duration::from_secs(30)).await;
+    assert_eq!(message, "no Pod has reported a sync yet");
+    let before = table(&plane, false);
+    assert_eq!(column(&before, "READY"), "True");
+    assert_eq!(column(&before, "SYNCED"), "Unknown");
+    assert_eq!(column(&before, "LAST SYNC"), "", "never: {before:?}");
+
+    let web0 = Agent::admitted(&client, "web-0").await;
+    let web1 = Agent::admitted(&client, "web-1").await;
+    assert_eq!(web0.resource, format!("{NAMESPACE}/{NAME}"));
+
+    web0.report(None).await;
+    let pfss = get(&client).await;
+    assert_eq!(
+        synced(&pfss),
+        (
+            "True".into(),
+            "Synced".into(),
+            "the last sync of the reporting Pod succeeded".into()
+        )
+    );
+    let entry = pod(&pfss, "web-0");
+    assert!(entry.last_success_time.is_some(), "{entry:?}");
+    assert_eq!(entry.consecutive_failures, 0);
+    assert_eq!(entry.direction, "to-remote");
+    assert!(
+        pfss.status
+            .as_ref()
+            .and_then(|s| s.last_sync_time.as_ref())
+            .is_some()
+    );
+    assert_eq!(
+        condition(&pfss, "Ready").map(|c| c.status),
+        Some("True".into()),
+        "a report keeps the reconciler's Ready"
+    );
+
+    // One failure: retrying, not yet failing (unhealthyAfterFailures: 2).
+    web1.report(Some("rclone: connection refused")).await;
+    let (status, reason, message) = synced(&get(&client).await);
+    assert_eq!((status.as_str(), reason.as_str()), ("Unknown", "Retrying"));
+    assert!(
+        message.starts_with("Pod web-1: the last 1 sync (to-remote) failed"),
+        "{message}"
+    );
+    assert!(events(&client, "SyncFailing").await.is_empty());
+
+    // The second in a row: failing, named, with one Warning.
+    web1.report(Some("rclone: connection refused")).await;
+    assert_eq!(
+        synced(&get(&client).await),
+        (
+            "False".into(),
+            "SyncFailing".into(),
+            "Pod web-1: the last 2 syncs (to-remote) failed: rclone: connection refused".into()
+        )
+    );
+    let failing = events(&client, "SyncFailing").await;
+    assert_eq!(times(&failing), 1, "{failing:?}");
+    assert_eq!(failing[0].type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        failing[0].note.as_deref(),
+        Some("Pod web-1: the last 2 syncs failed: rclone: connection refused")
+    );
+    // A healthy Pod reporting meanwhile does not hide the failing one.
+    web0.report(None).await;
+    web1.report(Some("rclone: no route to host")).await;
+    web1.report(Some("rclone: no route to host")).await;
+    let pfss = get(&client).await;
+    assert_eq!(synced(&pfss).0, "False");
+    assert_eq!(pod(&pfss, "web-1").consecutive_failures, 4);
+    assert_eq!(pod(&pfss, "web-1").last_error, "rclone: no route to host");
+    assert_eq!(
+        times(&events(&client, "SyncFailing").await),
+        1,
+        "one Warning per streak"
+    );
+
+    // It syncs again: synced, one Normal Event.
+    web1.report(None).await;
+    let pfss = get(&client).await;
+    assert_eq!(
+        synced(&pfss),
+        (
+            "True".into(),
+            "Synced".into(),
+            "the last sync of all 2 reporting Pods succeeded".into()
+        )
+    );
+    let recovered = events(&client, "SyncRecovered").await;
+    assert_eq!(times(&recovered), 1, "{recovered:?}");
+    assert_eq!(recovered[0].type_.as_deref(), Some("Normal"));
+    assert_eq!(
+        recovered[0].note.as_deref(),
+        Some("Pod web-1 synced successfully again after 4 failed syncs")
+    );
+    let entry = pod(&pfss, "web-1");
+    assert_eq!(entry.consecutive_failures, 0);
+    assert!(entry.last_failure_time.is_some() && entry.last_success_time.is_some());
+
+    // A new streak is announced again.
+    web1.report(Some("disk full")).await;
+    web1.report(Some("disk full")).await;
+    assert_eq!(times(&events(&client, "SyncFailing").await), 2);
+    web1.report(None).await;
+
+    // What a user reads.
+    let wide = table(&plane, true);
+    assert_eq!(column(&wide, "READY"), "True");
+    assert_eq!(column(&wide, "SYNCED"), "True");
+    let age = column(&wide, "LAST SYNC");
+    assert!(
+        age.ends_with('s') && age[..age.len() - 1].parse::<u32>().is_ok(),
+        "LAST SYNC is an age: {age:?}"
+    );
+    let described = kubectl_ok(
+        &plane.kubeconfig,
+        &["describe", "pfss", "-n", NAMESPACE, NAME],
+        None,
+    );
+    for expected in [
+        "Pods:",
+        "web-0",
+        "web-1",
+        "Consecutive Failures:",
+        "Last Error:",
+        "disk full",
+        "SyncFailing",
+        "SyncRecovered",
+    ] {
+        assert!(
+            described.contains(expected),
+            "no {expected:?} in:\n{described}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_reconciler_and_the_reports_each_keep_the_others_condition() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let web0 = Agent::admitted(&client, "web-0").await;
+    web0.report(None).await;
+    assert_eq!(synced(&get(&client).await).0, "True");
+
+    // The reconciler writes Ready for a changed spec (here: an invalid schedule)...
+    let api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), NAMESPACE);
+    api.patch(
+        NAME,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"syncOptions": {"schedule": "@every banana"}}})),
+    )
+    .await
+    .expect("patch the schedule");
+    let message = wait_ready(&client, NAMESPACE, NAME, "False").await;
+    assert!(message.contains("spec.syncOptions.schedule"), "{message}");
+    let pfss = get(&client).await;
+    assert_eq!(
+        synced(&pfss).0,
+        "True",
+        "the reconciler's write keeps Synced: {:?}",
+        pfss.status
+    );
+    assert_eq!(pod(&pfss, "web-0").consecutive_failures, 0);
+
+    // ...and three failures with the default threshold keep the reconciler's Ready=False.
+    for _ in 0..3 {
+        web0.report(Some("403 Forbidden")).await;
+    }
+    let pfss = get(&client).await;
+    assert_eq!(
+        synced(&pfss),
+        (
+            "False".into(),
+            "SyncFailing".into(),
+            "Pod web-0: the last 3 syncs (to-remote) failed: 403 Forbidden".into()
+        )
+    );
+    let ready = condition(&pfss, "Ready").expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "InvalidSpec")
+    );
+}
+
+#[tokio::test]
+async fn no_successful_sync_for_three_schedule_periods_makes_synced_false() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 2s", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let web0 = Agent::admitted(&client, "web-0").await;
+    web0.report(None).await;
+    assert_eq!(synced(&get(&client).await).0, "True");
+
+    // Nothing for 6s: the reconciler comes back by itself and says so.
+    let message = wait_synced(&client, "False", "NoRecentSuccess", Duration::from_secs(30)).await;
+    assert!(
+        message.starts_with(
+            "no Pod reported a successful sync for 3 schedule periods; the last was at "
+        ),
+        "{message}"
+    );
+    let warnings = events(&client, "NoRecentSuccess").await;
+    assert_eq!(times(&warnings), 1, "{warnings:?}");
+    assert_eq!(warnings[0].type_.as_deref(), Some("Warning"));
+
+    web0.report(None).await;
+    assert_eq!(synced(&get(&client).await).0, "True");
+}
+
+#[tokio::test]
+async fn without_reports_synced_says_that_the_operator_receives_none() {
+    let (_plane, client, _operator) = served(false).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let message = wait_synced(&client, "Unknown", "NoReports", Duration::from_secs(30)).await;
+    assert!(message.contains("--report-url"), "{message}");
+    assert!(message.contains("reports.enabled=true"), "{message}");
+}
+
+#[tokio::test]
+async fn reports_that_many_pods_post_at_once_are_all_recorded() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let mut agents = Vec::new();
+    for i in 0..8 {
+        agents.push(Agent::admitted(&client, &format!("web-{i}")).await);
+    }
+    // Every write is computed from the status it read: one that raced another is computed
+    // again, so no Pod's report is lost.
+    let posts: Vec<_> = agents
+        .into_iter()
+        .map(|agent| tokio::spawn(async move { agent.report(None).await }))
+        .collect();
+    for post in posts {
+        post.await.expect("the report was posted");
+    }
+    let pfss = get(&client).await;
+    let names: Vec<&str> = pfss
+        .status
+        .as_ref()
+        .map(|s| s.pods.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        (0..8).map(|i| format!("web-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        synced(&pfss).2,
+        "the last sync of all 8 reporting Pods succeeded"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_pod_that_stopped_reporting_no_longer_holds_synced_false() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 2s", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let old = Agent::admitted(&client, "web-old").await;
+    let new = Agent::admitted(&client, "web-new").await;
+    for _ in 0..3 {
+        old.report(Some("rclone: connection refused")).await;
+    }
+    assert_eq!(synced(&get(&client).await).1, "SyncFailing");
+
+    // The old Pod is gone (it reports no more); its replacement syncs every period.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let verdict = loop {
+        new.report(None).await;
+        let verdict = synced(&get(&client).await);
+        if verdict.0 == "True" || tokio::time::Instant::now() > deadline {
+            break verdict;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(
+        verdict,
+        (
+            "True".into(),
+            "Synced".into(),
+            "the last sync of the reporting Pod succeeded; not heard from for 3 schedule periods (gone?): web-old".into()
+        )
+    );
+    let pfss = get(&client).await;
+    assert_eq!(
+        pod(&pfss, "web-old").consecutive_failures,
+        3,
+        "status.pods keeps what the silent Pod reported"
+    );
+}
+
+#[tokio::test]
+async fn a_report_without_a_pod_or_with_an_unknown_direction_is_refused_and_recorded_nowhere() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let agent = Agent::admitted(&client, "web-0").await;
+    for (pod, direction, refusal) in [
+        ("", "to-remote", "pod must name the reporting Pod\n"),
+        (
+            "web-0",
+            "sideways",
+            "direction must be to-remote or to-local\n",
+        ),
+    ] {
+        let body = json!({
+            "resource": agent.resource, "pod": pod, "direction": direction, "success": true,
+        })
+        .to_string();
+        let answer = http_post_json(&agent.url, &agent.token, &body).await;
+        assert_eq!(answer, Some((400, refusal.to_string())));
+    }
+    let pfss = get(&client).await;
+    let status = pfss.status.expect("status");
+    assert!(
+        status.pods.is_empty() && status.last_report.is_none(),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_status_an_earlier_operator_wrote_by_merge_patch_is_taken_over_without_duplicates() {
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    install_crd(&client).await;
+    create_namespace(&client, NAMESPACE).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    // What the operator before Synced left: Ready and the report fields, by merge patch.
+    let api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), NAMESPACE);
+    api.patch_status(
+        NAME,
+        &PatchParams {
+            field_manager: Some("earlier-operator".into()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(json!({"status": {
+            "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Old", "message": "old",
+                            "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "lastSyncTime": "2026-01-01T00:00:00Z",
+            "lastReport": {"time": "2026-01-01T00:00:00Z", "pod": "gone", "direction": "to-remote", "success": true},
+        }})),
+    )
+    .await
+    .expect("the earlier operator's status");
+
+    let admin_port = vsc_test_support::free_port();
+    let operator = OperatorProcess::start(
+        &plane,
+        &[
+            &format!("--admin-addr=127.0.0.1:{admin_port}"),
+            &format!("--report-url=http://127.0.0.1:{admin_port}/report"),
+            "--report-key=e2e-report-key",
+        ],
+    )
+    .await;
+    register_webhook(&client, &operator).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let agent = Agent::admitted(&client, "web-0").await;
+    agent.report(None).await;
+
+    let pfss = get(&client).await;
+    let status = pfss.status.clone().expect("status");
+    let types: Vec<&str> = status.conditions.iter().map(|c| c.type_.as_str()).collect();
+    assert_eq!(
+        types.iter().filter(|t| **t == "Ready").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(synced(&pfss).0, "True");
+    assert_eq!(
+        condition(&pfss, "Ready").map(|c| c.reason),
+        Some("Valid".into())
+    );
+    assert_eq!(status.last_report.map(|r| r.pod), Some("web-0".into()));
+    assert_ne!(
+        status.last_sync_time.map(|t| t.0.to_string()),
+        Some("2026-01-01T00:00:00Z".into())
+    );
+}
