@@ -61,8 +61,11 @@ def rewrite_one_file(data, who, round_no):
 def run_measured(argv, env, watch_hwm):
     """Wall seconds, peak RSS (KiB) of the process itself (not its children), and the
     number of HTTP requests in its log (non-zero only with RCLONE_DUMP=headers)."""
+    # stderr into a file, not a pipe: a dump of every request would fill a pipe nobody
+    # reads while the process is waited for, and both would hang.
+    log = tempfile.TemporaryFile()
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
     peak = [0]
     stop = threading.Event()
 
@@ -85,8 +88,9 @@ def run_measured(argv, env, watch_hwm):
     stop.set()
     if poller:
         poller.join()
-    stderr = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
+    log.seek(0)
+    stderr = log.read().decode(errors="replace")
+    log.close()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{argv[0]} failed:\n{stderr[-3000:]}")
     # Without polling, wait4's ru_maxrss is the peak of the process (KiB on Linux).
