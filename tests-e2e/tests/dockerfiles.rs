@@ -127,9 +127,8 @@ fn the_final_stage_copies_what_the_build_stage_produced() {
 /// `cargo metadata` would need every crate of the lockfile for every platform, and a build
 /// for this host never downloads some of them. `cargo metadata --no-deps` loads every
 /// member's manifest and targets from the copied files alone, and `cargo update --workspace
-/// --locked --offline` proves the copied Cargo.lock agrees with the copied manifests; it
-/// reads only the registry index, which cargo filled for every package of this lockfile
-/// when it resolved the workspace to build this very test.
+/// --locked` proves the copied Cargo.lock agrees with the copied manifests; it reads only
+/// the registry index (fetching what it lacks, as a build would), never crate sources.
 #[test]
 fn the_build_context_copies_exist_and_hold_a_loadable_workspace() {
     let root = repo_root();
@@ -176,7 +175,7 @@ fn the_build_context_copies_exist_and_hold_a_loadable_workspace() {
             Ok(members) => assert!(members.contains(image.package), "{}", image.package),
         }
         let locked = Command::new(env!("CARGO"))
-            .args(["update", "--workspace", "--locked", "--offline"])
+            .args(["update", "--workspace", "--locked"])
             .current_dir(context.path())
             .output()
             .expect("cargo update");
