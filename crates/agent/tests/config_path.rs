@@ -26,6 +26,37 @@ fn write_as_agent_user(sandbox: &Sandbox, path: &std::path::Path, text: &str) {
     give_to_agent(sandbox.dir.path());
 }
 
+/// A local sandbox with `src`, and an agent syncing it every hour to `remote` with
+/// `-c etc/rclone.conf`, once its first upload is there.
+fn scheduled_agent_with_config() -> (Sandbox, Child, std::path::PathBuf, std::path::PathBuf) {
+    let sandbox = Sandbox::local();
+    sandbox.write("src", &[("a.txt", "1")]);
+    let config = sandbox.path("etc/rclone.conf");
+    fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
+    give_to_agent(sandbox.dir.path());
+    let remote = sandbox.path("remote");
+    let remote_arg = remote.display().to_string();
+    let config_arg = config.display().to_string();
+    let agent = spawn(
+        &sandbox,
+        &[
+            "sync-to-remote",
+            "--schedule",
+            "@every 1h",
+            "-c",
+            &config_arg,
+            "-s",
+            "src",
+            "-d",
+            &remote_arg,
+        ],
+    );
+    assert!(eventually(Duration::from_secs(15), || remote
+        .join("a.txt")
+        .exists()));
+    (sandbox, agent, config, remote)
+}
+
 #[test]
 fn a_hand_written_config_at_config_path_is_refused_and_left_as_it_is() {
     let sandbox = Sandbox::local();
@@ -73,31 +104,8 @@ fn a_hand_written_config_at_config_path_is_refused_and_left_as_it_is() {
 
 #[test]
 fn the_config_of_a_run_killed_with_sigkill_is_replaced_and_removed_by_the_next_run() {
-    let sandbox = Sandbox::local();
-    sandbox.write("src", &[("a.txt", "1")]);
-    let config = sandbox.path("etc/rclone.conf");
-    fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
-    give_to_agent(sandbox.dir.path());
-    let remote = sandbox.path("remote");
-    let remote_arg = remote.display().to_string();
-    let config_arg = config.display().to_string();
-    let mut killed = spawn(
-        &sandbox,
-        &[
-            "sync-to-remote",
-            "--schedule",
-            "@every 1h",
-            "-c",
-            &config_arg,
-            "-s",
-            "src",
-            "-d",
-            &remote_arg,
-        ],
-    );
-    assert!(eventually(Duration::from_secs(15), || remote
-        .join("a.txt")
-        .exists()));
+    let (sandbox, mut killed, config, remote) = scheduled_agent_with_config();
+    let (remote_arg, config_arg) = (remote.display().to_string(), config.display().to_string());
     killed.kill().expect("SIGKILL");
     killed.wait().expect("reap");
     let left = fs::read_to_string(&config).expect("a killed run leaves its config");
@@ -129,31 +137,8 @@ fn the_config_of_a_run_killed_with_sigkill_is_replaced_and_removed_by_the_next_r
 
 #[test]
 fn a_running_agents_config_for_other_settings_is_refused_naming_its_pid() {
-    let sandbox = Sandbox::local();
-    sandbox.write("src", &[("a.txt", "1")]);
-    let config = sandbox.path("etc/rclone.conf");
-    fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
-    give_to_agent(sandbox.dir.path());
-    let remote = sandbox.path("remote");
-    let remote_arg = remote.display().to_string();
-    let config_arg = config.display().to_string();
-    let mut sidecar = spawn(
-        &sandbox,
-        &[
-            "sync-to-remote",
-            "--schedule",
-            "@every 1h",
-            "-c",
-            &config_arg,
-            "-s",
-            "src",
-            "-d",
-            &remote_arg,
-        ],
-    );
-    assert!(eventually(Duration::from_secs(15), || remote
-        .join("a.txt")
-        .exists()));
+    let (sandbox, mut sidecar, config, remote) = scheduled_agent_with_config();
+    let (remote_arg, config_arg) = (remote.display().to_string(), config.display().to_string());
     let sidecars_config = fs::read_to_string(&config).expect("the sidecar's config");
 
     let mut other = sandbox.agent(&[

@@ -3,23 +3,11 @@
 mod support;
 
 use std::fs;
-use std::process::Command;
 
 use support::*;
 
 const SECRET_NAME: &str = "tax-return-2024.pdf";
 const SECRET_TEXT: &str = "my bank password is hunter2";
-
-fn obscure(plain: &str) -> String {
-    let output = Command::new(rclone_binary())
-        .args(["obscure", plain])
-        .output()
-        .expect("rclone obscure");
-    String::from_utf8(output.stdout)
-        .expect("utf8")
-        .trim()
-        .to_string()
-}
 
 fn crypt_wraps_the_remote_path_and_round_trips(provider: Provider) {
     let server = S3Server::start();

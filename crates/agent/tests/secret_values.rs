@@ -4,23 +4,12 @@
 mod support;
 
 use std::fs;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use support::*;
 
 /// A value no log line, path or message would hold by chance.
 const DISTINCTIVE: &str = "vsc-distinctive-secret-7c1f";
-
-fn obscure(plain: &str) -> String {
-    let output = Command::new(rclone_binary())
-        .args(["obscure", plain])
-        .output()
-        .expect("rclone obscure");
-    String::from_utf8(output.stdout)
-        .expect("utf8")
-        .trim()
-        .to_string()
-}
 
 /// Neither the agent's log (stderr) nor its stdout holds `secret`.
 #[track_caller]

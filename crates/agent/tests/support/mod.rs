@@ -355,3 +355,15 @@ pub fn kill_with_children(agent: std::process::Child) {
     let mut agent = agent;
     let _ = agent.wait();
 }
+
+/// `plain` as `rclone obscure` (the real rclone) makes it.
+pub fn obscure(plain: &str) -> String {
+    let output = Command::new(rclone_binary())
+        .args(["obscure", plain])
+        .output()
+        .expect("rclone obscure");
+    String::from_utf8(output.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
