@@ -185,12 +185,24 @@ pub async fn wait_until_ready(
 
 /// A plain-HTTP GET on 127.0.0.1 (the admin port): status code and body.
 pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    http_exchange(url, |host, path| {
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")
+    })
+    .await
+}
+
+/// One HTTP/1.0 request to `url` (`http://host:port/path`), as `request(host, path)` writes
+/// it: status code and body.
+async fn http_exchange(
+    url: &str,
+    request: impl FnOnce(&str, &str) -> String,
+) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
     let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
     stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .write_all(request(host, &path).as_bytes())
         .await
         .ok()?;
     let mut response = String::new();
@@ -267,21 +279,11 @@ pub async fn register_webhook_url(client: &kube::Client, name: &str, url: &str, 
 /// A plain-HTTP POST of a JSON `body` with a bearer `token`, as an agent reports a sync:
 /// status code and body.
 pub async fn http_post_json(url: &str, token: &str, body: &str) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
-    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
-    let request = format!(
-        "POST {path} HTTP/1.0\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let code = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((code, body))
+    http_exchange(url, |host, path| {
+        format!(
+            "POST {path} HTTP/1.0\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    })
+    .await
 }

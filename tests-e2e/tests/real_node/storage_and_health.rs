@@ -128,15 +128,7 @@ pub fn statefulset_on_root_owned_volume() -> Result<(), Failed> {
     let first_uid = pod_json(cluster, namespace, pod)?["metadata"]["uid"].clone();
     // A StatefulSet starts the replacement only after the old Pod is gone.
     cluster.kubectl(&["delete", "pod", "-n", namespace, pod], None)?;
-    let second = poll(
-        Duration::from_secs(180),
-        "the replacement stateful-0",
-        || {
-            let pod = cluster.get_json(&["pod", "-n", namespace, pod])?;
-            (pod["metadata"]["uid"] != first_uid && ready(&pod)).then_some(pod)
-        },
-    )
-    .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)))?;
+    let second = replacement(cluster, namespace, pod, &first_uid)?;
     check(restarts(&second, "init-volume-restore") == 0, || {
         format!(
             "the restore over the root-owned volume was retried:\n{}",
@@ -165,6 +157,25 @@ pub fn statefulset_on_root_owned_volume() -> Result<(), Failed> {
             )
         },
     )
+}
+
+/// The Pod named `pod` once it is another one than `first_uid` and Ready (a StatefulSet
+/// starts the replacement only after the old Pod is gone).
+fn replacement(
+    cluster: &LocalCluster,
+    namespace: &str,
+    pod: &str,
+    first_uid: &Value,
+) -> Result<Value, Failed> {
+    poll(
+        Duration::from_secs(180),
+        &format!("the replacement {pod}"),
+        || {
+            let json = cluster.get_json(&["pod", "-n", namespace, pod])?;
+            (json["metadata"]["uid"] != *first_uid && ready(&json)).then_some(json)
+        },
+    )
+    .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)).into())
 }
 
 /// The StatefulSet's volume on the node, its PodFilesystemSync applied; the first Pod Ready
@@ -231,15 +242,7 @@ pub fn what_was_written_while_s3_was_down_survives_the_restart() -> Result<(), F
     world.s3.resume()?;
     stopped?;
     let cluster = &world.cluster;
-    let second = poll(
-        Duration::from_secs(180),
-        "the replacement stateful-0",
-        || {
-            let pod = cluster.get_json(&["pod", "-n", namespace, pod])?;
-            (pod["metadata"]["uid"] != first_uid && ready(&pod)).then_some(pod)
-        },
-    )
-    .map_err(|e| format!("{e}\n{}", cluster.describe(namespace)))?;
+    let second = replacement(cluster, namespace, pod, &first_uid)?;
     let restore_log = logs(cluster, namespace, pod, "init-volume-restore");
     let kept = files_under(&volume_root)
         .iter()
