@@ -41,7 +41,10 @@ Exit codes:
   2  invalid flag, environment variable or config (nothing was touched)
   3  refused by a safety valve (nothing was written or deleted): an empty source, too many
      deletions (--max-delete-percent / --max-delete-files), a missing --require-sentinel,
-     or a remote whose last upload did not complete (--allow-incomplete)
+     a remote whose last upload did not complete (--allow-incomplete), local changes a
+     restore would replace while the remote changed too (--discard-local-changes), an
+     upload from a directory whose restore did not finish, a restore of rclone crypt files
+     without ENCRYPTED_* variables, or files the agent cannot read
   4  rclone failed (remote unreachable, misconfigured, undecryptable, or transfer
      incomplete, or stopped by --final-sync-timeout); verify: the comparison could not be made
   5  interrupt: no running agent (no PID file, or a stale one naming another program)
