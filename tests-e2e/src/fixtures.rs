@@ -1,6 +1,7 @@
 //! Objects the end-to-end tests create, built as a user would write them.
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount, ServiceAccountTokenProjection};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use vsc_types::crd::PodFilesystemSync;
@@ -12,6 +13,59 @@ pub async fn create_namespace(client: &kube::Client, name: &str) {
     api.create(&PostParams::default(), &namespace)
         .await
         .expect("create namespace");
+    // The controller-manager, which these tests do not run, gives every namespace one.
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), name);
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("account");
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("create the default ServiceAccount");
+}
+
+/// The service account tokens a kubelet would project into `pod` for `volume`: one per
+/// `serviceAccountToken` source, with its path, bound to the Pod (the TokenRequest API).
+pub async fn projected_tokens(
+    client: &kube::Client,
+    pod: &Pod,
+    volume: &str,
+) -> Vec<(String, String)> {
+    let spec = pod.spec.as_ref().expect("pod spec");
+    let sources: Vec<&ServiceAccountTokenProjection> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| v.name == volume)
+        .filter_map(|v| v.projected.as_ref())
+        .flat_map(|p| p.sources.iter().flatten())
+        .filter_map(|s| s.service_account_token.as_ref())
+        .collect();
+    let namespace = pod.metadata.namespace.as_deref().expect("namespace");
+    let account = spec.service_account_name.as_deref().unwrap_or("default");
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let mut tokens = Vec::new();
+    for source in sources {
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: source.audience.iter().cloned().collect(),
+                expiration_seconds: source.expiration_seconds,
+                bound_object_ref: Some(BoundObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Pod".into()),
+                    name: pod.metadata.name.clone(),
+                    uid: pod.metadata.uid.clone(),
+                }),
+            },
+            ..TokenRequest::default()
+        };
+        let issued = accounts
+            .create_token_request(account, &PostParams::default(), &request)
+            .await
+            .expect("TokenRequest for the Pod");
+        let token = issued.status.expect("token status").token;
+        tokens.push((source.path.clone(), token));
+    }
+    tokens
 }
 
 /// A PodFilesystemSync from a JSON `spec`.

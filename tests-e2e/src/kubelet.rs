@@ -14,6 +14,7 @@ use kube::api::Api;
 use vsc_test_support::{WorldExecutables, rclone_binary, running_as_root};
 use vsc_types::contract::AGENT_BINARY_PATH;
 
+use crate::fixtures::projected_tokens;
 use crate::operator::workspace_binary;
 
 /// Host directories standing for a Pod's volumes, by volume name.
@@ -84,8 +85,18 @@ impl Kubelet {
         let spec = pod.spec.as_ref().expect("pod spec");
         let mut volumes = volumes.clone();
         for volume in spec.volumes.iter().flatten() {
-            if volume.empty_dir.is_some() && !volumes.contains_key(&volume.name) {
+            if volumes.contains_key(&volume.name) {
+                continue;
+            }
+            if volume.empty_dir.is_some() {
                 volumes.insert(volume.name.clone(), self.empty_dir(&volume.name));
+            }
+            if volume.projected.is_some() {
+                let dir = self.empty_dir(&volume.name);
+                for (path, token) in projected_tokens(&self.client, pod, &volume.name).await {
+                    fs::write(dir.join(path), token).expect("projected token");
+                }
+                volumes.insert(volume.name.clone(), dir);
             }
         }
         let volumes = &volumes;

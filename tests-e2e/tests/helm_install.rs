@@ -532,15 +532,6 @@ async fn helm_install_selects_labelled_namespaces_ignores_failures_and_uninstall
             "encryption keys outlive the operator"
         );
     }
-    assert!(
-        get_json(
-            &admin,
-            &format!("secret/{fullname}-report-key"),
-            Some(namespace)
-        )
-        .is_some(),
-        "the report key is kept (helm.sh/resource-policy: keep)"
-    );
 }
 
 fn apply_in(admin: &Path, namespace: &str, object: &Value) {

@@ -28,6 +28,10 @@ const EXPECTED_RULES: &[(&str, &str)] = &[
         "automatic encryption: read a key Secret by name, create it when absent (never list, update or delete)",
     ),
     (
+        "ClusterRole/volume-syncing-controller: authentication.k8s.io tokenreviews create",
+        "sync reports: check that a report's token is the reporting Pod's, for its resource's audience",
+    ),
+    (
         "ClusterRole/volume-syncing-controller: events.k8s.io events create,patch",
         "Events on PodFilesystemSyncs; a repeated Event is patched (series count)",
     ),
@@ -200,6 +204,7 @@ async fn the_service_account_can_do_what_the_operator_needs_and_nothing_more() {
         ("create", "secrets", &press),
         ("create", "events.events.k8s.io", &press),
         ("patch", "events.events.k8s.io", &press),
+        ("create", "tokenreviews.authentication.k8s.io", &[]),
         (
             "patch",
             "mutatingwebhookconfigurations.admissionregistration.k8s.io/volume-syncing-controller",

@@ -541,43 +541,39 @@ async fn every_option_passes_server_side_dry_run() {
 }
 
 #[test]
-fn sync_reports_go_to_the_service_admin_port_with_a_generated_key() {
-    let docs = render(&["reports.enabled=true"]);
+fn sync_reports_are_on_by_default_and_go_to_the_service_admin_port() {
+    let docs = render(&[]);
     let container = operator_container(&docs);
     assert_eq!(
         env_value(container, "VSC_REPORT_URL").expect("VSC_REPORT_URL")["value"],
         "http://volume-syncing-controller.volume-syncing-controller.svc:8080/report"
     );
-    let reference = &env_value(container, "VSC_REPORT_KEY").expect("VSC_REPORT_KEY")["valueFrom"]["secretKeyRef"];
-    let secret = find(&docs, "Secret", reference["name"].as_str());
-    assert_eq!(
-        secret["metadata"]["annotations"]["helm.sh/resource-policy"],
-        "keep"
+    assert!(
+        env_value(container, "VSC_REPORT_KEY").is_none()
+            && docs.iter().all(|d| kind(d) != "Secret"),
+        "reports need no shared key: the agents' tokens are their Pods' own"
     );
-    use base64::Engine as _;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(
-            secret["data"][reference["key"].as_str().expect("key")]
-                .as_str()
-                .expect("key data"),
-        )
-        .expect("base64");
-    assert_eq!(key.len(), 64, "a 64-character random key");
     let service = find(&docs, "Service", None);
     assert_eq!(service["spec"]["ports"][1]["port"], 8080);
 
     let docs = render(&[
-        "reports.enabled=true",
-        "reports.existingSecret=my-report-key",
+        "reports.url=http://10.96.0.90:8080/report",
+        "service.clusterIP=10.96.0.90",
     ]);
-    assert!(docs.iter().all(|d| kind(d) != "Secret"));
     assert_eq!(
-        env_value(operator_container(&docs), "VSC_REPORT_KEY").expect("env")["valueFrom"]["secretKeyRef"]
-            ["name"],
-        "my-report-key"
+        env_value(operator_container(&docs), "VSC_REPORT_URL").expect("env")["value"],
+        "http://10.96.0.90:8080/report"
+    );
+    assert_eq!(
+        find(&docs, "Service", None)["spec"]["clusterIP"],
+        "10.96.0.90"
     );
     assert!(
-        env_value(operator_container(&render(&[])), "VSC_REPORT_URL").is_none(),
-        "reports are off by default"
+        env_value(
+            operator_container(&render(&["reports.enabled=false"])),
+            "VSC_REPORT_URL"
+        )
+        .is_none(),
+        "reports.enabled=false turns them off"
     );
 }

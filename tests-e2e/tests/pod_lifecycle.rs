@@ -27,11 +27,7 @@ async fn round_trip(encrypted: bool) {
     let admin_port = vsc_test_support::free_port();
     let admin_addr = format!("--admin-addr=127.0.0.1:{admin_port}");
     let report_url = format!("--report-url=http://127.0.0.1:{admin_port}/report");
-    let operator = OperatorProcess::start(
-        &plane,
-        &[&admin_addr, &report_url, "--report-key=e2e-report-key"],
-    )
-    .await;
+    let operator = OperatorProcess::start(&plane, &[&admin_addr, &report_url]).await;
     register_webhook(&client, &operator).await;
     create_namespace(&client, "shop").await;
 
@@ -118,7 +114,8 @@ async fn round_trip(encrypted: bool) {
         .expect("status");
     assert!(
         status.last_sync_time.is_some(),
-        "no sync was reported: {status:?}"
+        "no sync was reported: {status:?}\n{results:?}\n{}",
+        operator.log_text()
     );
     let report = status.last_report.expect("last report");
     assert!(

@@ -10,13 +10,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 use vsc_e2e::control_plane::ControlPlane;
-use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
+use vsc_e2e::fixtures::{
+    app_pod, create_namespace, create_pfss, create_pod, projected_tokens, wait_ready,
+};
 use vsc_e2e::helm::kubectl_ok;
 use vsc_e2e::operator::{OperatorProcess, http_post_json, install_crd, register_webhook};
 use vsc_types::contract::{
-    ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL, SIDECAR_CONTAINER_NAME,
+    ENV_REPORT_RESOURCE, ENV_REPORT_URL, REPORT_TOKEN_VOLUME, SIDECAR_CONTAINER_NAME,
 };
 use vsc_types::crd::{PodFilesystemSync, PodSyncStatus};
+use vsc_types::report::{SyncDirection, SyncReport};
 
 const NAMESPACE: &str = "shop";
 const NAME: &str = "shop-data";
@@ -42,7 +45,7 @@ async fn served(reports: bool) -> (ControlPlane, kube::Client, OperatorProcess) 
     let admin_addr = format!("--admin-addr=127.0.0.1:{admin_port}");
     let report_url = format!("--report-url=http://127.0.0.1:{admin_port}/report");
     let args: Vec<&str> = if reports {
-        vec![&admin_addr, &report_url, "--report-key=e2e-report-key"]
+        vec![&admin_addr, &report_url]
     } else {
         vec![&admin_addr]
     };
@@ -52,7 +55,8 @@ async fn served(reports: bool) -> (ControlPlane, kube::Client, OperatorProcess) 
     (plane, client, operator)
 }
 
-/// What the webhook gave a Pod's sidecar to report with, as the agent reads it.
+/// What the webhook gave a Pod's sidecar to report with, as the agent reads it (the token
+/// as the kubelet projects it).
 struct Agent {
     pod: String,
     url: String,
@@ -70,6 +74,10 @@ impl Agent {
         )
         .await
         .expect("the Pod is admitted");
+        let tokens = projected_tokens(client, &stored, REPORT_TOKEN_VOLUME).await;
+        let [(_, token)] = &tokens[..] else {
+            panic!("the report token volume projects one token: {tokens:?}")
+        };
         let spec = stored.spec.expect("spec");
         let sidecar = spec
             .init_containers
@@ -90,24 +98,34 @@ impl Agent {
         Agent {
             pod: pod.to_string(),
             url: env(ENV_REPORT_URL),
-            token: env(ENV_REPORT_TOKEN),
+            token: token.clone(),
             resource: env(ENV_REPORT_RESOURCE),
         }
     }
 
+    /// A to-remote sync report sent now, as `vsc-agent --report-url` makes it.
+    fn sync_report(&self, error: Option<&str>) -> SyncReport {
+        SyncReport {
+            resource: self.resource.clone(),
+            pod: self.pod.clone(),
+            direction: SyncDirection::ToRemote,
+            success: error.is_none(),
+            message: error.unwrap_or_default().to_string(),
+            sent_at: SyncReport::timestamp(chrono::Utc::now()),
+        }
+    }
+
+    /// POSTs `report` with `token`; the status code and text of the answer.
+    async fn post(&self, report: &SyncReport, token: &str) -> (u16, String) {
+        let body = serde_json::to_string(report).expect("report JSON");
+        http_post_json(&self.url, token, &body)
+            .await
+            .expect("the report endpoint answers")
+    }
+
     /// Reports one to-remote sync, as `vsc-agent --report-url` does.
     async fn report(&self, error: Option<&str>) {
-        let body = json!({
-            "resource": self.resource,
-            "pod": self.pod,
-            "direction": "to-remote",
-            "success": error.is_none(),
-            "message": error.unwrap_or_default(),
-        })
-        .to_string();
-        let (code, text) = http_post_json(&self.url, &self.token, &body)
-            .await
-            .expect("the report endpoint answers");
+        let (code, text) = self.post(&self.sync_report(error), &self.token).await;
         assert_eq!(code, 204, "the report was refused: {text}");
     }
 }
@@ -525,20 +543,23 @@ async fn a_report_without_a_pod_or_with_an_unknown_direction_is_refused_and_reco
     create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
     wait_ready(&client, NAMESPACE, NAME, "True").await;
     let agent = Agent::admitted(&client, "web-0").await;
+    let sent_at = SyncReport::timestamp(chrono::Utc::now());
     for (pod, direction, refusal) in [
-        ("", "to-remote", "pod must name the reporting Pod\n"),
+        ("", "to-remote", "pod must name the reporting Pod"),
         (
             "web-0",
             "sideways",
-            "direction must be to-remote or to-local\n",
+            "unknown variant `sideways`, expected `to-remote` or `to-local`",
         ),
     ] {
         let body = json!({
             "resource": agent.resource, "pod": pod, "direction": direction, "success": true,
+            "sentAt": sent_at,
         })
         .to_string();
         let answer = http_post_json(&agent.url, &agent.token, &body).await;
-        assert_eq!(answer, Some((400, refusal.to_string())));
+        let (code, text) = answer.expect("an answer");
+        assert!(code == 400 && text.contains(refusal), "{code} {text}");
     }
     let pfss = get(&client).await;
     let status = pfss.status.expect("status");
@@ -580,7 +601,6 @@ async fn a_status_an_earlier_operator_wrote_by_merge_patch_is_taken_over_without
         &[
             &format!("--admin-addr=127.0.0.1:{admin_port}"),
             &format!("--report-url=http://127.0.0.1:{admin_port}/report"),
-            "--report-key=e2e-report-key",
         ],
     )
     .await;
@@ -607,4 +627,73 @@ async fn a_status_an_earlier_operator_wrote_by_merge_patch_is_taken_over_without
         status.last_sync_time.map(|t| t.0.to_string()),
         Some("2026-01-01T00:00:00Z".into())
     );
+}
+
+#[tokio::test]
+async fn a_forged_or_replayed_report_is_refused_and_changes_nothing() {
+    let (_plane, client, _operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
+    let other = "other-data";
+    let mut other_spec = spec("@every 1h", 0);
+    other_spec["podSelector"] = json!({"matchLabels": {"app": "other"}});
+    create_pfss(&client, NAMESPACE, other, other_spec).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let agent = Agent::admitted(&client, "web-0").await;
+    let genuine = agent.sync_report(None);
+    assert_eq!(agent.post(&genuine, &agent.token).await.0, 204);
+    let recorded = get(&client).await.status.expect("status");
+
+    let as_another_pod = SyncReport {
+        pod: "web-1".into(),
+        ..agent.sync_report(Some("forged failure"))
+    };
+    let about_another_resource = SyncReport {
+        resource: format!("{NAMESPACE}/{other}"),
+        ..agent.sync_report(Some("forged failure"))
+    };
+    let ten_minutes_old = SyncReport {
+        sent_at: SyncReport::timestamp(chrono::Utc::now() - chrono::Duration::minutes(10)),
+        ..agent.sync_report(Some("late failure"))
+    };
+    let failure = agent.sync_report(Some("forged failure"));
+    for (report, token, refusal) in [
+        (&genuine, agent.token.as_str(), "a replayed report"),
+        (&as_another_pod, &agent.token, "not bound to Pod web-1"),
+        (
+            &about_another_resource,
+            &agent.token,
+            "does not grant reports for shop/other-data",
+        ),
+        (
+            &ten_minutes_old,
+            &agent.token,
+            "a replayed or delayed report",
+        ),
+        (&failure, "", "needs the Pod's report token"),
+        (
+            &failure,
+            "0123456789abcdef",
+            "does not grant reports for shop/shop-data",
+        ),
+    ] {
+        let (code, text) = agent.post(report, token).await;
+        assert!(
+            code == 403 && text.contains(refusal),
+            "{report:?}: {code} {text}"
+        );
+    }
+    let after = get(&client).await.status.expect("status");
+    assert_eq!(
+        after.pods, recorded.pods,
+        "a refused report changed status.pods"
+    );
+    assert_eq!(after.last_report, recorded.last_report);
+    let api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), NAMESPACE);
+    let other_status = api
+        .get(other)
+        .await
+        .expect("other")
+        .status
+        .unwrap_or_default();
+    assert!(other_status.pods.is_empty(), "{other_status:?}");
 }

@@ -111,7 +111,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* The Secret holding the report token key. */}}
-{{- define "vsc.reportKeySecretName" -}}
-{{- default (printf "%s-report-key" (include "vsc.fullname" .)) .Values.reports.existingSecret -}}
+{{/* Where the injected agents send their sync reports: this Service's admin port. */}}
+{{- define "vsc.reportUrl" -}}
+{{- default (printf "http://%s.%s.svc:%v/report" (include "vsc.serviceName" .) .Release.Namespace .Values.operator.adminPort) .Values.reports.url -}}
 {{- end -}}

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use vsc_types::contract::{
     ENV_CONFIG_PATH, ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH,
-    ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
+    ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN_FILE, ENV_REPORT_URL,
 };
 
 const AFTER_HELP: &str = "\
@@ -233,9 +233,10 @@ pub struct CommonSyncArgs {
     #[arg(long, env = ENV_REPORT_URL)]
     pub report_url: Option<String>,
 
-    /// Bearer token for --report-url, granted for one PodFilesystemSync.
-    #[arg(long, env = ENV_REPORT_TOKEN, hide_env_values = true)]
-    pub report_token: Option<String>,
+    /// File holding the bearer token for --report-url, read at each report (the kubelet
+    /// renews it in place): the Pod's service account token for the resource's audience.
+    #[arg(long, env = ENV_REPORT_TOKEN_FILE)]
+    pub report_token_file: Option<PathBuf>,
 
     /// `namespace/name` of the PodFilesystemSync the reports are about.
     #[arg(long, env = ENV_REPORT_RESOURCE)]

@@ -20,13 +20,9 @@ use crate::trash::{self, Retention};
 
 mod upload;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// `sync-to-remote`: local directory -> remote.
-    ToRemote,
-    /// `remote-to-local-sync`: remote -> local directory.
-    ToLocal,
-}
+/// `ToRemote` is `sync-to-remote` (local directory -> remote), `ToLocal` is
+/// `remote-to-local-sync`; the same names the operator reads in reports.
+pub use vsc_types::report::SyncDirection as Direction;
 
 /// What a finished run did, for the log and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -263,12 +263,9 @@ async fn run_sync(
     let reporter = match &common.report_url {
         Some(url) => Some(Reporter::new(
             url,
-            common.report_token.as_deref().unwrap_or_default(),
+            common.report_token_file.as_deref(),
             common.report_resource.as_deref().unwrap_or_default(),
-            match direction {
-                Direction::ToRemote => "to-remote",
-                Direction::ToLocal => "to-local",
-            },
+            direction,
         )?),
         None => None,
     };
@@ -304,10 +301,7 @@ async fn run_sync(
     let status = Arc::new(Status::default());
     if let Some(addr) = common.status_addr {
         let server = StatusServer {
-            direction: match direction {
-                Direction::ToRemote => "to-remote",
-                Direction::ToLocal => "to-local",
-            },
+            direction: direction.as_str(),
             unhealthy_after_failures: common.unhealthy_after_failures,
         };
         let bound = server.spawn(addr, status.clone()).await?;

@@ -1,13 +1,16 @@
 //! `--report-url`: tells the operator how each sync went (recorded in the PodFilesystemSync's
 //! status). Best effort: a report that cannot be delivered is logged, never fails a sync.
 //!
-//! Plain HTTP to the operator's in-cluster admin port; the bearer token the webhook granted
-//! is good only for reporting on this Pod's resource.
+//! Plain HTTP to the operator's in-cluster admin port. The bearer token is the Pod's own
+//! service account token, projected by the kubelet for the resource's audience: the
+//! operator checks it with the API server, so it proves which Pod reports and about what.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+use vsc_types::report::{SyncDirection, SyncReport};
 
 use crate::error::{AgentError, Result};
 
@@ -17,15 +20,20 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Reporter {
     host_port: String,
     path: String,
-    token: String,
+    token_file: PathBuf,
     resource: String,
     pod: String,
-    direction: &'static str,
+    direction: SyncDirection,
 }
 
 impl Reporter {
     /// Validates the settings at start, so a typo is an error then, not a silent loss later.
-    pub fn new(url: &str, token: &str, resource: &str, direction: &'static str) -> Result<Self> {
+    pub fn new(
+        url: &str,
+        token_file: Option<&Path>,
+        resource: &str,
+        direction: SyncDirection,
+    ) -> Result<Self> {
         let rest = url.strip_prefix("http://").ok_or_else(|| {
             AgentError::invalid(format!(
                 "--report-url '{url}' must be an http:// URL (the operator's in-cluster admin port)"
@@ -35,11 +43,14 @@ impl Reporter {
             Some((host, path)) => (host.to_string(), format!("/{path}")),
             None => (rest.to_string(), "/".to_string()),
         };
-        if host_port.is_empty() || token.is_empty() || !resource.contains('/') {
+        let token_file = token_file.filter(|file| !file.as_os_str().is_empty());
+        let (Some(token_file), false, true) =
+            (token_file, host_port.is_empty(), resource.contains('/'))
+        else {
             return Err(AgentError::invalid(
-                "--report-url needs --report-token and --report-resource <namespace>/<name> (VSC_REPORT_TOKEN, VSC_REPORT_RESOURCE)",
+                "--report-url needs --report-token-file and --report-resource <namespace>/<name> (VSC_REPORT_TOKEN_FILE, VSC_REPORT_RESOURCE)",
             ));
-        }
+        };
         let host_port = if host_port.contains(':') {
             host_port
         } else {
@@ -48,7 +59,7 @@ impl Reporter {
         Ok(Reporter {
             host_port,
             path,
-            token: token.to_string(),
+            token_file: token_file.to_path_buf(),
             resource: resource.to_string(),
             // POD_NAME comes from the downward API (the webhook sets it); the hostname is the
             // Pod's name too, except with hostNetwork, where it is the node's.
@@ -60,15 +71,28 @@ impl Reporter {
     }
 
     pub async fn send(&self, result: &Result<impl std::fmt::Debug>) {
-        let body = serde_json::json!({
-            "resource": self.resource,
-            "pod": self.pod,
-            "direction": self.direction,
-            "success": result.is_ok(),
-            "message": result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
-        })
-        .to_string();
-        match tokio::time::timeout(TIMEOUT, self.post(&body)).await {
+        let report = SyncReport {
+            resource: self.resource.clone(),
+            pod: self.pod.clone(),
+            direction: self.direction,
+            success: result.is_ok(),
+            message: result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            sent_at: SyncReport::timestamp(chrono::Utc::now()),
+        };
+        let token = match tokio::fs::read_to_string(&self.token_file).await {
+            Ok(token) => token.trim().to_string(),
+            Err(e) => {
+                let file = self.token_file.display();
+                tracing::warn!(error = %e, %file, "cannot read the report token; sync not reported");
+                return;
+            }
+        };
+        let body = serde_json::to_string(&report).unwrap_or_default();
+        match tokio::time::timeout(TIMEOUT, self.post(&token, &body)).await {
             Ok(Ok(status)) if (200..300).contains(&status) => {
                 tracing::debug!(status, "sync reported to the operator")
             }
@@ -78,13 +102,13 @@ impl Reporter {
         }
     }
 
-    async fn post(&self, body: &str) -> std::io::Result<u16> {
+    async fn post(&self, token: &str, body: &str) -> std::io::Result<u16> {
         let mut stream = TcpStream::connect(&self.host_port).await?;
         let request = format!(
             "POST {} HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.path,
             self.host_port,
-            self.token,
+            token,
             body.len()
         );
         stream.write_all(request.as_bytes()).await?;
@@ -105,11 +129,13 @@ mod tests {
 
     #[test]
     fn settings_are_checked_at_start() {
-        assert!(Reporter::new("https://op:8080/report", "t", "ns/name", "to-remote").is_err());
-        assert!(Reporter::new("http://op:8080/report", "", "ns/name", "to-remote").is_err());
-        assert!(Reporter::new("http://op:8080/report", "t", "nameonly", "to-remote").is_err());
+        let token = Some(Path::new("/var/run/secrets/token"));
+        let to_remote = SyncDirection::ToRemote;
+        assert!(Reporter::new("https://op:8080/report", token, "ns/name", to_remote).is_err());
+        assert!(Reporter::new("http://op:8080/report", None, "ns/name", to_remote).is_err());
+        assert!(Reporter::new("http://op:8080/report", token, "nameonly", to_remote).is_err());
         let reporter =
-            Reporter::new("http://op/report", "t", "ns/name", "to-remote").expect("valid");
+            Reporter::new("http://op/report", token, "ns/name", to_remote).expect("valid");
         assert_eq!(reporter.host_port, "op:80");
         assert_eq!(reporter.path, "/report");
     }

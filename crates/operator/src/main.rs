@@ -20,7 +20,7 @@ use vsc_operator::controller;
 use vsc_operator::leader::LeaderElection;
 use vsc_operator::metrics::Metrics;
 use vsc_operator::mutation::{InjectionConfig, ReportConfig};
-use vsc_operator::report::{ReportKey, ReportState};
+use vsc_operator::report::ReportState;
 use vsc_operator::tls::{self, TlsFiles};
 use vsc_operator::webhook::{self, WebhookState};
 
@@ -135,12 +135,11 @@ struct Cli {
     )]
     leader_election_lease_name: String,
     /// URL the injected agents report their syncs to (the admin port's `/report`, e.g.
-    /// http://volume-syncing-controller.vsc.svc:8080/report); unset: no reports.
+    /// http://volume-syncing-controller.vsc.svc:8080/report); unset: no reports. Each agent
+    /// proves its Pod and resource with a projected service account token, checked by a
+    /// TokenReview (the operator needs `create` on `tokenreviews`).
     #[arg(long, env = "VSC_REPORT_URL")]
     report_url: Option<String>,
-    /// Secret key of the report tokens (the same for every replica); required with --report-url.
-    #[arg(long, env = "VSC_REPORT_KEY", hide_env_values = true)]
-    report_key: Option<String>,
     /// The operator's own log format.
     #[arg(long, env = "VSC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -250,16 +249,12 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("--agent-image must name the agent image");
     }
 
-    let report = match (&cli.report_url, &cli.report_key) {
-        (Some(url), _) if !url.starts_with("http://") => anyhow::bail!(
+    let report = match &cli.report_url {
+        Some(url) if !url.starts_with("http://") => anyhow::bail!(
             "--report-url '{url}' must be an http:// URL: agents report to the admin port, which serves plain HTTP"
         ),
-        (Some(url), Some(key)) if !key.is_empty() => Some(ReportConfig {
-            url: url.clone(),
-            key: ReportKey::new(key.as_bytes().to_vec()),
-        }),
-        (Some(_), _) => anyhow::bail!("--report-url needs --report-key (VSC_REPORT_KEY)"),
-        (None, _) => None,
+        Some(url) => Some(ReportConfig { url: url.clone() }),
+        None => None,
     };
     let client = kube::Client::try_default()
         .await
@@ -333,10 +328,9 @@ async fn main() -> anyhow::Result<()> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(serve_metrics))
         .with_state(admin_state.clone());
-    if let Some(report) = &report {
+    if report.is_some() {
         let state = Arc::new(ReportState {
             client: client.clone(),
-            key: report.key.clone(),
             recorder: kube::runtime::events::Recorder::new(
                 client.clone(),
                 kube::runtime::events::Reporter {

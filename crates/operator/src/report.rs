@@ -1,151 +1,193 @@
 //! Sync reports from the agents: each injected container may POST the result of a sync to
-//! the operator, which records it in its PodFilesystemSync's status. The webhook grants a
-//! token per resource (an HMAC of `namespace/name` under the operator's key), so a Pod can
-//! only report for the resource that selected it, and the operator stores no tokens.
-//! Each report updates the Pod's entry in `status.pods` and the `Synced` condition
-//! ([`crate::sync_status`]).
+//! the operator, which records it in its PodFilesystemSync's status ([`crate::sync_status`]:
+//! the Pod's entry in `status.pods` and the `Synced` condition).
+//!
+//! A report is believed only from the Pod it names, about the resource that selected it:
+//! its bearer token is the Pod's service account token, projected by the kubelet with the
+//! audience of that one resource ([`report_audience`]). A TokenReview by the API server
+//! proves the audience, the namespace and the Pod the token is bound to; the token never
+//! leaves the Pod and expires within the hour. A replayed request is refused by its
+//! `sentAt`, which must be newer than the Pod's last report and close to now.
 
 use std::sync::Arc;
 
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, Mac};
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec, UserInfo};
 use kube::Resource as _;
-use kube::api::Api;
+use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
-use serde::Deserialize;
-use sha2::Sha256;
 
+use vsc_types::contract::report_audience;
 use vsc_types::crd::{PodFilesystemSync, REASON_SYNC_FAILING, REASON_SYNC_RECOVERED};
+use vsc_types::report::SyncReport;
 
-use crate::sync_status::{self, Streak};
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// The operator's secret for report tokens (Helm keeps it in a Secret, shared by replicas).
-#[derive(Clone)]
-pub struct ReportKey(Vec<u8>);
-
-impl std::fmt::Debug for ReportKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReportKey(…)")
-    }
-}
-
-impl PartialEq for ReportKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-
-impl ReportKey {
-    pub fn new(key: impl Into<Vec<u8>>) -> Self {
-        ReportKey(key.into())
-    }
-
-    fn mac(&self, resource: &str) -> HmacSha256 {
-        // HMAC accepts keys of any length; this cannot fail.
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(resource.as_bytes());
-        mac
-    }
-
-    /// The token for `namespace/name`.
-    pub fn token(&self, resource: &str) -> String {
-        hex::encode(self.mac(resource).finalize().into_bytes())
-    }
-
-    /// Constant-time check of a presented token.
-    pub fn verify(&self, resource: &str, token: &str) -> bool {
-        hex::decode(token).is_ok_and(|bytes| self.mac(resource).verify_slice(&bytes).is_ok())
-    }
-}
-
-/// What an agent reports after a sync.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncReport {
-    /// `namespace/name` of the PodFilesystemSync.
-    pub resource: String,
-    pub pod: String,
-    /// `to-remote` or `to-local`.
-    pub direction: String,
-    pub success: bool,
-    #[serde(default)]
-    pub message: String,
-}
+use crate::sync_status::{self, Recorded, Streak};
 
 /// Longest Pod name Kubernetes accepts.
 const MAX_POD_NAME: usize = 253;
+/// How far a report's `sentAt` may be from the operator's clock (clock skew between nodes,
+/// a slow network); older requests are refused as replays.
+pub const MAX_REPORT_AGE_SECONDS: i64 = 300;
+/// The Pod a bound service account token belongs to, in a TokenReview's `user.extra`.
+const EXTRA_POD_NAME: &str = "authentication.kubernetes.io/pod-name";
 
 pub struct ReportState {
     pub client: kube::Client,
-    pub key: ReportKey,
     /// Publishes `SyncFailing` / `SyncRecovered` Events, once per failure streak.
     pub recorder: Recorder,
+}
+
+type Answer = (StatusCode, String);
+
+fn refuse(code: StatusCode, why: impl Into<String>) -> Answer {
+    (code, format!("{}\n", why.into()))
 }
 
 pub async fn receive(
     State(state): State<Arc<ReportState>>,
     headers: HeaderMap,
-    Json(report): Json<SyncReport>,
-) -> (StatusCode, String) {
+    body: Bytes,
+) -> Answer {
+    let report = match parse(&body) {
+        Ok(report) => report,
+        Err(answer) => return answer,
+    };
+    let Some((namespace, name)) = report.resource.split_once('/') else {
+        return refuse(StatusCode::BAD_REQUEST, "resource must be namespace/name");
+    };
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !state.key.verify(&report.resource, token) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the token does not grant reports for this resource\n".into(),
-        );
+    if let Err(answer) = authenticate(&state.client, token, namespace, name, &report.pod).await {
+        return answer;
     }
-    let Some((namespace, name)) = report.resource.split_once('/') else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "resource must be namespace/name\n".into(),
-        );
+    let Some(sent_at) = report.sent_at() else {
+        return refuse(StatusCode::BAD_REQUEST, "sentAt must be an RFC 3339 time");
     };
-    if report.pod.is_empty() || report.pod.len() > MAX_POD_NAME {
-        return (
-            StatusCode::BAD_REQUEST,
-            "pod must name the reporting Pod\n".into(),
-        );
-    }
-    if !matches!(report.direction.as_str(), "to-remote" | "to-local") {
-        return (
-            StatusCode::BAD_REQUEST,
-            "direction must be to-remote or to-local\n".into(),
+    let age = chrono::Utc::now()
+        .signed_duration_since(sent_at)
+        .num_seconds();
+    if age.abs() > MAX_REPORT_AGE_SECONDS {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "sentAt is {age} s from the operator's clock (at most {MAX_REPORT_AGE_SECONDS} s): a replayed or delayed report"
+            ),
         );
     }
     let api: Api<PodFilesystemSync> = Api::namespaced(state.client.clone(), namespace);
     let sync = sync_status::Report {
         pod: report.pod.clone(),
-        direction: report.direction.clone(),
+        direction: report.direction.as_str().to_string(),
         success: report.success,
         message: report.message.clone(),
+        sent_at: sent_at.timestamp_micros(),
     };
     match sync_status::record_report(&api, name, &sync).await {
-        Ok(Some(written)) => {
+        Ok(Recorded::Written(written)) => {
             if let Some(streak) = &written.streak {
                 announce(&state.recorder, &written.before, streak).await;
             }
             (StatusCode::NO_CONTENT, String::new())
         }
-        Ok(None) => (
+        Ok(Recorded::NotNewer) => refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Pod {} already reported at or after {}: a replayed report",
+                report.pod, report.sent_at
+            ),
+        ),
+        Ok(Recorded::NoResource) => refuse(
             StatusCode::NOT_FOUND,
-            format!("no PodFilesystemSync {}\n", report.resource),
+            format!("no PodFilesystemSync {}", report.resource),
         ),
         Err(e) => {
             tracing::warn!(error = %e, resource = %report.resource, "could not record a sync report");
-            (
-                StatusCode::BAD_GATEWAY,
-                "could not record the report\n".into(),
-            )
+            refuse(StatusCode::BAD_GATEWAY, "could not record the report")
         }
+    }
+}
+
+/// The report in `body`, or a 400 that says what is wrong with it.
+fn parse(body: &[u8]) -> Result<SyncReport, Answer> {
+    let report: SyncReport = serde_json::from_slice(body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a sync report: {e}"),
+        )
+    })?;
+    if report.pod.is_empty() || report.pod.len() > MAX_POD_NAME {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "pod must name the reporting Pod",
+        ));
+    }
+    Ok(report)
+}
+
+/// Asks the API server whether `token` is a service account token of a Pod named `pod` in
+/// `namespace`, issued for the audience of the resource `namespace/name`.
+async fn authenticate(
+    client: &kube::Client,
+    token: &str,
+    namespace: &str,
+    name: &str,
+    pod: &str,
+) -> Result<(), Answer> {
+    let forbidden = |why: String| refuse(StatusCode::FORBIDDEN, why);
+    if token.is_empty() {
+        return Err(forbidden(
+            "a report needs the Pod's report token as a Bearer token".into(),
+        ));
+    }
+    let audience = report_audience(namespace, name);
+    let review = TokenReview {
+        spec: TokenReviewSpec {
+            token: Some(token.to_string()),
+            audiences: Some(vec![audience.clone()]),
+        },
+        ..TokenReview::default()
+    };
+    let reviewed = Api::<TokenReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "TokenReview failed; a report cannot be checked");
+            refuse(StatusCode::BAD_GATEWAY, "could not check the report token")
+        })?;
+    let status = reviewed.status.unwrap_or_default();
+    let audiences = status.audiences.unwrap_or_default();
+    if status.authenticated != Some(true) || !audiences.contains(&audience) {
+        return Err(forbidden(format!(
+            "the token does not grant reports for {namespace}/{name}"
+        )));
+    }
+    let user = status.user.unwrap_or_default();
+    token_pod(&user, namespace)
+        .filter(|bound| bound == pod)
+        .map(|_| ())
+        .ok_or_else(|| {
+            forbidden(format!(
+                "the token is not bound to Pod {pod} in {namespace}"
+            ))
+        })
+}
+
+/// The Pod in `namespace` a reviewed service account token is bound to.
+fn token_pod(user: &UserInfo, namespace: &str) -> Option<String> {
+    let username = user.username.as_deref()?;
+    let account = username.strip_prefix("system:serviceaccount:")?;
+    let (token_namespace, _) = account.split_once(':')?;
+    if token_namespace != namespace {
+        return None;
+    }
+    match user.extra.as_ref()?.get(EXTRA_POD_NAME)?.as_slice() {
+        [pod] => Some(pod.clone()),
+        _ => None,
     }
 }
 
@@ -183,13 +225,49 @@ async fn announce(recorder: &Recorder, pfss: &PodFilesystemSync, streak: &Streak
 mod tests {
     use super::*;
 
+    fn user(username: &str, pods: &[&str]) -> UserInfo {
+        UserInfo {
+            username: Some(username.into()),
+            extra: Some(
+                [(
+                    EXTRA_POD_NAME.to_string(),
+                    pods.iter().map(|p| p.to_string()).collect(),
+                )]
+                .into(),
+            ),
+            ..UserInfo::default()
+        }
+    }
+
     #[test]
-    fn a_token_is_valid_only_for_its_resource_and_key() {
-        let key = ReportKey::new(b"operator secret".to_vec());
-        let token = key.token("shop/data");
-        assert!(key.verify("shop/data", &token));
-        assert!(!key.verify("shop/other", &token));
-        assert!(!key.verify("shop/data", "not-hex"));
-        assert!(!ReportKey::new(b"another".to_vec()).verify("shop/data", &token));
+    fn only_a_pod_bound_token_of_the_resources_namespace_names_a_pod() {
+        let pod = |user: &UserInfo| token_pod(user, "shop");
+        assert_eq!(
+            pod(&user("system:serviceaccount:shop:default", &["web-0"])),
+            Some("web-0".into())
+        );
+        assert_eq!(
+            pod(&user("system:serviceaccount:other:default", &["web-0"])),
+            None
+        );
+        assert_eq!(pod(&user("system:serviceaccount:shop:default", &[])), None);
+        assert_eq!(
+            pod(&user("system:serviceaccount:shop:default", &["a", "b"])),
+            None
+        );
+        assert_eq!(pod(&user("alice", &["web-0"])), None);
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_report_is_refused_with_what_is_wrong() {
+        let (code, text) = parse(
+            br#"{"resource":"a/b","pod":"p","direction":"sideways","success":true,"sentAt":"x"}"#,
+        )
+        .expect_err("refused");
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(
+            text.contains("sideways") && text.contains("to-remote"),
+            "{text}"
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt as _;
 use kube::api::{Api, Patch, PatchParams};
@@ -39,6 +39,18 @@ pub struct Report {
     pub direction: String,
     pub success: bool,
     pub message: String,
+    /// When the agent sent it, in microseconds since the Unix epoch.
+    pub sent_at: i64,
+}
+
+/// What became of a write.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    Written(Box<Written>),
+    /// The report is not newer than the Pod's last one (a replay): nothing was written.
+    NotNewer,
+    /// The resource does not exist.
+    NoResource,
 }
 
 /// A change in a Pod's failure streak that deserves an Event (once per streak).
@@ -89,13 +101,22 @@ fn truncate(text: &str) -> String {
 }
 
 /// `pods` with `report` folded in (by name; at most [`MAX_REPORTED_PODS`], the Pod that
-/// reported least recently dropped first), and the streak change it makes, if any.
+/// reported least recently dropped first), and the streak change it makes, if any; None
+/// when the Pod already reported something sent at or after this report.
 pub fn record(
     pods: &[PodSyncStatus],
     report: &Report,
     now: Timestamp,
     failing_after: u32,
-) -> (Vec<PodSyncStatus>, Option<Streak>) {
+) -> Option<(Vec<PodSyncStatus>, Option<Streak>)> {
+    let sent_at = Timestamp::from_microsecond(report.sent_at).ok()?;
+    let earlier = pods
+        .iter()
+        .find(|p| p.name == report.pod)
+        .and_then(|p| p.last_report_sent_at.as_ref());
+    if earlier.is_some_and(|earlier| earlier.0 >= sent_at) {
+        return None;
+    }
     let mut pods = pods.to_vec();
     let index = match pods.iter().position(|p| p.name == report.pod) {
         Some(index) => index,
@@ -113,6 +134,7 @@ pub fn record(
                 name: report.pod.clone(),
                 direction: report.direction.clone(),
                 last_report_time: Time(now),
+                last_report_sent_at: None,
                 last_success_time: None,
                 consecutive_failures: 0,
                 last_failure_time: None,
@@ -125,6 +147,7 @@ pub fn record(
     let before = pod.consecutive_failures;
     pod.direction = report.direction.clone();
     pod.last_report_time = Time(now);
+    pod.last_report_sent_at = Some(MicroTime(sent_at));
     let streak = if report.success {
         pod.last_success_time = Some(Time(now));
         pod.consecutive_failures = 0;
@@ -145,7 +168,7 @@ pub fn record(
         })
     };
     pods.sort_by(|a, b| a.name.cmp(&b.name));
-    (pods, streak)
+    Some((pods, streak))
 }
 
 fn plural(n: u32) -> &'static str {
@@ -335,12 +358,12 @@ pub struct Written {
     pub previous_reason: Option<String>,
 }
 
-/// Records `report` in the resource's status; Ok(None) when the resource does not exist.
+/// Records `report` in the resource's status.
 pub async fn record_report(
     api: &Api<PodFilesystemSync>,
     name: &str,
     report: &Report,
-) -> Result<Option<Written>, kube::Error> {
+) -> Result<Recorded, kube::Error> {
     write(api, name, Some(report), true).await
 }
 
@@ -351,7 +374,10 @@ pub async fn reevaluate(
     name: &str,
     reports_on: bool,
 ) -> Result<Option<Written>, kube::Error> {
-    write(api, name, None, reports_on).await
+    Ok(match write(api, name, None, reports_on).await? {
+        Recorded::Written(written) => Some(*written),
+        Recorded::NotNewer | Recorded::NoResource => None,
+    })
 }
 
 async fn write(
@@ -359,13 +385,13 @@ async fn write(
     name: &str,
     report: Option<&Report>,
     reports_on: bool,
-) -> Result<Option<Written>, kube::Error> {
+) -> Result<Recorded, kube::Error> {
     let mut tries: u64 = 0;
     loop {
         tries += 1;
         let current = match api.get_status(name).await {
             Ok(current) => current,
-            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(None),
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Recorded::NoResource),
             Err(e) => return Err(e),
         };
         let now = Timestamp::now();
@@ -373,7 +399,9 @@ async fn write(
         let threshold = failing_after(&current.spec);
         let (pods, streak, last_report, last_sync_time) = match report {
             Some(report) => {
-                let (pods, streak) = record(&status.pods, report, now, threshold);
+                let Some((pods, streak)) = record(&status.pods, report, now, threshold) else {
+                    return Ok(Recorded::NotNewer);
+                };
                 let last_report = SyncReportStatus {
                     time: Time(now),
                     pod: report.pod.clone(),
@@ -398,12 +426,12 @@ async fn write(
         let verdict = verdict(&current.spec, &pods, reports_on, now);
         let previous = current_condition(&current);
         if report.is_none() && says(previous, &verdict) {
-            return Ok(Some(Written {
+            return Ok(Recorded::Written(Box::new(Written {
                 previous_reason: previous.map(|c| c.reason.clone()),
                 before: current,
                 streak: None,
                 verdict,
-            }));
+            })));
         }
         let condition = condition(previous, &verdict, now, current.metadata.generation);
         let mut fields = json!({"pods": pods, "conditions": [condition]});
@@ -428,12 +456,12 @@ async fn write(
             .await
         {
             Ok(_) => {
-                return Ok(Some(Written {
+                return Ok(Recorded::Written(Box::new(Written {
                     previous_reason: previous.map(|c| c.reason.clone()),
                     before: current,
                     streak,
                     verdict,
-                }));
+                })));
             }
             Err(kube::Error::Api(e)) if e.code == 409 && tries < WRITE_TRIES => {
                 tracing::debug!(
@@ -441,7 +469,7 @@ async fn write(
                     "the status changed meanwhile; computing again"
                 );
             }
-            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(None),
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Recorded::NoResource),
             Err(e) => return Err(e),
         }
     }
@@ -461,6 +489,7 @@ mod tests {
             direction: "to-remote".into(),
             success,
             message: message.into(),
+            sent_at: 0,
         }
     }
 
@@ -468,11 +497,37 @@ mod tests {
         let mut pods = Vec::new();
         let mut streaks = Vec::new();
         for (time, r) in reports {
-            let (next, streak) = record(&pods, r, at(*time), threshold);
+            // Each sent just before it is received.
+            let sent = Report {
+                sent_at: at(*time).as_microsecond() - 1,
+                ..r.clone()
+            };
+            let (next, streak) = record(&pods, &sent, at(*time), threshold).expect("newer");
             pods = next;
             streaks.extend(streak);
         }
         (pods, streaks)
+    }
+
+    #[test]
+    fn a_report_not_newer_than_the_pods_last_one_is_not_recorded() {
+        let (pods, _) = fold(&[(10, report("web-0", true, ""))], 3);
+        let sent_last = pods[0].last_report_sent_at.as_ref().expect("sent at").0;
+        let replay = Report {
+            sent_at: sent_last.as_microsecond(),
+            ..report("web-0", false, "forged")
+        };
+        assert!(record(&pods, &replay, at(20), 3).is_none());
+        let other_pod = Report {
+            pod: "web-1".into(),
+            ..replay.clone()
+        };
+        assert!(record(&pods, &other_pod, at(20), 3).is_some());
+        let newer = Report {
+            sent_at: replay.sent_at + 1,
+            ..replay
+        };
+        assert!(record(&pods, &newer, at(20), 3).is_some());
     }
 
     #[test]

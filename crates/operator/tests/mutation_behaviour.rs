@@ -551,3 +551,77 @@ fn safety_limits_trash_and_as_of_reach_the_agent() {
         "metadata.annotations[riotkit.org/restore-as-of]"
     );
 }
+
+#[test]
+fn with_reports_each_agent_container_mounts_a_pod_bound_token_for_its_resource_only() {
+    use vsc_types::contract::{REPORT_TOKEN_DIR, REPORT_TOKEN_VOLUME, report_audience};
+    let reports = InjectionConfig {
+        report: Some(mutation::ReportConfig {
+            url: "http://operator:8080/report".into(),
+        }),
+        ..config()
+    };
+    let pfss = seed_pfss();
+    let pod = apply(&seed_pod(), &pfss, &reports);
+    let spec = pod.spec.as_ref().expect("spec");
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == REPORT_TOKEN_VOLUME)
+        .expect("the token volume");
+    let sources = volume.projected.as_ref().and_then(|p| p.sources.clone());
+    let token = sources
+        .as_deref()
+        .and_then(|s| s[0].service_account_token.clone());
+    let name = pfss.metadata.name.as_deref().expect("name");
+    assert_eq!(
+        token.and_then(|t| t.audience),
+        Some(report_audience(NAMESPACE, name))
+    );
+    assert_eq!(spec.service_account_name.as_deref(), Some("default"));
+    for container in spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+    {
+        let mounts = container.volume_mounts.iter().flatten();
+        let token_mount = mounts.clone().find(|m| m.name == REPORT_TOKEN_VOLUME);
+        let ours = container.name == RESTORE || container.name == SIDECAR;
+        assert_eq!(
+            token_mount.map(|m| (m.mount_path.as_str(), m.read_only)),
+            ours.then_some((REPORT_TOKEN_DIR, Some(true))),
+            "{}: only the agent containers mount the token, read-only",
+            container.name
+        );
+    }
+    let file = env(&pod, SIDECAR)
+        .into_iter()
+        .find(|(name, _)| name == "VSC_REPORT_TOKEN_FILE");
+    assert_eq!(
+        file.map(|(_, value)| value),
+        Some(format!("{REPORT_TOKEN_DIR}/report-token"))
+    );
+    let patch = mutation::mutate(&pod, NAMESPACE, &pfss, &reports).expect("admitted");
+    assert!(
+        patch.patch.0.is_empty(),
+        "reinvocation patched: {}",
+        patch.patch
+    );
+
+    let own_account = pod_with(json!({"spec": {"serviceAccountName": "shop-app"}}));
+    let mutated = apply(&own_account, &pfss, &reports);
+    let account = mutated.spec.and_then(|s| s.service_account_name);
+    assert_eq!(
+        account.as_deref(),
+        Some("shop-app"),
+        "the Pod's own account is kept"
+    );
+    let without_reports = apply(&seed_pod(), &pfss, &config());
+    let spec = without_reports.spec.expect("spec");
+    assert!(
+        spec.service_account_name.is_none(),
+        "no token, no account named"
+    );
+}

@@ -100,10 +100,25 @@ pub const FINAL_SYNC_MARGIN_SECONDS: i64 = 5;
 pub const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 30;
 /// The agent's log format (`text` or `json`).
 pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
-/// Where the agent reports its syncs, about which resource, with which token.
+/// Where the agent reports its syncs, about which resource, with which token (a file: the
+/// kubelet rotates the token in place).
 pub const ENV_REPORT_URL: &str = "VSC_REPORT_URL";
 pub const ENV_REPORT_RESOURCE: &str = "VSC_REPORT_RESOURCE";
-pub const ENV_REPORT_TOKEN: &str = "VSC_REPORT_TOKEN";
+pub const ENV_REPORT_TOKEN_FILE: &str = "VSC_REPORT_TOKEN_FILE";
+/// The projected volume holding the Pod's report token, where the agent containers mount it,
+/// and the file in it.
+pub const REPORT_TOKEN_VOLUME: &str = "vsc-report-token";
+pub const REPORT_TOKEN_DIR: &str = "/var/run/secrets/volume-syncing-controller";
+pub const REPORT_TOKEN_FILE_NAME: &str = "report-token";
+/// How long a report token lives; the kubelet renews it at 80% of that.
+pub const REPORT_TOKEN_EXPIRATION_SECONDS: i64 = 3600;
+
+/// The audience of a Pod's report token: it names the one PodFilesystemSync the token may
+/// report about, so the API server's TokenReview proves both the Pod (the token is bound to
+/// it) and the resource (the audience is in the immutable Pod spec the webhook wrote).
+pub fn report_audience(namespace: &str, name: &str) -> String {
+    format!("volume-syncing-controller.riotkit.org/{namespace}/{name}")
+}
 
 /// Restore targets that would put the operating system or other users at risk: a restore
 /// mirrors the remote, so it deletes whatever else the directory holds. The list is what a

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, MicroTime, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,7 @@ pub const RESERVED_ENV_NAMES: [&str; 6] = [
     contract::ENV_PID_PATH,
     contract::ENV_REPORT_URL,
     contract::ENV_REPORT_RESOURCE,
-    contract::ENV_REPORT_TOKEN,
+    contract::ENV_REPORT_TOKEN_FILE,
 ];
 
 /// Largest uid/gid Kubernetes accepts in a security context.
@@ -269,6 +269,10 @@ pub struct PodSyncStatus {
     pub direction: String,
     /// When the operator received its last report.
     pub last_report_time: Time,
+    /// When the agent sent its last report (microseconds): a report not newer than this is
+    /// a replay and is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_report_sent_at: Option<MicroTime>,
     /// When it last reported a successful sync (either direction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success_time: Option<Time>,

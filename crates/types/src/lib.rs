@@ -9,4 +9,6 @@ pub mod contract;
 #[cfg(feature = "kube")]
 pub mod crd;
 pub mod obscure;
+#[cfg(feature = "serde")]
+pub mod report;
 pub mod schedule;

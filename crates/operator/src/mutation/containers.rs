@@ -4,17 +4,19 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
-    EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector, Pod, Probe, ResourceRequirements,
-    SecretEnvSource, SecurityContext, Volume, VolumeMount,
+    EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector, Pod, Probe,
+    ProjectedVolumeSource, ResourceRequirements, SecretEnvSource, SecurityContext,
+    ServiceAccountTokenProjection, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use vsc_types::contract::{
     AGENT_BINARY_PATH, DEFAULT_CONFIG_PATH, DEFAULT_GRACE_PERIOD_SECONDS, ENV_CONFIG_PATH,
     ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_POD_NAME,
-    ENV_POD_NAMESPACE, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN, ENV_REPORT_URL,
+    ENV_POD_NAMESPACE, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN_FILE, ENV_REPORT_URL,
     FINAL_SYNC_MARGIN_SECONDS, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
-    RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME,
+    REPORT_TOKEN_DIR, REPORT_TOKEN_EXPIRATION_SECONDS, REPORT_TOKEN_FILE_NAME, REPORT_TOKEN_VOLUME,
+    RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME, report_audience,
 };
 use vsc_types::crd::{PodFilesystemSync, Safety, SyncMethod, parse_numeric_id};
 
@@ -34,7 +36,8 @@ pub const CONFIG_VOLUME_NAME: &str = "volume-syncing-config";
 /// Where [`CONFIG_VOLUME_NAME`] is mounted: the directory of [`DEFAULT_CONFIG_PATH`].
 pub const CONFIG_MOUNT_PATH: &str = "/etc/volume-syncing-controller";
 /// The volumes this module injects (and removes again on a reinvocation), in order.
-pub const PRIVATE_VOLUME_NAMES: [&str; 2] = [TMP_VOLUME_NAME, CONFIG_VOLUME_NAME];
+pub const PRIVATE_VOLUME_NAMES: [&str; 3] =
+    [TMP_VOLUME_NAME, CONFIG_VOLUME_NAME, REPORT_TOKEN_VOLUME];
 /// With hostNetwork, the sidecar binds a free loopback port and writes it here, for its
 /// exec liveness probe (`volume-syncing-controller health`).
 pub const POD_STATUS_ADDR_FILE: &str = "/tmp/volume-syncing-controller.status-addr";
@@ -53,6 +56,8 @@ pub(super) struct Plan {
     env: Vec<EnvVar>,
     env_from: Vec<EnvFromSource>,
     mounts: Vec<VolumeMount>,
+    /// The volumes of [`PRIVATE_VOLUME_NAMES`] this Pod gets, in order.
+    volumes: Vec<Volume>,
     security_context: SecurityContext,
     resources: Option<ResourceRequirements>,
     restore_args: Vec<String>,
@@ -99,15 +104,19 @@ impl Plan {
             env.entry(ENV_LOG_FORMAT.to_string())
                 .or_insert_with(|| format.clone());
         }
-        if let Some(report) = &config.report {
-            let resource = format!(
-                "{namespace}/{}",
-                pfss.metadata.name.as_deref().unwrap_or_default()
-            );
-            env.insert(ENV_REPORT_TOKEN.to_string(), report.key.token(&resource));
+        let report_token = config.report.as_ref().map(|report| {
+            let name = pfss.metadata.name.as_deref().unwrap_or_default();
             env.insert(ENV_REPORT_URL.to_string(), report.url.clone());
-            env.insert(ENV_REPORT_RESOURCE.to_string(), resource);
-        }
+            env.insert(
+                ENV_REPORT_RESOURCE.to_string(),
+                format!("{namespace}/{name}"),
+            );
+            env.insert(
+                ENV_REPORT_TOKEN_FILE.to_string(),
+                format!("{REPORT_TOKEN_DIR}/{REPORT_TOKEN_FILE_NAME}"),
+            );
+            report_token_volume(&report_audience(namespace, name))
+        });
         let encryption_secret = pfss.encryption_secret_name();
         if encryption_secret.is_some() {
             env.entry(ENV_FILENAME_ENCRYPTION.to_string())
@@ -166,6 +175,16 @@ impl Plan {
                 mount_path: mount_path.to_string(),
                 ..VolumeMount::default()
             });
+        }
+        let mut volumes = memory_volumes().to_vec();
+        if let Some(volume) = report_token {
+            mounts.push(VolumeMount {
+                name: volume.name.clone(),
+                mount_path: REPORT_TOKEN_DIR.to_string(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            });
+            volumes.push(volume);
         }
 
         let (uid, gid) = agent_ids(pod, pfss)?;
@@ -301,6 +320,7 @@ impl Plan {
                 .resources
                 .clone()
                 .or_else(|| config.default_resources.clone()),
+            volumes,
             restore_args,
             sync_args,
             status,
@@ -322,6 +342,11 @@ impl Plan {
             resources: self.resources.clone(),
             ..Container::default()
         }
+    }
+
+    /// The volumes the injected containers mount besides the Pod's own.
+    pub(super) fn volumes(&self) -> &[Volume] {
+        &self.volumes
     }
 
     /// `init-volume-restore`: restores the remote into the local directory, then exits.
@@ -451,9 +476,8 @@ fn status_endpoint(pod: &Pod, pfss: &PodFilesystemSync) -> Result<Option<StatusE
     }
 }
 
-/// The in-memory emptyDir volumes of both containers, named as [`PRIVATE_VOLUME_NAMES`]:
-/// `/tmp` and the config directory.
-pub(super) fn private_volumes() -> [Volume; 2] {
+/// The in-memory emptyDir volumes of both containers: `/tmp` and the config directory.
+fn memory_volumes() -> [Volume; 2] {
     let memory = |name: &str, limit: &str| Volume {
         name: name.to_string(),
         empty_dir: Some(EmptyDirVolumeSource {
@@ -466,6 +490,28 @@ pub(super) fn private_volumes() -> [Volume; 2] {
         memory(TMP_VOLUME_NAME, TMP_SIZE_LIMIT),
         memory(CONFIG_VOLUME_NAME, CONFIG_SIZE_LIMIT),
     ]
+}
+
+/// The Pod's service account token for `audience`, which the kubelet writes and renews: the
+/// agent's proof, checked by the operator with a TokenReview, that it reports from this Pod
+/// about this resource. Only the agent containers mount it.
+fn report_token_volume(audience: &str) -> Volume {
+    let token = ServiceAccountTokenProjection {
+        audience: Some(audience.to_string()),
+        expiration_seconds: Some(REPORT_TOKEN_EXPIRATION_SECONDS),
+        path: REPORT_TOKEN_FILE_NAME.to_string(),
+    };
+    Volume {
+        name: REPORT_TOKEN_VOLUME.to_string(),
+        projected: Some(ProjectedVolumeSource {
+            sources: Some(vec![VolumeProjection {
+                service_account_token: Some(token),
+                ..VolumeProjection::default()
+            }]),
+            ..ProjectedVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
 }
 
 /// `name` set from a field of the Pod (downward API).

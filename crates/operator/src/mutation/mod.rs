@@ -43,7 +43,7 @@ pub struct InjectionConfig {
     pub native_sidecars: bool,
     /// `VSC_LOG_FORMAT` of the agent (`text` or `json`); unset: the agent's default.
     pub log_format: Option<String>,
-    /// Where agents report their syncs, and the key their tokens are made with.
+    /// Where agents report their syncs.
     pub report: Option<ReportConfig>,
 }
 
@@ -72,11 +72,11 @@ impl Default for InjectionConfig {
     }
 }
 
-/// Sync reporting: agents POST results to `url` with a token for their resource.
+/// Sync reporting: agents POST results to `url` with their Pod's service account token for
+/// their resource's audience.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportConfig {
     pub url: String,
-    pub key: crate::report::ReportKey,
 }
 
 /// The result of a successful mutation.
@@ -236,7 +236,7 @@ pub fn patched_pod(
             regular.push(plan.sync_container(false));
         }
         // Keep each volume where it was on a reinvocation, so the volume list stays put.
-        for volume in containers::private_volumes() {
+        for volume in plan.volumes().iter().cloned() {
             match spec
                 .volumes
                 .iter()
@@ -260,7 +260,27 @@ pub fn patched_pod(
     } else {
         Some(volumes)
     };
+    // A projected service account token needs the account named. The API server's
+    // ServiceAccount admission names `default` before webhooks run; where it is off, the
+    // webhook names it the same way.
+    let projects_token = volumes_project_a_token(patched_spec.volumes.as_deref());
+    if projects_token && spec.service_account_name.is_none() && spec.service_account.is_none() {
+        patched_spec.service_account_name = Some(DEFAULT_SERVICE_ACCOUNT.to_string());
+    }
     Ok(patched)
+}
+
+/// The account a Pod runs as when its spec names none.
+const DEFAULT_SERVICE_ACCOUNT: &str = "default";
+
+fn volumes_project_a_token(volumes: Option<&[Volume]>) -> bool {
+    volumes.into_iter().flatten().any(|volume| {
+        volume
+            .projected
+            .iter()
+            .flat_map(|p| p.sources.iter().flatten())
+            .any(|source| source.service_account_token.is_some())
+    })
 }
 
 /// Where the restore init container goes among the Pod's other init containers.

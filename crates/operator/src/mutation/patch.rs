@@ -1,8 +1,9 @@
 //! The JSON patch from the received Pod to the mutated one.
 //!
-//! Only the three lists the mutation touches are diffed, and only by removing and adding
-//! whole entries at computed indices: the other entries are never rewritten, so fields of the
-//! Pod that the typed model does not know (from a newer API server) survive the patch.
+//! Only the three lists the mutation touches (and the service account name it may fill in)
+//! are diffed, the lists only by removing and adding whole entries at computed indices: the
+//! other entries are never rewritten, so fields of the Pod that the typed model does not
+//! know (from a newer API server) survive the patch.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation};
@@ -40,6 +41,12 @@ pub(super) fn diff(original: &Pod, patched: &Pod) -> Result<Patch, Denial> {
         tmp,
         &mut ops,
     )?;
+    if before.service_account_name != after.service_account_name {
+        ops.push(PatchOperation::Add(AddOperation {
+            path: PointerBuf::from_tokens(["spec", "serviceAccountName"]),
+            value: to_json(&after.service_account_name)?,
+        }));
+    }
     Ok(Patch(ops))
 }
 
