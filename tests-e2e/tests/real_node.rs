@@ -21,6 +21,14 @@ use vsc_e2e::real_node::{LocalCluster, NodeS3, build_images, missing_prerequisit
 
 const RELEASE: &str = "volume-syncing-controller";
 const OPERATOR_NAMESPACE: &str = "volume-syncing-controller";
+/// The node has no DNS for Services, but kube-proxy routes ClusterIPs: the operator's
+/// Service gets a fixed one, and the agents report to it (the chart's two values for that).
+const NODE_VALUES: [&str; 4] = [
+    "--set",
+    "service.clusterIP=10.96.0.90",
+    "--set",
+    "reports.url=http://10.96.0.90:8080/report",
+];
 const APP_IMAGE: &str = "localhost/vsc/busybox:local";
 /// The app container's `env`: its Pod's name, from the downward API.
 const APP_POD_NAME_ENV: &str =
@@ -202,6 +210,10 @@ fn chart_installs() -> Result<(), Failed> {
         "--namespace",
         OPERATOR_NAMESPACE,
         "--create-namespace",
+        NODE_VALUES[0],
+        NODE_VALUES[1],
+        NODE_VALUES[2],
+        NODE_VALUES[3],
         "--wait",
         "--timeout",
         "180s",
@@ -549,6 +561,7 @@ spec:
             .then_some(())
         },
     )?;
+    reported_in_status(cluster, namespace, "plain", &first)?;
     stop_and_start_again(cluster, namespace, "plain")?;
     check(
         remote_has(
@@ -577,6 +590,52 @@ spec:
                 .all(|l| l.contains(" 1001 ") && l.contains(" 1001 ")),
         || format!("the replacement Pod did not restore everything owned by 1001:1001:\n{listing}"),
     )
+}
+
+/// The Pod's sidecar reported its syncs with its own token: the resource lists the Pod
+/// with a success, `Synced` is True, and `kubectl get pfss` shows it.
+fn reported_in_status(
+    cluster: &LocalCluster,
+    namespace: &str,
+    name: &str,
+    pod: &str,
+) -> Result<(), Failed> {
+    poll(
+        Duration::from_secs(60),
+        "the sidecar's reports in the PodFilesystemSync's status",
+        || {
+            let pfss = cluster.get_json(&["pfss", "-n", namespace, name])?;
+            let status = &pfss["status"];
+            let entry = status["pods"]
+                .as_array()?
+                .iter()
+                .find(|p| p["name"] == pod)?;
+            let synced = status["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Synced" && c["status"] == "True");
+            (entry["lastSuccessTime"].is_string() && synced).then_some(())
+        },
+    )
+    .map_err(|e| {
+        let sidecar = logs(cluster, namespace, pod, "volume-syncing-sidecar");
+        let operator = cluster
+            .kubectl(
+                &[
+                    "logs",
+                    "-n",
+                    OPERATOR_NAMESPACE,
+                    "deployment/volume-syncing-controller",
+                ],
+                None,
+            )
+            .unwrap_or_default();
+        format!("{e}\nsidecar:\n{sidecar}\noperator:\n{operator}")
+    })?;
+    let table = cluster.kubectl(&["get", "pfss", "-n", namespace, name], None)?;
+    check(table.contains("SYNCED") && table.contains(" True "), || {
+        format!("kubectl get pfss does not show SYNCED True:\n{table}")
+    })
 }
 
 // ---- 5. the seed's manual sync --------------------------------------------------------------
@@ -774,6 +833,7 @@ fn upgrade_and_uninstall() -> Result<(), Failed> {
         &kubeconfig,
         "--namespace",
         OPERATOR_NAMESPACE,
+        "--reuse-values",
         "--set",
         "agent.logFormat=json",
         "--wait",

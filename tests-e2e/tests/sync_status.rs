@@ -697,3 +697,77 @@ async fn a_forged_or_replayed_report_is_refused_and_changes_nothing() {
         .unwrap_or_default();
     assert!(other_status.pods.is_empty(), "{other_status:?}");
 }
+
+/// The value of the per-resource gauge `name` for shop/shop-data in a scrape.
+fn resource_gauge(scrape: &str, name: &str) -> Option<f64> {
+    let series =
+        format!("volume_syncing_operator_{name}{{namespace=\"{NAMESPACE}\",name=\"{NAME}\"}} ");
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn the_operator_metrics_show_each_resources_sync_health() {
+    let (_plane, client, operator) = served(true).await;
+    create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 2)).await;
+    wait_ready(&client, NAMESPACE, NAME, "True").await;
+    let scrape = operator.metrics().await;
+    assert_eq!(
+        resource_gauge(&scrape, "resource_ready"),
+        Some(1.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        resource_gauge(&scrape, "resource_reporting_pods"),
+        Some(0.0)
+    );
+    assert_eq!(
+        resource_gauge(&scrape, "resource_last_sync_timestamp_seconds"),
+        None,
+        "no last sync before the first"
+    );
+
+    let agent = Agent::admitted(&client, "web-0").await;
+    agent.report(None).await;
+    let before_failures = chrono::Utc::now().timestamp() as f64;
+    agent.report(Some("remote unreachable")).await;
+    agent.report(Some("remote unreachable")).await;
+    wait_synced(&client, "False", "SyncFailing", Duration::from_secs(10)).await;
+    // The scrape reads the watched status: wait until the watch has delivered the failures.
+    let mut scrape = String::new();
+    for _ in 0..50 {
+        scrape = operator.metrics().await;
+        if resource_gauge(&scrape, "resource_failing_pods") == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        resource_gauge(&scrape, "resource_failing_pods"),
+        Some(1.0),
+        "{scrape}"
+    );
+    assert_eq!(resource_gauge(&scrape, "resource_synced"), Some(0.0));
+    assert_eq!(
+        resource_gauge(&scrape, "resource_consecutive_failures"),
+        Some(2.0)
+    );
+    assert_eq!(
+        resource_gauge(&scrape, "resource_reporting_pods"),
+        Some(1.0)
+    );
+    let last_sync = resource_gauge(&scrape, "resource_last_sync_timestamp_seconds")
+        .expect("the last successful sync's time");
+    assert!(
+        last_sync <= before_failures + 1.0 && last_sync > before_failures - 60.0,
+        "the time of the success, not of the failures: {last_sync} vs {before_failures}"
+    );
+    assert!(
+        !scrape
+            .lines()
+            .any(|l| l.starts_with("volume_syncing_operator_resource") && l.contains("web-0")),
+        "no Pod names in the labels"
+    );
+}

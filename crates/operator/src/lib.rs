@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod mutation;
 pub mod pki;
 pub mod report;
+pub mod resource_metrics;
 pub mod selection;
 pub mod sync_status;
 pub mod template;

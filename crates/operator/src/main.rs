@@ -318,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
         report.is_some(),
         stopped(),
     );
+    metrics.resources.watch(store.clone());
 
     let admin_state = Arc::new(AdminState {
         metrics: metrics.clone(),
@@ -396,10 +397,11 @@ async fn main() -> anyhow::Result<()> {
         let admin_state = admin_state.clone();
         async move {
             // The store's readiness is a oneshot that wakes only its latest poller (the
-            // controller's own): poll again every half second instead of waiting once.
+            // controller's own): poll again every few milliseconds instead of waiting once,
+            // so readiness follows the cache's first sync closely.
             loop {
                 match tokio::time::timeout(
-                    std::time::Duration::from_millis(500),
+                    std::time::Duration::from_millis(10),
                     store.wait_until_ready(),
                 )
                 .await

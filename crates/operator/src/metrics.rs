@@ -6,6 +6,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::resource_metrics::ResourceMetrics;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdmissionLabels {
     /// `patched`, `unchanged`, `denied` or `error`.
@@ -23,6 +25,8 @@ pub struct Metrics {
     pub admissions: Family<AdmissionLabels, Counter>,
     pub admission_seconds: Histogram,
     pub reconciles: Family<ReconcileLabels, Counter>,
+    /// Per PodFilesystemSync, from the watched status ([`ResourceMetrics::watch`]).
+    pub resources: ResourceMetrics,
 }
 
 impl Default for Metrics {
@@ -46,11 +50,14 @@ impl Default for Metrics {
             "PodFilesystemSync reconciliations, by result",
             reconciles.clone(),
         );
+        let resources = ResourceMetrics::default();
+        registry.register_collector(Box::new(resources.clone()));
         Metrics {
             registry,
             admissions,
             admission_seconds,
             reconciles,
+            resources,
         }
     }
 }
