@@ -116,18 +116,32 @@ pub fn review(
     }
 }
 
+/// The review as JSON with the patch as a base64 string, the API's encoding of `[]byte`
+/// (kube serialises it as an array of numbers: about three times the size).
+pub fn encode_review(review: &AdmissionReview<DynamicObject>) -> serde_json::Value {
+    use base64::Engine as _;
+    let mut json = serde_json::to_value(review).unwrap_or_default();
+    let patch = review.response.as_ref().and_then(|r| r.patch.as_ref());
+    if let (Some(patch), Some(field)) = (patch, json.pointer_mut("/response/patch")) {
+        *field = base64::engine::general_purpose::STANDARD
+            .encode(patch)
+            .into();
+    }
+    json
+}
+
 pub async fn mutate_pods(
     State(state): State<Arc<WebhookState>>,
     Json(body): Json<AdmissionReview<Pod>>,
-) -> Json<AdmissionReview<DynamicObject>> {
+) -> Json<serde_json::Value> {
     let started = Instant::now();
     let request: AdmissionRequest<Pod> = match body.try_into() {
         Ok(request) => request,
         Err(e) => {
             state.metrics.admission("error");
-            return Json(
-                AdmissionResponse::invalid(format!("not an admission request: {e}")).into_review(),
-            );
+            return Json(encode_review(
+                &AdmissionResponse::invalid(format!("not an admission request: {e}")).into_review(),
+            ));
         }
     };
     let (response, result) = review(&request, &state.store.state(), &state.injection);
@@ -144,5 +158,32 @@ pub async fn mutate_pods(
         message = response.result.message.as_str(),
         "admission review"
     );
-    Json(response.into_review())
+    Json(encode_review(&response.into_review()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use json_patch::jsonptr::PointerBuf;
+    use json_patch::{AddOperation, Patch, PatchOperation};
+
+    #[test]
+    fn the_patch_is_sent_as_a_base64_string_that_decodes_to_the_json_patch() {
+        let patch = Patch(vec![PatchOperation::Add(AddOperation {
+            path: PointerBuf::from_tokens(["spec", "serviceAccountName"]),
+            value: "default".into(),
+        })]);
+        let response = AdmissionResponse::invalid("x")
+            .with_patch(patch.clone())
+            .expect("patch");
+        let json = encode_review(&response.into_review());
+        let text = json["response"]["patch"].as_str().expect("a string");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("base64");
+        let parsed: Patch = serde_json::from_slice(&decoded).expect("a JSON patch");
+        assert_eq!(parsed, patch);
+        assert_eq!(json["response"]["patchType"], "JSONPatch");
+    }
 }
