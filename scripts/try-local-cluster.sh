@@ -33,8 +33,12 @@ rclone serve s3 --addr 127.0.0.1:9000 --addr "$VSC_CLUSTER_NODE_IP:9000" \
 echo $! >"$VSC_CLUSTER_DIR/pids/s3.pid"
 
 say "helm install (images from the local containerd, no registry)"
+# This cluster has no DNS for Services, but kube-proxy routes ClusterIPs: the operator's
+# Service gets a fixed one, and the agents send their sync reports to it.
 helm install volume-syncing-controller ./charts/volume-syncing-controller \
-  --namespace volume-syncing-controller --create-namespace --wait --timeout 180s
+  --namespace volume-syncing-controller --create-namespace \
+  --set service.clusterIP=10.96.0.90 --set reports.url=http://10.96.0.90:8080/report \
+  --wait --timeout 180s
 
 say "the README's PodFilesystemSync example and a demo app selected by it"
 kubectl apply -f - <<EOF
@@ -98,6 +102,8 @@ say "the new Pod's app (two visits: the first Pod's survived it):"
 kubectl -n "$NAMESPACE" logs "$pod" -c app
 say "at the remote (encrypted names: automaticEncryption is on in the example):"
 find "$VSC_CLUSTER_DIR/s3/example-org-bucket" -type f >&2
+say "what the Pods reported (SYNCED, LAST SYNC):"
+kubectl -n "$NAMESPACE" get pfss >&2
 cat >&2 <<EOF
 
 The cluster keeps running:  source $VSC_CLUSTER_DIR/env; kubectl get pods -A

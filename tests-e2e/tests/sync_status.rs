@@ -1,7 +1,7 @@
 //! What the status tells about the data, on a real API server: each Pod's reported syncs in
 //! `status.pods`, the `Synced` condition beside `Ready`, one Event per failure streak, and the
 //! columns of `kubectl get pfss`. Reports are posted to the operator's report endpoint as the
-//! agents post them, with the token the webhook injected into the Pod.
+//! agents post them, with the token the kubelet projects into the Pod (the TokenRequest API).
 
 use std::time::Duration;
 

@@ -44,9 +44,8 @@ impl Reporter {
             None => (rest.to_string(), "/".to_string()),
         };
         let token_file = token_file.filter(|file| !file.as_os_str().is_empty());
-        let (Some(token_file), false, true) =
-            (token_file, host_port.is_empty(), resource.contains('/'))
-        else {
+        let complete = !host_port.is_empty() && resource.contains('/');
+        let Some(token_file) = token_file.filter(|_| complete) else {
             return Err(AgentError::invalid(
                 "--report-url needs --report-token-file and --report-resource <namespace>/<name> (VSC_REPORT_TOKEN_FILE, VSC_REPORT_RESOURCE)",
             ));
