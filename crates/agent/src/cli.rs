@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use vsc_types::agent_args::{CMD_RESTORE, CMD_UPLOAD, flag};
 use vsc_types::contract::{
     ENV_CONFIG_PATH, ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH,
     ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN_FILE, ENV_REPORT_URL,
@@ -73,9 +74,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Upload a local directory to remote storage (rclone sync; copy with --no-delete).
     #[command(after_help = AFTER_HELP)]
+    #[command(name = CMD_UPLOAD)]
     SyncToRemote(SyncToRemote),
     /// Restore remote storage into a local directory (rclone sync; copy with --no-delete).
     #[command(after_help = AFTER_HELP)]
+    #[command(name = CMD_RESTORE)]
     RemoteToLocalSync(RemoteToLocalSync),
     /// Ask the running agent to stop: it runs one last sync, then exits. Used as a preStop hook.
     Interrupt(Interrupt),
@@ -91,7 +94,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct Health {
     /// The file where the agent wrote its status address (--status-addr-file).
-    #[arg(long, env = "VSC_STATUS_ADDR_FILE")]
+    #[arg(long = flag::STATUS_ADDR_FILE, env = "VSC_STATUS_ADDR_FILE")]
     pub status_addr_file: PathBuf,
 }
 
@@ -101,14 +104,14 @@ pub struct UploadPaths {
     /// Local directory: what is uploaded (sync-to-remote) or compared (verify).
     #[arg(
         short = 's',
-        long = "src",
+        long = flag::SRC,
         env = ENV_LOCAL_PATH,
         default_value = "./"
     )]
     pub src: PathBuf,
     /// Remote path, e.g. `bucket/some/dir` (with REMOTE_TYPE=local a directory; a relative
     /// one is relative to the working directory).
-    #[arg(short = 'd', long = "dst", env = ENV_REMOTE_PATH)]
+    #[arg(short = 'd', long = flag::DST, env = ENV_REMOTE_PATH)]
     pub dst: String,
 }
 
@@ -118,11 +121,11 @@ pub struct SyncToRemote {
     pub paths: UploadPaths,
     /// Run even if the local directory is empty, which clears the remote copy (and lifts the
     /// deletion limits for that case only).
-    #[arg(short = 'f', long, env = "VSC_FORCE_EVEN_IF_REMOTE_WOULD_BE_CLEARED")]
+    #[arg(short = 'f', long = flag::FORCE_EVEN_IF_REMOTE_WOULD_BE_CLEARED, env = "VSC_FORCE_EVEN_IF_REMOTE_WOULD_BE_CLEARED")]
     pub force_even_if_remote_would_be_cleared: bool,
     /// Refuse to upload (exit 3) when this file, relative to --src, is missing: put it on the
     /// volume so that an unmounted or wrong directory never replaces the remote copy.
-    #[arg(long, env = "VSC_REQUIRE_SENTINEL", value_name = "RELATIVE_PATH")]
+    #[arg(long = flag::REQUIRE_SENTINEL, env = "VSC_REQUIRE_SENTINEL", value_name = "RELATIVE_PATH")]
     pub require_sentinel: Option<PathBuf>,
     #[command(flatten)]
     pub trash: TrashArgs,
@@ -141,15 +144,15 @@ pub struct TrashArgs {
     /// Keep what a sync deletes or overwrites on the remote: it is moved to
     /// <remote path>/.volume-syncing-controller.trash/<UTC time>/ (rclone --backup-dir), and
     /// `remote-to-local-sync --as-of` can restore the tree of an earlier time.
-    #[arg(long, env = "VSC_TRASH")]
+    #[arg(long = flag::TRASH, env = "VSC_TRASH")]
     pub trash: bool,
     /// With --trash: after each successful sync, purge trash older than this many days
     /// (0: no age limit).
-    #[arg(long, env = "VSC_TRASH_RETENTION_DAYS", default_value_t = 30)]
+    #[arg(long = flag::TRASH_RETENTION_DAYS, env = "VSC_TRASH_RETENTION_DAYS", default_value_t = 30)]
     pub trash_retention_days: u32,
     /// With --trash: after each successful sync, keep only the newest N trash versions
     /// (0: no count limit).
-    #[arg(long, env = "VSC_TRASH_KEEP", default_value_t = 0)]
+    #[arg(long = flag::TRASH_KEEP, env = "VSC_TRASH_KEEP", default_value_t = 0)]
     pub trash_keep: u32,
 }
 
@@ -157,23 +160,23 @@ pub struct TrashArgs {
 pub struct RemoteToLocalSync {
     /// Remote path to restore from, e.g. `bucket/some/dir` (with REMOTE_TYPE=local a
     /// directory; a relative one is relative to the working directory).
-    #[arg(short = 's', long = "src", env = ENV_REMOTE_PATH)]
+    #[arg(short = 's', long = flag::SRC, env = ENV_REMOTE_PATH)]
     pub src: String,
     /// Local directory to restore into; created (owned by the running user) when missing.
-    #[arg(short = 'd', long = "dst", env = ENV_LOCAL_PATH)]
+    #[arg(short = 'd', long = flag::DST, env = ENV_LOCAL_PATH)]
     pub dst: PathBuf,
     /// Skip the safety valves: restore into a system directory, into a directory owned by
     /// someone else, or mirror an empty remote over local files.
-    #[arg(short = 'n', long, env = "VSC_FORCE_DELETE_LOCAL_DIR")]
+    #[arg(short = 'n', long = flag::FORCE_DELETE_LOCAL_DIR, env = "VSC_FORCE_DELETE_LOCAL_DIR")]
     pub force_delete_local_dir: bool,
     /// Restore even when the remote's completion record says the last upload did not finish
     /// (the remote may hold a partial or mixed tree).
-    #[arg(long, env = "VSC_ALLOW_INCOMPLETE")]
+    #[arg(long = flag::ALLOW_INCOMPLETE, env = "VSC_ALLOW_INCOMPLETE")]
     pub allow_incomplete: bool,
     /// When the remote was never written (no files, no completion record), keep the local
     /// files instead of refusing: the first run of a volume that already holds data, which
     /// the next upload then copies to the remote (`restoreRemoteOnFirstRun: false`).
-    #[arg(long, env = "VSC_KEEP_LOCAL_IF_REMOTE_EMPTY")]
+    #[arg(long = flag::KEEP_LOCAL_IF_REMOTE_EMPTY, env = "VSC_KEEP_LOCAL_IF_REMOTE_EMPTY")]
     pub keep_local_if_remote_empty: bool,
     /// Restore over local changes made since the last sync (which the agent's local record
     /// shows). Without it, such changes are kept when the remote has not changed since that
@@ -182,7 +185,7 @@ pub struct RemoteToLocalSync {
     pub discard_local_changes: bool,
     /// Restore the tree as it was at this time (RFC 3339, e.g. 2026-11-24T18:00:00Z), from
     /// the trash kept by `sync-to-remote --trash`.
-    #[arg(long, env = "VSC_AS_OF", value_name = "RFC3339", value_parser = parse_time)]
+    #[arg(long = flag::AS_OF, env = "VSC_AS_OF", value_name = "RFC3339", value_parser = parse_time)]
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     #[command(flatten)]
     pub common: CommonSyncArgs,
@@ -215,7 +218,7 @@ pub struct RemoteArgs {
     pub enc_params: Vec<String>,
 
     /// More output: -v logs every file rclone transfers, -vv adds rclone's debug log.
-    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    #[arg(short = 'v', long = flag::VERBOSE, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
     /// The rclone binary to run.
@@ -226,7 +229,7 @@ pub struct RemoteArgs {
 #[derive(Debug, Args)]
 pub struct CommonSyncArgs {
     /// Copy instead of sync: never delete files at the destination.
-    #[arg(short = 'x', long, env = "VSC_NO_DELETE")]
+    #[arg(short = 'x', long = flag::NO_DELETE, env = "VSC_NO_DELETE")]
     pub no_delete: bool,
 
     /// Report each sync's result to the operator at this http:// URL (set by the webhook).
@@ -244,13 +247,13 @@ pub struct CommonSyncArgs {
 
     /// Refuse a sync (exit 3, nothing touched) that would delete more than this percentage
     /// of the files at the destination (100: no limit).
-    #[arg(long, env = "VSC_MAX_DELETE_PERCENT", default_value_t = 50,
+    #[arg(long = flag::MAX_DELETE_PERCENT, env = "VSC_MAX_DELETE_PERCENT", default_value_t = 50,
           value_parser = clap::value_parser!(u8).range(0..=100))]
     pub max_delete_percent: u8,
 
     /// Refuse a sync (exit 3, nothing touched) that would delete more than this many files
     /// at the destination (0: no limit).
-    #[arg(long, env = "VSC_MAX_DELETE_FILES", default_value_t = 0)]
+    #[arg(long = flag::MAX_DELETE_FILES, env = "VSC_MAX_DELETE_FILES", default_value_t = 0)]
     pub max_delete_files: u64,
 
     /// Skip the deletion plan (a listing of both sides before a sync): faster, but only the
@@ -263,30 +266,30 @@ pub struct CommonSyncArgs {
 
     /// Keep running: sync at start, then on this schedule. Cron with seconds
     /// ('0 30 * * * *'), 5-field cron ('*/5 * * * *'), '@hourly', or '@every 1m'.
-    #[arg(long, env = "VSC_SCHEDULE")]
+    #[arg(long = flag::SCHEDULE, env = "VSC_SCHEDULE")]
     pub schedule: Option<String>,
 
     /// Also sync whenever files under the local directory change (after writes settle).
     /// Only for sync-to-remote; combine with --schedule for a periodic safety net.
-    #[arg(long, env = "VSC_WATCH")]
+    #[arg(long = flag::WATCH, env = "VSC_WATCH")]
     pub watch: bool,
 
     /// With --watch: at most one sync per this interval (e.g. 15m), to bound network use.
-    #[arg(long, env = "VSC_WATCH_MIN_INTERVAL", default_value = "0s", value_parser = parse_seconds)]
+    #[arg(long = flag::WATCH_MIN_INTERVAL, env = "VSC_WATCH_MIN_INTERVAL", default_value = "0s", value_parser = parse_seconds)]
     pub watch_min_interval: Duration,
 
     /// Serve /healthz, /readyz and Prometheus /metrics on this address (e.g. 0.0.0.0:9090).
-    #[arg(long, env = "VSC_STATUS_ADDR")]
+    #[arg(long = flag::STATUS_ADDR, env = "VSC_STATUS_ADDR")]
     pub status_addr: Option<std::net::SocketAddr>,
 
     /// Write the address the status server listens on to this file (for `health`, and for
     /// `--status-addr 127.0.0.1:0`, where the port is chosen at start).
-    #[arg(long, env = "VSC_STATUS_ADDR_FILE", requires = "status_addr")]
+    #[arg(long = flag::STATUS_ADDR_FILE, env = "VSC_STATUS_ADDR_FILE", requires = "status_addr")]
     pub status_addr_file: Option<PathBuf>,
 
     /// /healthz answers 503 once this many syncs in a row have failed (0: never), so a
     /// liveness probe can restart a stuck sidecar.
-    #[arg(long, env = "VSC_UNHEALTHY_AFTER_FAILURES", default_value_t = 0)]
+    #[arg(long = flag::UNHEALTHY_AFTER_FAILURES, env = "VSC_UNHEALTHY_AFTER_FAILURES", default_value_t = 0)]
     pub unhealthy_after_failures: u64,
 
     /// PID file that `interrupt` reads [default: root: /run/volume-syncing-controller.pid;
@@ -364,4 +367,109 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .and_then(|n| n.checked_mul(multiplier))
         .map(Duration::from_secs)
         .ok_or_else(|| format!("'{text}' is not a duration such as 30s, 2m or 1h"))
+}
+
+/// The operator renders the agent's command line from `vsc_types::agent_args`: every option
+/// it can render must parse here to what it means.
+#[cfg(test)]
+mod contract {
+    use super::*;
+    use vsc_types::agent_args::{DeletionLimits, RestoreArgs, StatusArgs, TrashArgs, UploadArgs};
+
+    fn parse(argv: Vec<String>) -> Command {
+        let argv = std::iter::once("volume-syncing-controller".to_string()).chain(argv);
+        Cli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("the agent refuses what the operator renders: {e}"))
+            .command
+    }
+
+    const LIMITS: DeletionLimits = DeletionLimits {
+        max_percent: Some(20),
+        max_files: Some(300),
+    };
+
+    #[test]
+    fn every_restore_option_the_operator_renders_parses_to_what_it_means() {
+        let rendered = RestoreArgs {
+            src: "bucket/app".into(),
+            dst: "/data".into(),
+            no_delete: true,
+            force_delete_local_dir: true,
+            limits: LIMITS,
+            allow_incomplete: true,
+            as_of: Some("2026-11-24T18:00:00Z".into()),
+            keep_local_if_remote_empty: true,
+            verbose: true,
+        };
+        let Command::RemoteToLocalSync(parsed) = parse(rendered.to_argv()) else {
+            panic!("not a restore");
+        };
+        assert_eq!(parsed.src, "bucket/app");
+        assert_eq!(parsed.dst, PathBuf::from("/data"));
+        assert!(parsed.force_delete_local_dir && parsed.allow_incomplete);
+        assert!(parsed.keep_local_if_remote_empty && !parsed.discard_local_changes);
+        assert_eq!(
+            parsed.as_of.map(|t| t.to_rfc3339()),
+            Some("2026-11-24T18:00:00+00:00".into())
+        );
+        let common = &parsed.common;
+        assert!(common.no_delete);
+        assert_eq!(
+            (common.max_delete_percent, common.max_delete_files),
+            (20, 300)
+        );
+        assert_eq!(common.remote.verbose, 1);
+    }
+
+    #[test]
+    fn every_upload_option_the_operator_renders_parses_to_what_it_means() {
+        let rendered = UploadArgs {
+            src: "/data".into(),
+            dst: "bucket/app".into(),
+            schedule: Some("@every 5m".into()),
+            watch: true,
+            watch_min_interval_minutes: Some(15),
+            no_delete: true,
+            force_even_if_remote_would_be_cleared: true,
+            limits: LIMITS,
+            require_sentinel: Some(".mounted".into()),
+            trash: Some(TrashArgs {
+                retention_days: 7,
+                keep: 3,
+            }),
+            status: Some(StatusArgs {
+                addr: "127.0.0.1:0".into(),
+                addr_file: Some("/tmp/status-addr".into()),
+                unhealthy_after_failures: Some(4),
+            }),
+            verbose: true,
+        };
+        let Command::SyncToRemote(parsed) = parse(rendered.to_argv()) else {
+            panic!("not an upload");
+        };
+        assert_eq!(parsed.paths.src, PathBuf::from("/data"));
+        assert_eq!(parsed.paths.dst, "bucket/app");
+        assert!(parsed.force_even_if_remote_would_be_cleared);
+        assert_eq!(parsed.require_sentinel, Some(PathBuf::from(".mounted")));
+        let trash = &parsed.trash;
+        assert_eq!(
+            (trash.trash, trash.trash_retention_days, trash.trash_keep),
+            (true, 7, 3)
+        );
+        let common = &parsed.common;
+        assert!(common.no_delete && common.watch);
+        assert_eq!(common.schedule.as_deref(), Some("@every 5m"));
+        assert_eq!(common.watch_min_interval, Duration::from_secs(15 * 60));
+        assert_eq!(
+            (common.max_delete_percent, common.max_delete_files),
+            (20, 300)
+        );
+        assert_eq!(common.status_addr, "127.0.0.1:0".parse().ok());
+        assert_eq!(
+            common.status_addr_file,
+            Some(PathBuf::from("/tmp/status-addr"))
+        );
+        assert_eq!(common.unhealthy_after_failures, 4);
+        assert_eq!(common.remote.verbose, 1);
+    }
 }

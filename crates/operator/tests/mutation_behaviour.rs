@@ -110,7 +110,7 @@ fn restore_args_follow_clean_up_and_debug() {
         ),
         (
             json!({"syncOptions": {"cleanUp": {"local": false, "forceLocal": true}}, "debug": true}),
-            strings(&["--no-delete", "--force-delete-local-dir", "-v"]),
+            strings(&["--no-delete", "--force-delete-local-dir", "--verbose"]),
         ),
     ];
     for (overrides, extra) in cases {
@@ -163,7 +163,7 @@ fn sync_args_follow_method_clean_up_and_debug() {
                 "@every 5m",
                 "--no-delete",
                 "--force-even-if-remote-would-be-cleared",
-                "-v",
+                "--verbose",
             ]),
         ),
     ];

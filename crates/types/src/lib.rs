@@ -5,6 +5,7 @@
 //! password obscuring, and the `PodFilesystemSync` custom resource. It has no async
 //! runtime and performs no I/O.
 
+pub mod agent_args;
 pub mod contract;
 #[cfg(feature = "kube")]
 pub mod crd;

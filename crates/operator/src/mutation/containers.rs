@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use vsc_types::agent_args::{DeletionLimits, RestoreArgs, StatusArgs, TrashArgs, UploadArgs};
 use vsc_types::contract::{
     AGENT_BINARY_PATH, DEFAULT_CONFIG_PATH, DEFAULT_GRACE_PERIOD_SECONDS, ENV_CONFIG_PATH,
     ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_POD_NAME,
@@ -77,7 +78,6 @@ impl Plan {
         context: &PodContext,
     ) -> Result<Self, Denial> {
         let spec = &pfss.spec;
-        let options = &spec.sync_options;
         let local_path = spec.local_path.clone();
         let remote_path = context.render_remote_path(&spec.remote_path)?;
 
@@ -201,113 +201,9 @@ impl Plan {
             ..SecurityContext::default()
         };
 
-        let clean_up = &options.clean_up;
-        let mut restore_args = strings([
-            "remote-to-local-sync",
-            "--src",
-            &remote_path,
-            "--dst",
-            &local_path,
-        ]);
-        if !clean_up.local {
-            restore_args.push("--no-delete".into());
-        }
-        if clean_up.force_local {
-            restore_args.push("--force-delete-local-dir".into());
-        }
-        let safety = &options.safety;
-        // Only what differs from the agent's own defaults, so args stay readable.
-        let mut limits = Vec::new();
-        if safety.max_delete_percent != Safety::default().max_delete_percent {
-            limits.extend(strings([
-                "--max-delete-percent",
-                &safety.max_delete_percent.to_string(),
-            ]));
-        }
-        if safety.max_delete_files != 0 {
-            limits.extend(strings([
-                "--max-delete-files",
-                &safety.max_delete_files.to_string(),
-            ]));
-        }
-        restore_args.extend(limits.iter().cloned());
-        if safety.allow_incomplete_restore {
-            restore_args.push("--allow-incomplete".into());
-        }
-        let as_of = pod
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(RESTORE_AS_OF_ANNOTATION));
-        if let Some(when) = as_of {
-            if when.parse::<k8s_openapi::jiff::Timestamp>().is_err() {
-                return Err(Denial::new(
-                    format!("metadata.annotations[{RESTORE_AS_OF_ANNOTATION}]"),
-                    format!("'{when}' is not an RFC 3339 time such as 2026-11-24T18:00:00Z"),
-                ));
-            }
-            restore_args.extend(strings(["--as-of", when]));
-        }
-        if !options.restore_remote_on_first_run {
-            // The agent tells a remote never written to (the first run of this remotePath)
-            // from one that was, and keeps the local files in the first case.
-            restore_args.push("--keep-local-if-remote-empty".into());
-        }
-        if spec.debug {
-            restore_args.push("-v".into());
-        }
-
-        let mut sync_args = strings([
-            "sync-to-remote",
-            "--src",
-            &local_path,
-            "--dst",
-            &remote_path,
-        ]);
-        let schedule = options.schedule.trim();
-        match options.method {
-            SyncMethod::Scheduler => sync_args.extend(strings(["--schedule", schedule])),
-            SyncMethod::Fsnotify => {
-                sync_args.push("--watch".into());
-                if let Some(minutes) = options.min_minutes_between_syncs()? {
-                    sync_args.extend(strings(["--watch-min-interval", &format!("{minutes}m")]));
-                }
-                // The schedule stays on as a safety net for changes the watch misses.
-                if !schedule.is_empty() {
-                    sync_args.extend(strings(["--schedule", schedule]));
-                }
-            }
-        }
-        if !clean_up.remote {
-            sync_args.push("--no-delete".into());
-        }
-        if clean_up.force_remote {
-            sync_args.push("--force-even-if-remote-would-be-cleared".into());
-        }
-        sync_args.extend(limits);
-        if let Some(sentinel) = &safety.require_sentinel {
-            sync_args.extend(strings(["--require-sentinel", sentinel]));
-        }
-        if options.trash.enabled {
-            sync_args.extend(strings([
-                "--trash",
-                "--trash-retention-days",
-                &options.trash.retention_days.to_string(),
-                "--trash-keep",
-                &options.trash.keep.to_string(),
-            ]));
-        }
-        if spec.debug {
-            sync_args.push("-v".into());
-        }
+        let restore_args = restore_args(pod, pfss, &remote_path)?.to_argv();
         let status = status_endpoint(pod, pfss)?;
-        if let Some(endpoint) = &status {
-            sync_args.extend(endpoint.args());
-            if spec.health_check.unhealthy_after_failures > 0 {
-                let failures = spec.health_check.unhealthy_after_failures.to_string();
-                sync_args.extend(strings(["--unhealthy-after-failures", &failures]));
-            }
-        }
+        let sync_args = upload_args(pfss, &remote_path, status.as_ref())?.to_argv();
 
         Ok(Self {
             image: config.agent_image.clone(),
@@ -379,6 +275,89 @@ impl Plan {
     }
 }
 
+/// Only what differs from the agent's own defaults, so args stay readable.
+fn deletion_limits(safety: &Safety) -> DeletionLimits {
+    let default_percent = Safety::default().max_delete_percent;
+    DeletionLimits {
+        max_percent: Some(safety.max_delete_percent).filter(|p| *p != default_percent),
+        max_files: Some(safety.max_delete_files).filter(|files| *files != 0),
+    }
+}
+
+/// The restore init container's command line.
+fn restore_args(
+    pod: &Pod,
+    pfss: &PodFilesystemSync,
+    remote_path: &str,
+) -> Result<RestoreArgs, Denial> {
+    let options = &pfss.spec.sync_options;
+    let as_of = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RESTORE_AS_OF_ANNOTATION));
+    if let Some(when) = as_of
+        && when.parse::<k8s_openapi::jiff::Timestamp>().is_err()
+    {
+        return Err(Denial::new(
+            format!("metadata.annotations[{RESTORE_AS_OF_ANNOTATION}]"),
+            format!("'{when}' is not an RFC 3339 time such as 2026-11-24T18:00:00Z"),
+        ));
+    }
+    Ok(RestoreArgs {
+        src: remote_path.to_string(),
+        dst: pfss.spec.local_path.clone(),
+        no_delete: !options.clean_up.local,
+        force_delete_local_dir: options.clean_up.force_local,
+        limits: deletion_limits(&options.safety),
+        allow_incomplete: options.safety.allow_incomplete_restore,
+        as_of: as_of.cloned(),
+        // The agent tells a remote never written to (the first run of this remotePath)
+        // from one that was, and keeps the local files in the first case.
+        keep_local_if_remote_empty: !options.restore_remote_on_first_run,
+        verbose: pfss.spec.debug,
+    })
+}
+
+/// The sync sidecar's command line.
+fn upload_args(
+    pfss: &PodFilesystemSync,
+    remote_path: &str,
+    status: Option<&StatusEndpoint>,
+) -> Result<UploadArgs, Denial> {
+    let spec = &pfss.spec;
+    let options = &spec.sync_options;
+    let schedule = options.schedule.trim().to_string();
+    let watch = options.method == SyncMethod::Fsnotify;
+    // With a watch, the schedule (if any) stays on as a safety net for changes it misses.
+    let schedule = Some(schedule).filter(|s| !watch || !s.is_empty());
+    let unhealthy = spec.health_check.unhealthy_after_failures;
+    Ok(UploadArgs {
+        src: spec.local_path.clone(),
+        dst: remote_path.to_string(),
+        schedule,
+        watch,
+        watch_min_interval_minutes: if watch {
+            options.min_minutes_between_syncs()?
+        } else {
+            None
+        },
+        no_delete: !options.clean_up.remote,
+        force_even_if_remote_would_be_cleared: options.clean_up.force_remote,
+        limits: deletion_limits(&options.safety),
+        require_sentinel: options.safety.require_sentinel.clone(),
+        trash: options.trash.enabled.then_some(TrashArgs {
+            retention_days: options.trash.retention_days,
+            keep: options.trash.keep,
+        }),
+        status: status.map(|endpoint| StatusArgs {
+            unhealthy_after_failures: Some(unhealthy).filter(|n| *n > 0),
+            ..endpoint.args()
+        }),
+        verbose: spec.debug,
+    })
+}
+
 /// Where the sidecar serves `/healthz` and `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StatusEndpoint {
@@ -391,15 +370,17 @@ enum StatusEndpoint {
 }
 
 impl StatusEndpoint {
-    fn args(&self) -> Vec<String> {
+    fn args(&self) -> StatusArgs {
         match self {
-            StatusEndpoint::Port(port) => strings(["--status-addr", &format!("0.0.0.0:{port}")]),
-            StatusEndpoint::Loopback => strings([
-                "--status-addr",
-                "127.0.0.1:0",
-                "--status-addr-file",
-                POD_STATUS_ADDR_FILE,
-            ]),
+            StatusEndpoint::Port(port) => StatusArgs {
+                addr: format!("0.0.0.0:{port}"),
+                ..StatusArgs::default()
+            },
+            StatusEndpoint::Loopback => StatusArgs {
+                addr: "127.0.0.1:0".to_string(),
+                addr_file: Some(POD_STATUS_ADDR_FILE.to_string()),
+                ..StatusArgs::default()
+            },
         }
     }
 
