@@ -20,7 +20,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,14 +27,8 @@ import tempfile
 import threading
 import time
 
-ACCESS_KEY = "AKIABENCHMARKKEY0001"
-SECRET_KEY = "benchmarkSecretKey/0123456789abcdefghijk"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_support import add_agent_argument, environments, start_s3, tools  # noqa: E402
 
 
 def make_tree(root, small, large, large_mib):
@@ -103,40 +96,18 @@ def main():
     parser.add_argument("--small-files", type=int, default=10000)
     parser.add_argument("--large-files", type=int, default=3)
     parser.add_argument("--large-mib", type=int, default=32)
-    parser.add_argument("--agent", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "volume-syncing-controller"))
+    add_agent_argument(parser)
     args = parser.parse_args()
-    agent = os.path.abspath(args.agent)
-    rclone = shutil.which("rclone")
-    if not rclone:
-        sys.exit("rclone not on PATH: run `bash tools/install-test-tools.sh` and add its bin/ to PATH")
-    if not os.access(agent, os.X_OK):
-        sys.exit(f"{agent} missing: run `cargo build --release -p vsc-agent`")
+    agent, rclone = tools(args)
 
     work = tempfile.mkdtemp(prefix="vsc-bench-")
     server_root = os.path.join(work, "s3")
     os.makedirs(os.path.join(server_root, "bench"))
     data = os.path.join(work, "data")
     make_tree(data, args.small_files, args.large_files, args.large_mib)
-    port = free_port()
-    server = subprocess.Popen([rclone, "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", server_root],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RCLONE_CONFIG": "/dev/null"})
+    server, port = start_s3(rclone, server_root)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        remote_env = {
-            "REMOTE_TYPE": "s3", "REMOTE_PROVIDER": "Other", "REMOTE_ACCESS_KEY_ID": ACCESS_KEY,
-            "REMOTE_SECRET_ACCESS_KEY": SECRET_KEY, "REMOTE_ENDPOINT": f"http://127.0.0.1:{port}",
-        }
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("REMOTE_", "ENCRYPTED_", "RCLONE_"))}
-        agent_env = {**base_env, **remote_env, "VSC_RCLONE_BINARY": rclone, "VSC_PID_PATH": os.path.join(work, "agent.pid")}
-        conf = os.path.join(work, "rclone.conf")
-        with open(conf, "w") as f:
-            f.write("[remote]\n" + "".join(f"{k[len('REMOTE_'):].lower()} = {v}\n" for k, v in remote_env.items()))
-        rclone_env = {**base_env, "RCLONE_CONFIG": conf}
+        agent_env, rclone_env = environments(work, port, rclone)
         flags = ["--create-empty-src-dirs", "--metadata"]
 
         phases = {"upload": {}, "no-change": {}, "one-change": {}, "restore": {}}

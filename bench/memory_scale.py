@@ -14,7 +14,6 @@ Builds nothing: `cargo build --release -p vsc-agent` first, rclone on PATH.
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agent_vs_rclone import ACCESS_KEY, SECRET_KEY, free_port, make_tree  # noqa: E402
+from agent_vs_rclone import make_tree  # noqa: E402
+from bench_support import add_agent_argument, environments, start_s3, tools  # noqa: E402
 
 
 def vm_hwm_kib(pid):
@@ -79,21 +79,6 @@ def run_watched(argv, env):
     return elapsed, own[0] if child[0] else max(own[0], usage.ru_maxrss), child[0]
 
 
-def start_s3(rclone, root):
-    port = free_port()
-    server = subprocess.Popen(
-        [rclone, "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", root],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RCLONE_CONFIG": "/dev/null"})
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server, port
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    sys.exit("rclone serve s3 did not start")
-
-
 def measure(agent, rclone, files, work):
     root = os.path.join(work, f"s3-{files}")
     os.makedirs(os.path.join(root, "bench"))
@@ -101,16 +86,7 @@ def measure(agent, rclone, files, work):
     make_tree(data, files, 0, 0)
     server, port = start_s3(rclone, root)
     try:
-        remote_env = {
-            "REMOTE_TYPE": "s3", "REMOTE_PROVIDER": "Other", "REMOTE_ACCESS_KEY_ID": ACCESS_KEY,
-            "REMOTE_SECRET_ACCESS_KEY": SECRET_KEY, "REMOTE_ENDPOINT": f"http://127.0.0.1:{port}",
-        }
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("REMOTE_", "ENCRYPTED_", "RCLONE_"))}
-        agent_env = {**base, **remote_env, "VSC_RCLONE_BINARY": rclone, "VSC_PID_PATH": os.path.join(work, f"agent-{files}.pid")}
-        conf = os.path.join(work, "rclone.conf")
-        with open(conf, "w") as f:
-            f.write("[remote]\n" + "".join(f"{k[len('REMOTE_'):].lower()} = {v}\n" for k, v in remote_env.items()))
-        rclone_env = {**base, "RCLONE_CONFIG": conf}
+        agent_env, rclone_env = environments(work, port, rclone, f"agent-{files}.pid")
         flags = ["--create-empty-src-dirs", "--metadata"]
         steps = [
             ("upload", [agent, "sync-to-remote", "-s", data, "-d", "bench/agent"],
@@ -136,14 +112,9 @@ def measure(agent, rclone, files, work):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, nargs="+", default=[10000, 100000])
-    parser.add_argument("--agent", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "volume-syncing-controller"))
+    add_agent_argument(parser)
     args = parser.parse_args()
-    agent = os.path.abspath(args.agent)
-    rclone = shutil.which("rclone")
-    if not rclone:
-        sys.exit("rclone not on PATH: run `bash tools/install-test-tools.sh` and add its bin/ to PATH")
-    if not os.access(agent, os.X_OK):
-        sys.exit(f"{agent} missing: run `cargo build --release -p vsc-agent`")
+    agent, rclone = tools(args)
     work = tempfile.mkdtemp(prefix="vsc-bench-")
     mib = lambda kib: kib / 1024  # noqa: E731
     try:

@@ -19,8 +19,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agent_vs_rclone import ACCESS_KEY, SECRET_KEY, make_tree  # noqa: E402
-from memory_scale import start_s3  # noqa: E402
+from agent_vs_rclone import make_tree  # noqa: E402
+from bench_support import add_agent_argument, environments, start_s3, tools  # noqa: E402
 
 SETTLE_SECONDS = 1.0
 
@@ -54,12 +54,9 @@ def main():
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--burst", type=int, default=50)
-    parser.add_argument("--agent", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "volume-syncing-controller"))
+    add_agent_argument(parser)
     args = parser.parse_args()
-    agent = os.path.abspath(args.agent)
-    rclone = shutil.which("rclone")
-    if not rclone or not os.access(agent, os.X_OK):
-        sys.exit("needs rclone on PATH and `cargo build --release -p vsc-agent`")
+    agent, rclone = tools(args)
     work = tempfile.mkdtemp(prefix="vsc-bench-")
     root = os.path.join(work, "s3")
     os.makedirs(os.path.join(root, "bench"))
@@ -67,12 +64,7 @@ def main():
     make_tree(data, args.files, 0, 0)
     server, port = start_s3(rclone, root)
     log_path = os.path.join(work, "agent.log")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REMOTE_", "ENCRYPTED_", "RCLONE_"))}
-    env.update({
-        "REMOTE_TYPE": "s3", "REMOTE_PROVIDER": "Other", "REMOTE_ACCESS_KEY_ID": ACCESS_KEY,
-        "REMOTE_SECRET_ACCESS_KEY": SECRET_KEY, "REMOTE_ENDPOINT": f"http://127.0.0.1:{port}",
-        "VSC_RCLONE_BINARY": rclone, "VSC_PID_PATH": os.path.join(work, "agent.pid"),
-    })
+    env, _ = environments(work, port, rclone)
     with open(log_path, "w") as log:
         watcher = subprocess.Popen([agent, "sync-to-remote", "--watch", "-s", data, "-d", "bench/watched"],
                                    env=env, stdout=log, stderr=log)

@@ -152,7 +152,10 @@ async fn main() {
     install_crd(&client).await;
     let created = Instant::now();
     create_resources(&client, resources).await;
-    eprintln!("{resources} PodFilesystemSyncs created in {:.1?}", created.elapsed());
+    eprintln!(
+        "{resources} PodFilesystemSyncs created in {:.1?}",
+        created.elapsed()
+    );
 
     let operator = OperatorProcess::start(&plane, &[]).await;
     let ready = start_to_ready(&operator.log_text());
