@@ -589,6 +589,8 @@ fn health_probes_an_agent_on_a_port_chosen_at_start() {
     ] {
         sandbox.set_env("REMOTE_ENDPOINT", &endpoint);
         sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
+        // A change to upload: an idle tick makes no request, so it cannot fail.
+        sandbox.write("src", &[(&format!("for-{healthy}.txt"), "new")]);
         let agent = spawn(
             &sandbox,
             &[
@@ -608,16 +610,12 @@ fn health_probes_an_agent_on_a_port_chosen_at_start() {
             ],
         );
         let want = if healthy { 0 } else { 1 };
-        assert!(
-            eventually(Duration::from_secs(15), || sandbox
-                .run(&probe)
-                .status
-                .code()
-                == Some(want)),
-            "health never exited {want}"
-        );
+        let reached = eventually(Duration::from_secs(15), || {
+            sandbox.run(&probe).status.code() == Some(want)
+        });
         sigterm(&agent);
-        let _ = wait_with_stderr(agent);
+        let (_, log) = wait_with_stderr(agent);
+        assert!(reached, "health never exited {want}:\n{log}");
         let _ = std::fs::remove_file(&addr_file);
     }
 }
