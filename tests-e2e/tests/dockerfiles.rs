@@ -191,17 +191,10 @@ fn the_build_context_copies_exist_and_hold_a_loadable_workspace() {
 }
 
 /// The names of the workspace members loaded from `root`'s manifests alone (`--no-deps`: no
-/// dependency is resolved or downloaded).
+/// dependency is resolved, so nothing needs to be downloaded or cached first).
 fn workspace_members(root: &Path) -> Result<BTreeSet<String>, String> {
     let output = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--locked",
-            "--offline",
-        ])
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
         .current_dir(root)
         .output()
         .expect("cargo metadata");
@@ -359,7 +352,7 @@ fn rclone_and_rust_versions_are_the_tested_ones() {
 /// it); `-sys` crates that only declare kernel/libc interfaces are fine; OpenSSL,
 /// native-tls or aws-lc would need libraries or toolchains the build stage does not have.
 /// (Building the musl binaries themselves needs the musl Rust targets, which this machine
-/// does not have: the dependency graph is what can be checked here.) Not `--offline`:
+/// does not have: the dependency graph is what can be checked here.) Network allowed:
 /// `cargo tree --target` reads the manifest of every crate that target uses, and a crate
 /// only another platform needs is not in the cache a build for this host filled; cargo
 /// downloads just the missing ones (the versions stay the locked ones).
