@@ -11,14 +11,6 @@ use support::*;
 
 const HAND_WRITTEN: &str = "# my own remote, keep\n[remote]\ntype = local\n";
 
-fn spawn(sandbox: &Sandbox, args: &[&str]) -> Child {
-    sandbox
-        .agent(args)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the agent")
-}
-
 /// The config at `path` as a file of the agent user, the way they would have written it.
 fn write_as_agent_user(sandbox: &Sandbox, path: &std::path::Path, text: &str) {
     fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
@@ -27,8 +19,10 @@ fn write_as_agent_user(sandbox: &Sandbox, path: &std::path::Path, text: &str) {
 }
 
 /// A local sandbox with `src`, and an agent syncing it every hour to `remote` with
-/// `-c etc/rclone.conf`, once its first upload is there.
-fn scheduled_agent_with_config() -> (Sandbox, Child, std::path::PathBuf, std::path::PathBuf) {
+/// `-c etc/rclone.conf`, once its first upload is there; its stderr goes to `stderr`.
+fn scheduled_agent_with_config(
+    stderr: Stdio,
+) -> (Sandbox, Child, std::path::PathBuf, std::path::PathBuf) {
     let sandbox = Sandbox::local();
     sandbox.write("src", &[("a.txt", "1")]);
     let config = sandbox.path("etc/rclone.conf");
@@ -37,9 +31,8 @@ fn scheduled_agent_with_config() -> (Sandbox, Child, std::path::PathBuf, std::pa
     let remote = sandbox.path("remote");
     let remote_arg = remote.display().to_string();
     let config_arg = config.display().to_string();
-    let agent = spawn(
-        &sandbox,
-        &[
+    let agent = sandbox
+        .agent(&[
             "sync-to-remote",
             "--schedule",
             "@every 1h",
@@ -49,8 +42,10 @@ fn scheduled_agent_with_config() -> (Sandbox, Child, std::path::PathBuf, std::pa
             "src",
             "-d",
             &remote_arg,
-        ],
-    );
+        ])
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn the agent");
     assert!(eventually(Duration::from_secs(15), || remote
         .join("a.txt")
         .exists()));
@@ -104,7 +99,7 @@ fn a_hand_written_config_at_config_path_is_refused_and_left_as_it_is() {
 
 #[test]
 fn the_config_of_a_run_killed_with_sigkill_is_replaced_and_removed_by_the_next_run() {
-    let (sandbox, mut killed, config, remote) = scheduled_agent_with_config();
+    let (sandbox, mut killed, config, remote) = scheduled_agent_with_config(Stdio::null());
     let (remote_arg, config_arg) = (remote.display().to_string(), config.display().to_string());
     killed.kill().expect("SIGKILL");
     killed.wait().expect("reap");
@@ -137,7 +132,7 @@ fn the_config_of_a_run_killed_with_sigkill_is_replaced_and_removed_by_the_next_r
 
 #[test]
 fn a_running_agents_config_for_other_settings_is_refused_naming_its_pid() {
-    let (sandbox, mut sidecar, config, remote) = scheduled_agent_with_config();
+    let (sandbox, mut sidecar, config, remote) = scheduled_agent_with_config(Stdio::null());
     let (remote_arg, config_arg) = (remote.display().to_string(), config.display().to_string());
     let sidecars_config = fs::read_to_string(&config).expect("the sidecar's config");
 
@@ -194,32 +189,7 @@ fn an_applications_own_config_path_variable_is_not_the_agents() {
 
 #[test]
 fn a_file_put_at_config_path_while_the_agent_runs_is_not_removed_when_it_exits() {
-    let sandbox = Sandbox::local();
-    sandbox.write("src", &[("a.txt", "1")]);
-    let config = sandbox.path("etc/rclone.conf");
-    fs::create_dir_all(config.parent().expect("parent")).expect("mkdir");
-    give_to_agent(sandbox.dir.path());
-    let remote = sandbox.path("remote");
-    let config_arg = config.display().to_string();
-    let remote_arg = remote.display().to_string();
-    let agent = sandbox
-        .agent(&[
-            "sync-to-remote",
-            "--schedule",
-            "@every 1h",
-            "-c",
-            &config_arg,
-            "-s",
-            "src",
-            "-d",
-            &remote_arg,
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the agent");
-    assert!(eventually(Duration::from_secs(15), || remote
-        .join("a.txt")
-        .exists()));
+    let (sandbox, agent, config, _) = scheduled_agent_with_config(Stdio::piped());
     // Someone puts their own file there (replacing, not editing, the agent's).
     let replacement = sandbox.path("etc/replacement.conf");
     write_as_agent_user(&sandbox, &replacement, HAND_WRITTEN);
