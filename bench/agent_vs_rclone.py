@@ -10,6 +10,8 @@ then per round times, alternating who goes first:
   upload     agent `sync-to-remote`           vs `rclone sync --create-empty-src-dirs --metadata`
   no-change  the same again (the sidecar's periodic case: nothing to transfer)
   one-change the same after one file was rewritten
+  full-sync  the agent's periodic full sync of the unchanged tree (--full-sync-interval)
+             vs the same plain sync again
   restore    agent `remote-to-local-sync`     vs `rclone sync ... remote -> local`
 and prints medians, the agent/rclone ratio, and peak RSS of the agent process itself beside
 rclone's. Then one more round, untimed, with `RCLONE_DUMP=headers`, counts the HTTP
@@ -110,7 +112,7 @@ def main():
         agent_env, rclone_env = environments(work, port, rclone)
         flags = ["--create-empty-src-dirs", "--metadata"]
 
-        phases = {"upload": {}, "no-change": {}, "one-change": {}, "restore": {}}
+        phases = {"upload": {}, "no-change": {}, "one-change": {}, "full-sync": {}, "restore": {}}
         requests = {phase: {} for phase in phases}
         rss = {"agent": [], "rclone": []}
         # The last round counts requests; dumping them costs time, so it is not timed.
@@ -129,6 +131,9 @@ def main():
                         "upload": upload,
                         "no-change": upload,
                         "one-change": upload,
+                        # The periodic full sync of the unchanged tree (made due by the
+                        # pause before it); plain rclone has only its one kind of sync.
+                        "full-sync": [*upload, "--full-sync-interval", "1s"],
                         "restore": [agent, "remote-to-local-sync", *verbose, "-s", prefix, "-d", restore_dir],
                     }
                     env = {**agent_env, **dump}
@@ -139,12 +144,15 @@ def main():
                         "upload": upload,
                         "no-change": upload,
                         "one-change": upload,
+                        "full-sync": upload,
                         "restore": [rclone, "sync", *flags, target, restore_dir],
                     }
                     env = {**rclone_env, **dump}
                 for phase, argv in steps.items():
                     if phase == "one-change":
                         rewrite_one_file(data, who, round_no)
+                    if phase == "full-sync":
+                        time.sleep(1.1)
                     seconds, peak, sent = run_measured(argv, env, watch_hwm=(who == "agent" and not counting))
                     if counting:
                         requests[phase][who] = sent

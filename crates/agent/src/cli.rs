@@ -131,8 +131,9 @@ pub struct SyncToRemote {
     pub trash: TrashArgs,
     /// When nothing changed locally since the last sync (the local record's sizes, times
     /// and inodes), an upload makes no request at all, until this long after the last full
-    /// sync; then it syncs in full, which also repairs what changed at the remote. 0s: every
-    /// upload is a full sync.
+    /// sync; then it syncs in full, which also repairs what changed at the remote (comparing
+    /// sizes and hashes from the remote's listing; size and time on a crypt remote). 0s:
+    /// every upload is a full sync.
     #[arg(long, env = "VSC_FULL_SYNC_INTERVAL", default_value = "1h", value_parser = parse_seconds)]
     pub full_sync_interval: Duration,
     #[command(flatten)]

@@ -138,6 +138,25 @@ impl S3Server {
         ]
     }
 
+    /// Deletes the object `bucket/key` through the S3 API, as a loss at the remote side
+    /// (the server lists from a cache, so a file removed from its disk stays listed).
+    pub fn delete_object(&self, path: &str) {
+        let status = Command::new(rclone_binary())
+            .arg("deletefile")
+            .arg(format!("server:{path}"))
+            .env("RCLONE_CONFIG", "/dev/null")
+            .envs(self.remote_env().into_iter().map(|(key, value)| {
+                let option = key.trim_start_matches("REMOTE_");
+                (format!("RCLONE_CONFIG_SERVER_{option}"), value)
+            }))
+            .status()
+            .expect("run rclone deletefile");
+        assert!(
+            status.success(),
+            "rclone deletefile server:{path}: {status}"
+        );
+    }
+
     /// Stops the server (the remote "goes away").
     pub fn stop(&mut self) {
         let _ = self.child.kill();

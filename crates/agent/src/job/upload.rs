@@ -8,8 +8,10 @@ use crate::local_record::LocalTree;
 
 /// What the local side knows about itself against the last sync with this remote.
 enum SinceLastSync {
-    /// Nothing to go by, or a full sync is due.
+    /// Nothing to go by.
     Unknown,
+    /// The record can be trusted, but the full-sync interval has passed.
+    FullSyncDue,
     Unchanged(LocalRecord),
     Changed {
         last: LocalRecord,
@@ -37,7 +39,40 @@ pub(super) async fn run(job: &SyncJob) -> Result<Outcome> {
         } if job.trash.is_none() && !changes.is_empty() => {
             upload_changes(job, &last, changes, tree).await
         }
-        _ => upload_everything(job).await,
+        SinceLastSync::FullSyncDue => upload_everything(job, Comparison::for_safety_net(job)).await,
+        _ => upload_everything(job, Comparison::SizeAndTime).await,
+    }
+}
+
+/// How the full sync tells an unchanged file from a changed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    /// rclone's default, as plain `rclone sync`: on bucket backends one request per object
+    /// whose size matches (the time is object metadata, not in the listing).
+    SizeAndTime,
+    /// Size and hash, both in the listing of bucket backends (S3's ETag is the MD5 of a
+    /// single-part object; rclone reads a multipart object's stored MD5 with one request).
+    /// The local files are read to hash them.
+    Checksum,
+}
+
+impl Comparison {
+    /// The periodic full sync runs while the local record vouches for the local side, so it
+    /// exists to notice remote-side loss: compare from the listing where the remote has
+    /// hashes. A crypt remote has none (rclone would fall back to size alone, and miss a
+    /// same-size change made during the interval): it keeps size and time.
+    fn for_safety_net(job: &SyncJob) -> Comparison {
+        match job.encrypted {
+            true => Comparison::SizeAndTime,
+            false => Comparison::Checksum,
+        }
+    }
+
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Comparison::SizeAndTime => &[],
+            Comparison::Checksum => &["--checksum"],
+        }
     }
 }
 
@@ -62,7 +97,7 @@ fn since_last_sync(job: &SyncJob) -> Result<SinceLastSync> {
     };
     if age >= job.full_sync_interval {
         tracing::info!(last_full_sync = %last.full_sync_at, "a full sync is due (--full-sync-interval)");
-        return Ok(SinceLastSync::Unknown);
+        return Ok(SinceLastSync::FullSyncDue);
     }
     let tree = local_record::scan(&job.local)?;
     if tree == last.tree {
@@ -136,7 +171,7 @@ async fn upload_changes(
     Ok(Outcome::Transferred)
 }
 
-async fn upload_everything(job: &SyncJob) -> Result<Outcome> {
+async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outcome> {
     if waiting_for_first_data(job).await? {
         tracing::info!(local = %job.local.display(), remote = %job.remote, "the local directory and the remote are both empty: nothing to upload yet (a new volume waiting for its first data)");
         return Ok(Outcome::NothingToUpload);
@@ -162,6 +197,7 @@ async fn upload_everything(job: &SyncJob) -> Result<Outcome> {
     };
     safety::check_files_readable(&job.local, source.keys(), job.running_uid)?;
     let mut extra = no_bucket_checks();
+    extra.extend(comparison.flags().iter().map(|flag| flag.to_string()));
     if let Some(limits) = limits {
         let plan = DeletionPlan::between(&source, &destination);
         let destination_name = format!("at the remote {}", job.remote);
