@@ -141,6 +141,10 @@ impl OperatorProcess {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub async fn metrics(&self) -> String {
         http_get(&format!("{}/metrics", self.admin_url))
             .await

@@ -38,7 +38,7 @@ impl Default for Metrics {
             "Pod admission reviews answered, by result",
             admissions.clone(),
         );
-        let admission_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        let admission_seconds = Histogram::new(exponential_buckets(0.000125, 2.0, 16));
         registry.register(
             "admission_duration_seconds",
             "Time to answer a Pod admission review",
