@@ -6,8 +6,10 @@
 //! source, with the agent's own names excluded on both sides. Files that would be
 //! overwritten are not deletions (`--trash` keeps their old versions).
 
+use std::borrow::Borrow;
+use std::collections::BTreeMap;
+
 use crate::error::{AgentError, Result};
-use crate::rclone::FileListing;
 
 /// How many names a refusal quotes.
 const NAMES_QUOTED: usize = 5;
@@ -30,7 +32,11 @@ pub struct DeletionPlan {
 }
 
 impl DeletionPlan {
-    pub fn between(source: &FileListing, destination: &FileListing) -> Self {
+    pub fn between<S, D>(source: &BTreeMap<S, u64>, destination: &BTreeMap<D, u64>) -> Self
+    where
+        S: Borrow<str> + Ord,
+        D: Borrow<str> + Ord,
+    {
         DeletionPlan {
             deletions: missing_from(destination, source),
             destination_files: destination.len(),
@@ -77,11 +83,18 @@ impl DeletionPlan {
 }
 
 /// Paths in `listing` that `other` does not have, sorted.
-pub fn missing_from(listing: &FileListing, other: &FileListing) -> Vec<String> {
+/// Paths of `listing` that `other` does not hold. Either may borrow its paths (the local
+/// side's from the scan, so a large tree is not held twice).
+pub fn missing_from<A, B>(listing: &BTreeMap<A, u64>, other: &BTreeMap<B, u64>) -> Vec<String>
+where
+    A: Borrow<str> + Ord,
+    B: Borrow<str> + Ord,
+{
     listing
         .keys()
-        .filter(|path| !other.contains_key(*path))
-        .cloned()
+        .map(Borrow::borrow)
+        .filter(|path: &&str| !other.contains_key(*path))
+        .map(str::to_string)
         .collect()
 }
 
@@ -102,6 +115,7 @@ pub fn quote_names(names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rclone::FileListing;
 
     fn listing(paths: &[&str]) -> FileListing {
         paths.iter().map(|path| (path.to_string(), 1)).collect()

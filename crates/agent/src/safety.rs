@@ -80,7 +80,7 @@ pub fn is_empty_directory(path: &Path) -> Result<bool> {
 /// written; names up to 5 files with their owner and mode.
 pub fn check_files_readable<'a>(
     root: &Path,
-    files: impl IntoIterator<Item = &'a String>,
+    files: impl IntoIterator<Item = &'a str>,
     running_uid: u32,
 ) -> Result<()> {
     let mut unreadable = Vec::new();

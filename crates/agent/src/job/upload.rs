@@ -126,7 +126,11 @@ async fn upload_changes(
         .chain(&changes.modified)
         .cloned()
         .collect();
-    safety::check_files_readable(&job.local, copied.iter(), job.running_uid)?;
+    safety::check_files_readable(
+        &job.local,
+        copied.iter().map(String::as_str),
+        job.running_uid,
+    )?;
     let deleted = if job.delete {
         changes.deleted.clone()
     } else {
@@ -195,7 +199,7 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
     } else {
         Default::default()
     };
-    safety::check_files_readable(&job.local, source.keys(), job.running_uid)?;
+    safety::check_files_readable(&job.local, source.keys().copied(), job.running_uid)?;
     let mut extra = no_bucket_checks();
     extra.extend(comparison.flags().iter().map(|flag| flag.to_string()));
     if let Some(limits) = limits {
@@ -243,7 +247,7 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
 
 async fn log_trash_changes(
     job: &SyncJob,
-    source: &crate::rclone::FileListing,
+    source: &LocalFiles<'_>,
     destination: &crate::rclone::FileListing,
     stamp: DateTime<Utc>,
 ) -> Result<()> {
@@ -273,12 +277,15 @@ fn no_bucket_checks() -> Vec<String> {
         .collect()
 }
 
+/// The files of the scan and their sizes, paths borrowed from it.
+type LocalFiles<'a> = std::collections::BTreeMap<&'a str, u64>;
+
 /// The files of the scan, as a listing of their sizes (what `rclone lsjson` of the local
 /// side would give: the same filter, symlinks skipped).
-fn files_of(tree: &LocalTree) -> crate::rclone::FileListing {
+fn files_of(tree: &LocalTree) -> LocalFiles<'_> {
     tree.iter()
         .filter(|(path, _)| !path.ends_with('/'))
-        .map(|(path, stamp)| (path.clone(), stamp.0))
+        .map(|(path, stamp)| (path.as_str(), stamp.0))
         .collect()
 }
 
