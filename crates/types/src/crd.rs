@@ -159,7 +159,7 @@ pub struct PodFilesystemSyncSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 
-    /// Health and metrics of the sync sidecar (roadmap v1.1 / v1.2).
+    /// Health and metrics of the sync sidecar.
     #[serde(default)]
     pub health_check: HealthCheck,
 
