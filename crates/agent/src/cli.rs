@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use vsc_types::agent_args::{CMD_RESTORE, CMD_UPLOAD, flag};
+pub use vsc_types::contract::LogFormat;
 use vsc_types::contract::{
     ENV_CONFIG_PATH, ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH,
     ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN_FILE, ENV_REPORT_URL,
@@ -62,12 +63,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,6 +377,17 @@ mod contract {
         Cli::try_parse_from(argv)
             .unwrap_or_else(|e| panic!("the agent refuses what the operator renders: {e}"))
             .command
+    }
+
+    #[test]
+    fn every_log_format_the_operator_sets_is_one_the_agent_accepts() {
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let flag = format!("--log-format={}", format.as_str());
+            let argv = ["volume-syncing-controller", &flag, "interrupt"];
+            let cli = Cli::try_parse_from(argv)
+                .unwrap_or_else(|e| panic!("the agent refuses {flag}: {e}"));
+            assert_eq!(cli.log_format, format);
+        }
     }
 
     const LIMITS: DeletionLimits = DeletionLimits {

@@ -23,26 +23,13 @@ use vsc_operator::mutation::{InjectionConfig, ReportConfig};
 use vsc_operator::report::ReportState;
 use vsc_operator::tls::{self, TlsFiles};
 use vsc_operator::webhook::{self, WebhookState};
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum LogFormat {
-    Text,
-    Json,
-}
+use vsc_types::contract::LogFormat;
+use vsc_types::crd::SidecarMode;
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum CertificateMode {
     File,
     SelfManaged,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum SidecarMode {
-    /// Native sidecars (init containers with restartPolicy Always) when the API server is
-    /// Kubernetes >= 1.29, classic sidecar containers otherwise.
-    Auto,
-    Native,
-    Classic,
 }
 
 /// Reconciles PodFilesystemSync resources and injects the volume-syncing agent into the Pods
@@ -87,7 +74,9 @@ struct Cli {
     /// Log format of the injected agents (VSC_LOG_FORMAT in their env).
     #[arg(long, env = "VSC_AGENT_LOG_FORMAT")]
     agent_log_format: Option<LogFormat>,
-    /// How the sidecar is injected where a PodFilesystemSync leaves it to the cluster.
+    /// How the sidecar is injected where a PodFilesystemSync leaves it to the cluster. `auto`:
+    /// native sidecars (init containers with restartPolicy Always) when the API server is
+    /// Kubernetes >= 1.29, classic sidecar containers otherwise.
     #[arg(long, env = "VSC_SIDECAR_MODE", value_enum, default_value_t = SidecarMode::Auto)]
     sidecar_mode: SidecarMode,
     /// Where the webhook's certificate comes from: `file` (mounted, e.g. by cert-manager) or
@@ -154,13 +143,6 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.with_ansi(false).init(),
-    }
-}
-
-fn log_format_name(format: LogFormat) -> &'static str {
-    match format {
-        LogFormat::Text => "text",
-        LogFormat::Json => "json",
     }
 }
 
@@ -274,7 +256,7 @@ async fn main() -> anyhow::Result<()> {
         image_pull_policy: cli.agent_image_pull_policy.clone(),
         default_resources,
         native_sidecars,
-        log_format: cli.agent_log_format.map(|f| log_format_name(f).to_string()),
+        log_format: cli.agent_log_format,
         ..InjectionConfig::new(cli.agent_image.clone())
     };
 

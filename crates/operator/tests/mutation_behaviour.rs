@@ -178,7 +178,7 @@ fn sync_args_follow_method_clean_up_and_debug() {
 #[test]
 fn env_holds_paths_pid_log_format_and_encryption_mode() {
     let config = InjectionConfig {
-        log_format: Some("json".into()),
+        log_format: Some(vsc_types::contract::LogFormat::Json),
         ..config()
     };
     let pod = apply(&seed_pod(), &seed_pfss(), &config);

@@ -100,6 +100,28 @@ pub const FINAL_SYNC_MARGIN_SECONDS: i64 = 5;
 pub const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 30;
 /// The agent's log format (`text` or `json`).
 pub const ENV_LOG_FORMAT: &str = "VSC_LOG_FORMAT";
+
+/// How the agent and the operator write their logs: the operator's `--log-format` and
+/// `--agent-log-format`, the agent's `--log-format` / [`ENV_LOG_FORMAT`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON object per line, fields flattened (for log collectors).
+    Json,
+}
+
+impl LogFormat {
+    /// The value of [`ENV_LOG_FORMAT`] that selects this format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
 /// Where the agent reports its syncs, about which resource, with which token (a file: the
 /// kubelet rotates the token in place).
 pub const ENV_REPORT_URL: &str = "VSC_REPORT_URL";

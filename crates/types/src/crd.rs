@@ -221,8 +221,10 @@ pub enum SyncMethod {
     Fsnotify,
 }
 
-/// How the sync sidecar is injected.
+/// How the sync sidecar is injected (the CRD's `sidecarMode`, the operator's
+/// `--sidecar-mode`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum SidecarMode {
     #[default]

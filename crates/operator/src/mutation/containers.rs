@@ -102,7 +102,7 @@ impl Plan {
             .or_insert_with(|| format!("{}s", (grace - FINAL_SYNC_MARGIN_SECONDS).max(1)));
         if let Some(format) = &config.log_format {
             env.entry(ENV_LOG_FORMAT.to_string())
-                .or_insert_with(|| format.clone());
+                .or_insert_with(|| format.as_str().to_string());
         }
         let report_token = config.report.as_ref().map(|report| {
             let name = pfss.metadata.name.as_deref().unwrap_or_default();

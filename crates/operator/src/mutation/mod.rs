@@ -16,7 +16,7 @@ mod patch;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements, Volume};
-use vsc_types::contract::{INIT_CONTAINER_NAME, SIDECAR_CONTAINER_NAME};
+use vsc_types::contract::{INIT_CONTAINER_NAME, LogFormat, SIDECAR_CONTAINER_NAME};
 use vsc_types::crd::{
     CONDITION_READY, EffectivePlacement, FieldError, PodFilesystemSync,
     REASON_ENCRYPTION_SECRET_LOST,
@@ -42,7 +42,7 @@ pub struct InjectionConfig {
     /// The cluster runs init containers with `restartPolicy: Always` as sidecars (>= 1.29).
     pub native_sidecars: bool,
     /// `VSC_LOG_FORMAT` of the agent (`text` or `json`); unset: the agent's default.
-    pub log_format: Option<String>,
+    pub log_format: Option<LogFormat>,
     /// Where agents report their syncs.
     pub report: Option<ReportConfig>,
 }
