@@ -20,15 +20,15 @@ use serde_json::json;
 
 use vsc_types::contract::NEW_ENCRYPTION_KEY_ANNOTATION;
 use vsc_types::crd::{
-    CONDITION_READY, EncryptionKeyStatus, FieldError, PodFilesystemSync,
-    REASON_ENCRYPTION_SECRET_LOST, REASON_NO_RECENT_SUCCESS,
+    CONDITION_READY, EncryptionKeyStatus, PodFilesystemSync, REASON_ENCRYPTION_SECRET_LOST,
+    REASON_NO_RECENT_SUCCESS,
 };
 
 use crate::encryption::{self, KnownKey, SecretOutcome};
 use crate::env_secrets;
 use crate::metrics::Metrics;
 use crate::sync_status;
-use crate::template;
+use crate::validation::{describe, validate};
 
 pub const CONTROLLER_NAME: &str = "volume-syncing-controller";
 
@@ -69,29 +69,6 @@ impl Verdict {
             key,
         }
     }
-}
-
-/// Spec validation plus template syntax: the checks that need no API call.
-pub fn validate(pfss: &PodFilesystemSync) -> Vec<FieldError> {
-    let mut errors = pfss.validate();
-    if let Err(e) = template::check_syntax("spec.remotePath", &pfss.spec.remote_path) {
-        errors.push(FieldError::new(e.field, e.message));
-    }
-    for (key, value) in &pfss.spec.env {
-        let field = format!("spec.env.{key}");
-        if let Err(e) = template::check_syntax(&field, value) {
-            errors.push(FieldError::new(e.field, e.message));
-        }
-    }
-    errors
-}
-
-fn describe(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 async fn reconcile(

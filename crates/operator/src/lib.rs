@@ -14,4 +14,5 @@ pub mod selection;
 pub mod sync_status;
 pub mod template;
 pub mod tls;
+pub mod validation;
 pub mod webhook;

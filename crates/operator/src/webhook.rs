@@ -15,10 +15,10 @@ use kube::runtime::reflector::Store;
 use vsc_types::contract::POD_OPT_IN_LABEL;
 use vsc_types::crd::PodFilesystemSync;
 
-use crate::controller;
 use crate::metrics::Metrics;
 use crate::mutation::{self, InjectionConfig};
 use crate::selection;
+use crate::validation;
 
 pub struct WebhookState {
     pub store: Store<PodFilesystemSync>,
@@ -73,14 +73,10 @@ pub fn review(
         )]);
         return (response, "unchanged");
     };
-    let errors = controller::validate(pfss);
+    let errors = validation::validate(pfss);
     if !errors.is_empty() {
         let name = pfss.metadata.name.as_deref().unwrap_or_default();
-        let details = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let details = validation::describe(&errors);
         return (
             response.deny(format!("volume-syncing-controller: PodFilesystemSync {namespace}/{name} is invalid: {details}")),
             "denied",
