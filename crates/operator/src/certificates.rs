@@ -135,7 +135,7 @@ impl SelfManaged {
                         created
                     }
                     // Another replica created it first: use theirs.
-                    Err(kube::Error::Api(status)) if status.code == 409 => {
+                    Err(e) if crate::conflict::another_writer_won(&e) => {
                         self.secrets.get(&self.secret_name).await?
                     }
                     Err(e) => return Err(e.into()),
@@ -156,7 +156,7 @@ impl SelfManaged {
                         tracing::info!(secret = %self.secret_name, "renewed the webhook serving certificate");
                         replaced
                     }
-                    Err(kube::Error::Api(status)) if status.code == 409 => {
+                    Err(e) if crate::conflict::another_writer_won(&e) => {
                         self.secrets.get(&self.secret_name).await?
                     }
                     Err(e) => return Err(e.into()),

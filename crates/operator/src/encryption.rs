@@ -170,7 +170,7 @@ pub async fn ensure_secret(
     match secrets.create(&PostParams::default(), &secret).await {
         Ok(_) => Ok(SecretOutcome::Created(fingerprint(&secret)?)),
         // Another replica won the race: use (and check) what it created.
-        Err(kube::Error::Api(status)) if status.code == 409 => {
+        Err(e) if crate::conflict::another_writer_won(&e) => {
             let existing = secrets.get(name).await?;
             Ok(SecretOutcome::Existing(fingerprint(&existing)?))
         }

@@ -81,7 +81,7 @@ impl LeaderElection {
             };
             return match self.leases.create(&PostParams::default(), &lease).await {
                 Ok(_) => Ok(Turn::Leading),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(Turn::Following),
+                Err(e) if crate::conflict::another_writer_won(&e) => Ok(Turn::Following),
                 Err(e) => Err(e),
             };
         };
@@ -111,7 +111,7 @@ impl LeaderElection {
             .await
         {
             Ok(_) => Ok(Turn::Leading),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Turn::Following),
+            Err(e) if crate::conflict::another_writer_won(&e) => Ok(Turn::Following),
             Err(e) => Err(e),
         }
     }

@@ -463,7 +463,7 @@ async fn write(
                     verdict,
                 })));
             }
-            Err(kube::Error::Api(e)) if e.code == 409 && tries < WRITE_TRIES => {
+            Err(e) if crate::conflict::another_writer_won(&e) && tries < WRITE_TRIES => {
                 tracing::debug!(
                     resource = name,
                     "the status changed meanwhile; computing again"
