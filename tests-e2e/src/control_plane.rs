@@ -40,6 +40,52 @@ fn spawn_logged(program: &Path, args: &[String], log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()))
 }
 
+/// etcd on free ports, serving once this returns. A port another test took between
+/// `free_port` and etcd's bind makes etcd exit: it is started again on other ports.
+async fn start_etcd(root: &Path) -> (Child, u16) {
+    let log = root.join("etcd.log");
+    for _attempt in 0..5 {
+        let (client_port, peer_port) = (free_port(), free_port());
+        let _ = fs::remove_dir_all(root.join("etcd"));
+        let mut etcd = spawn_logged(
+            &tool("etcd"),
+            &[
+                "--name=default".into(),
+                format!("--data-dir={}", root.join("etcd").display()),
+                format!("--listen-client-urls=http://127.0.0.1:{client_port}"),
+                format!("--advertise-client-urls=http://127.0.0.1:{client_port}"),
+                format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
+                format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
+                format!("--initial-cluster=default=http://127.0.0.1:{peer_port}"),
+                "--unsafe-no-fsync".into(),
+            ],
+            &log,
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            if etcd.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", client_port)).is_ok() {
+                return (etcd, client_port);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = etcd.kill();
+        let _ = etcd.wait();
+    }
+    let tail = fs::read_to_string(&log).unwrap_or_default();
+    panic!(
+        "etcd did not start in 5 attempts; its log ends:\n{}",
+        last_lines(&tail, 30)
+    );
+}
+
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
+}
+
 impl ControlPlane {
     pub async fn start() -> ControlPlane {
         let dir = tempfile::tempdir().expect("control plane dir");
@@ -70,21 +116,8 @@ impl ControlPlane {
         // kube-apiserver reads the verifying key from a certificate as well.
         write(&pki.join("sa.pub"), &service_accounts.cert_pem);
 
-        let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
-        let etcd = spawn_logged(
-            &tool("etcd"),
-            &[
-                "--name=default".into(),
-                format!("--data-dir={}", root.join("etcd").display()),
-                format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"),
-                format!("--advertise-client-urls=http://127.0.0.1:{etcd_port}"),
-                format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
-                format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
-                format!("--initial-cluster=default=http://127.0.0.1:{peer_port}"),
-                "--unsafe-no-fsync".into(),
-            ],
-            &root.join("etcd.log"),
-        );
+        let (etcd, etcd_port) = start_etcd(root).await;
+        let api_port = free_port();
         let url = format!("https://127.0.0.1:{api_port}");
         let apiserver = spawn_logged(
             &tool("kube-apiserver"),
@@ -152,19 +185,14 @@ impl ControlPlane {
                 .iter_mut()
                 .any(|p| p.try_wait().ok().flatten().is_some());
             if exited || tokio::time::Instant::now() > deadline {
-                let log = fs::read_to_string(self.dir.path().join("kube-apiserver.log"))
-                    .unwrap_or_default();
-                let tail: String = log
-                    .lines()
-                    .rev()
-                    .take(30)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                let log = |name: &str| {
+                    let text = fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+                    last_lines(&text, 30)
+                };
                 panic!(
-                    "kube-apiserver did not become ready (exited: {exited}); its log ends:\n{tail}"
+                    "kube-apiserver did not become ready (exited: {exited}); its log ends:\n{}\netcd's log ends:\n{}",
+                    log("kube-apiserver.log"),
+                    log("etcd.log")
                 );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
