@@ -150,6 +150,17 @@ impl Kubelet {
         results
     }
 
+    /// The Pod's node dies: each sidecar is killed (SIGKILL) with no final sync, no preStop.
+    pub async fn kill(&self, pod: RunningPod) -> Vec<(String, String)> {
+        let mut logs = Vec::new();
+        for mut sidecar in pod.sidecars {
+            let _ = sidecar.child.kill();
+            let _ = wait_timeout(&mut sidecar.child, Duration::from_secs(10)).await;
+            logs.push((sidecar.name.clone(), sidecar.log_text()));
+        }
+        logs
+    }
+
     async fn spawn(&self, container: &Container, pod: &Pod, volumes: &Volumes) -> ContainerProcess {
         let mounts: Vec<(String, PathBuf)> = container
             .volume_mounts

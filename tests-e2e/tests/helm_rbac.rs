@@ -49,7 +49,11 @@ const EXPECTED_RULES: &[(&str, &str)] = &[
     ),
     (
         "Role/volume-syncing-controller@volume-syncing-controller: coordination.k8s.io leases create",
-        "leader election: create the Lease (create cannot be limited by name)",
+        "leader election and writer leases: create a Lease (create cannot be limited by name)",
+    ),
+    (
+        "Role/volume-syncing-controller@volume-syncing-controller: coordination.k8s.io leases get,update",
+        "writer leases (with reports): read, grant and renew the hash-named Lease of each remote path, in the release namespace only",
     ),
     (
         "Role/volume-syncing-controller@volume-syncing-controller: coordination.k8s.io leases[volume-syncing-controller] get,update",

@@ -131,6 +131,15 @@ pub struct SyncToRemote {
     /// every upload is a full sync.
     #[arg(long, env = "VSC_FULL_SYNC_INTERVAL", default_value = "1h", value_parser = parse_seconds)]
     pub full_sync_interval: Duration,
+    /// One writer per remote path: upload only while holding the writer lease the operator
+    /// keeps at this http:// URL (set by the webhook with `syncOptions.writers: one`); asked
+    /// every 10 s with the report token. Without it, this agent holds its uploads (logged,
+    /// `/healthz` and the `vsc_upload_held` metric say so) and keeps asking.
+    #[arg(long = flag::WRITER_LEASE_URL, env = "VSC_WRITER_LEASE_URL")]
+    pub writer_lease_url: Option<String>,
+    /// With --writer-lease-url: ask to be preferred as the primary writer.
+    #[arg(long = flag::PREFER_PRIMARY, env = "VSC_PREFER_PRIMARY")]
+    pub prefer_primary: bool,
     #[command(flatten)]
     pub common: CommonSyncArgs,
 }
@@ -370,7 +379,9 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod contract {
     use super::*;
-    use vsc_types::agent_args::{DeletionLimits, RestoreArgs, StatusArgs, TrashArgs, UploadArgs};
+    use vsc_types::agent_args::{
+        DeletionLimits, RestoreArgs, StatusArgs, TrashArgs, UploadArgs, WriterLeaseArgs,
+    };
 
     fn parse(argv: Vec<String>) -> Command {
         let argv = std::iter::once("volume-syncing-controller".to_string()).chain(argv);
@@ -449,6 +460,10 @@ mod contract {
                 addr_file: Some("/tmp/status-addr".into()),
                 unhealthy_after_failures: Some(4),
             }),
+            writer_lease: Some(WriterLeaseArgs {
+                url: "http://operator:8080/writer-lease".into(),
+                preferred: true,
+            }),
             verbose: true,
         };
         let Command::SyncToRemote(parsed) = parse(rendered.to_argv()) else {
@@ -456,7 +471,11 @@ mod contract {
         };
         assert_eq!(parsed.paths.src, PathBuf::from("/data"));
         assert_eq!(parsed.paths.dst, "bucket/app");
-        assert!(parsed.force_even_if_remote_would_be_cleared);
+        assert!(parsed.force_even_if_remote_would_be_cleared && parsed.prefer_primary);
+        assert_eq!(
+            parsed.writer_lease_url.as_deref(),
+            Some("http://operator:8080/writer-lease")
+        );
         assert_eq!(parsed.require_sentinel, Some(PathBuf::from(".mounted")));
         let trash = &parsed.trash;
         assert_eq!(

@@ -58,6 +58,9 @@ pub enum AgentError {
     #[error("stopping took too long: {0}")]
     StopTimedOut(String),
 
+    #[error("{0}")]
+    LeaseLost(String),
+
     #[error("aborted by a second signal: the running sync was stopped before it finished")]
     Aborted,
 
@@ -90,7 +93,8 @@ impl AgentError {
             AgentError::RefusedBySafetyValve { .. } => exit_code::REFUSED_BY_SAFETY_VALVE,
             AgentError::RcloneFailed { .. }
             | AgentError::RcloneMissing { .. }
-            | AgentError::StopTimedOut(_) => exit_code::RCLONE_FAILED,
+            | AgentError::StopTimedOut(_)
+            | AgentError::LeaseLost(_) => exit_code::RCLONE_FAILED,
             AgentError::NoRunningAgent(_) => exit_code::NO_RUNNING_AGENT,
             AgentError::Different(_) => exit_code::DIFFERENT,
             AgentError::Aborted => exit_code::ABORTED,

@@ -39,6 +39,8 @@ pub enum Outcome {
     /// An upload that found the local tree as the last sync left it, within the full-sync
     /// interval: no request was made.
     Unchanged,
+    /// An upload held: another Pod is the primary writer of the remote path.
+    Held,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub struct SyncJob {
     pub full_sync_interval: std::time::Duration,
     /// Tells the operator how each sync went.
     pub reporter: Option<Reporter>,
+    /// Upload: only while holding the remote path's writer lease.
+    pub writer_lease: Option<std::sync::Arc<crate::writer_lease::WriterLease>>,
     /// Upload: keep replaced and deleted files in the trash, with this retention.
     pub trash: Option<Retention>,
     /// Restore: the tree as it was at this time.
@@ -101,6 +105,40 @@ impl SyncJob {
 
     async fn upload(&self) -> Result<Outcome> {
         upload::run(self).await
+    }
+
+    /// A Pod that just became the primary writer: when another Pod uploaded since this one
+    /// last matched the remote, restore that first (what this Pod changed while it held its
+    /// uploads is discarded: it was never the primary's data), so a stale view never
+    /// overwrites newer data. An upload the old primary did not finish is restored too: it
+    /// is the newest the remote has.
+    pub async fn catch_up(&self) -> Result<bool> {
+        let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
+        let matched = self.local_record()?.and_then(|record| record.remote_upload);
+        let behind = match &survey.state {
+            RemoteState::Complete(upload) => matched != Some(UploadId::of(upload)),
+            RemoteState::Incomplete(upload) => upload.writer.host != Writer::this_process().host,
+            RemoteState::NeverWritten
+            | RemoteState::Unrecorded
+            | RemoteState::UnreadableRecord(_) => false,
+        };
+        if !behind {
+            return Ok(false);
+        }
+        tracing::info!(remote = %self.remote, "taking over as the primary writer: restoring what the previous primary uploaded first");
+        let restore = SyncJob {
+            direction: Direction::ToLocal,
+            force: false,
+            allow_incomplete: true,
+            keep_local_if_remote_empty: true,
+            discard_local_changes: true,
+            as_of: None,
+            reporter: None,
+            writer_lease: None,
+            ..self.clone()
+        };
+        restore.run().await?;
+        Ok(true)
     }
 
     async fn restore(&self) -> Result<Outcome> {

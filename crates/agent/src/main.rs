@@ -22,6 +22,7 @@ mod sync_lock;
 mod trash;
 mod verify;
 mod watch;
+mod writer_lease;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ use crate::status_server::StatusServer;
 use crate::trash::Retention;
 use crate::verify::Verification;
 use crate::watch::ChangeWatcher;
+use crate::writer_lease::WriterLease;
 use vsc_types::schedule::Schedule;
 
 fn init_logging(format: LogFormat, verbose: u8) {
@@ -102,6 +104,7 @@ async fn run(command: Command) -> Result<()> {
                 sentinel: args.require_sentinel,
                 full_sync_interval: args.full_sync_interval,
                 trash,
+                writer_lease: args.writer_lease_url.map(|url| (url, args.prefer_primary)),
                 ..JobOptions::default()
             };
             run_sync(
@@ -182,6 +185,8 @@ struct JobOptions {
     discard_local_changes: bool,
     full_sync_interval: Duration,
     as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// `--writer-lease-url` and `--prefer-primary`.
+    writer_lease: Option<(String, bool)>,
 }
 
 /// The rclone config for this run (written from the environment, or the user's own with
@@ -269,9 +274,21 @@ async fn run_sync(
         )?),
         None => None,
     };
+    let writer_lease = match &options.writer_lease {
+        Some((url, preferred)) => Some(WriterLease::new(
+            url,
+            common.report_token_file.as_deref(),
+            common.report_resource.as_deref().unwrap_or_default(),
+            &report::pod_name(),
+            &remote,
+            *preferred,
+        )?),
+        None => None,
+    };
     let job = SyncJob {
         direction,
         reporter,
+        writer_lease: writer_lease.clone(),
         local,
         encrypted: is_encrypted_target(&remote),
         remote,
@@ -310,6 +327,7 @@ async fn run_sync(
                 .map_err(|e| AgentError::io("cannot write --status-addr-file", file, e))?;
         }
     }
+    let asking = writer_lease.as_ref().map(WriterLease::keep_asking);
     let mut abort = stop.clone();
     let run = async {
         if schedule.is_none() && watcher.is_none() {
@@ -325,6 +343,10 @@ async fn run_sync(
         result = run => result,
         error = abort.aborted() => Err(error),
     };
+    if let (Some(lease), Some(asking)) = (&writer_lease, asking) {
+        asking.abort();
+        lease.release().await;
+    }
     drop(config);
     result.map(|_| ())
 }

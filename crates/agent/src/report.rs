@@ -18,8 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Reporter {
-    host_port: String,
-    path: String,
+    target: HttpTarget,
     token_file: PathBuf,
     resource: String,
     pod: String,
@@ -34,37 +33,21 @@ impl Reporter {
         resource: &str,
         direction: SyncDirection,
     ) -> Result<Self> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            AgentError::invalid(format!(
-                "--report-url '{url}' must be an http:// URL (the operator's in-cluster admin port)"
-            ))
-        })?;
-        let (host_port, path) = match rest.split_once('/') {
-            Some((host, path)) => (host.to_string(), format!("/{path}")),
-            None => (rest.to_string(), "/".to_string()),
-        };
+        let target = HttpTarget::parse(url, "--report-url")?;
         let token_file = token_file.filter(|file| !file.as_os_str().is_empty());
-        let complete = !host_port.is_empty() && resource.contains('/');
+        let complete = resource.contains('/');
         let Some(token_file) = token_file.filter(|_| complete) else {
             return Err(AgentError::invalid(
                 "--report-url needs --report-token-file and --report-resource <namespace>/<name> (VSC_REPORT_TOKEN_FILE, VSC_REPORT_RESOURCE)",
             ));
         };
-        let host_port = if host_port.contains(':') {
-            host_port
-        } else {
-            format!("{host_port}:80")
-        };
         Ok(Reporter {
-            host_port,
-            path,
+            target,
             token_file: token_file.to_path_buf(),
             resource: resource.to_string(),
             // POD_NAME comes from the downward API (the webhook sets it); the hostname is the
             // Pod's name too, except with hostNetwork, where it is the node's.
-            pod: std::env::var(vsc_types::contract::ENV_POD_NAME)
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .unwrap_or_default(),
+            pod: pod_name(),
             direction,
         })
     }
@@ -91,35 +74,84 @@ impl Reporter {
             }
         };
         let body = serde_json::to_string(&report).unwrap_or_default();
-        match tokio::time::timeout(TIMEOUT, self.post(&token, &body)).await {
-            Ok(Ok(status)) if (200..300).contains(&status) => {
+        match tokio::time::timeout(TIMEOUT, post_json(&self.target, &token, &body)).await {
+            Ok(Ok((status, _))) if (200..300).contains(&status) => {
                 tracing::debug!(status, "sync reported to the operator")
             }
-            Ok(Ok(status)) => tracing::warn!(status, "the operator refused the sync report"),
+            Ok(Ok((status, _))) => tracing::warn!(status, "the operator refused the sync report"),
             Ok(Err(e)) => tracing::warn!(error = %e, "could not report the sync to the operator"),
             Err(_) => tracing::warn!("reporting the sync to the operator timed out"),
         }
     }
+}
 
-    async fn post(&self, token: &str, body: &str) -> std::io::Result<u16> {
-        let mut stream = TcpStream::connect(&self.host_port).await?;
-        let request = format!(
-            "POST {} HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.path,
-            self.host_port,
-            token,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let head = String::from_utf8_lossy(&response);
-        Ok(head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0))
+/// The Pod's name: from the downward API (the webhook sets POD_NAME); the hostname is the
+/// Pod's name too, except with hostNetwork, where it is the node's.
+pub fn pod_name() -> String {
+    std::env::var(vsc_types::contract::ENV_POD_NAME)
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+}
+
+/// An http:// endpoint of the operator's in-cluster admin port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    host_port: String,
+    path: String,
+}
+
+impl HttpTarget {
+    /// `url` of the flag `flag`, or an error that names it.
+    pub fn parse(url: &str, flag: &str) -> Result<Self> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            AgentError::invalid(format!(
+                "{flag} '{url}' must be an http:// URL (the operator's in-cluster admin port)"
+            ))
+        })?;
+        let (host_port, path) = match rest.split_once('/') {
+            Some((host, path)) => (host.to_string(), format!("/{path}")),
+            None => (rest.to_string(), "/".to_string()),
+        };
+        if host_port.is_empty() {
+            return Err(AgentError::invalid(format!("{flag} '{url}' has no host")));
+        }
+        let host_port = if host_port.contains(':') {
+            host_port
+        } else {
+            format!("{host_port}:80")
+        };
+        Ok(HttpTarget { host_port, path })
     }
+}
+
+/// POSTs a JSON `body` with a bearer token over HTTP/1.0; the status code and the body of
+/// the answer.
+pub async fn post_json(
+    target: &HttpTarget,
+    token: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(&target.host_port).await?;
+    let request = format!(
+        "POST {} HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        target.path,
+        target.host_port,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
 }
 
 #[cfg(test)]
@@ -135,7 +167,7 @@ mod tests {
         assert!(Reporter::new("http://op:8080/report", token, "nameonly", to_remote).is_err());
         let reporter =
             Reporter::new("http://op/report", token, "ns/name", to_remote).expect("valid");
-        assert_eq!(reporter.host_port, "op:80");
-        assert_eq!(reporter.path, "/report");
+        assert_eq!(reporter.target.host_port, "op:80");
+        assert_eq!(reporter.target.path, "/report");
     }
 }

@@ -8,10 +8,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::error::{AgentError, Result, exit_code};
-use crate::job::{Outcome, SyncJob};
+use crate::job::{Direction, Outcome, SyncJob};
 use crate::status::Status;
 use crate::sync_lock;
 use crate::watch::ChangeWatcher;
+use crate::writer_lease::{Turn, WriterLease};
 use vsc_types::schedule::Schedule;
 
 /// How long an abort may take to clean up before the agent exits regardless.
@@ -137,8 +138,29 @@ async fn run_logged(job: &SyncJob, status: &Status, reason: &str) -> Result<Outc
         None => None,
     };
     let started = Instant::now();
+    let lease = job
+        .writer_lease
+        .as_ref()
+        .filter(|_| job.direction == Direction::ToRemote);
+    if let Some(lease) = lease {
+        match lease.turn().await {
+            Turn::Hold { holder } => {
+                tracing::debug!(
+                    reason,
+                    primary = holder.as_deref().unwrap_or("none yet"),
+                    "upload held: not the primary writer"
+                );
+                status.hold(holder);
+                return Ok(Outcome::Held);
+            }
+            Turn::Primary { .. } => status.write(),
+        }
+    }
     tracing::info!(reason, local = %job.local.display(), remote = %job.remote, "sync starting");
-    let result = job.run().await;
+    let result = match lease {
+        Some(lease) => as_primary(job, lease).await,
+        None => job.run().await,
+    };
     let elapsed = started.elapsed();
     status.record(&result, elapsed);
     if let Some(reporter) = &job.reporter {
@@ -158,6 +180,24 @@ async fn run_logged(job: &SyncJob, status: &Status, reason: &str) -> Result<Outc
         }
     }
     result
+}
+
+/// The upload of the primary writer: a takeover catches up first; the upload is stopped
+/// (its rclone killed) when the lease is lost.
+async fn as_primary(job: &SyncJob, lease: &WriterLease) -> Result<Outcome> {
+    let upload = async {
+        if lease.take_over_pending() {
+            job.catch_up().await?;
+            lease.caught_up();
+        }
+        job.run().await
+    };
+    tokio::select! {
+        result = upload => result,
+        _ = lease.lost() => Err(AgentError::LeaseLost(
+            "the writer lease was not renewed in time (the operator or the API server unreachable, or a preferred Pod takes over): the upload was stopped before another Pod may write".into(),
+        )),
+    }
 }
 
 /// One run; a signal during it lets it finish (a half-done restore is worse than a late

@@ -14,6 +14,11 @@ pub struct Snapshot {
     pub last_success: Option<SystemTime>,
     pub last_duration: Option<Duration>,
     pub last_error: Option<String>,
+    /// With a writer lease: whether uploads are held because another Pod is the primary
+    /// (None without one).
+    pub upload_held: Option<bool>,
+    /// The primary writer when uploads are held, if known.
+    pub primary: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -23,10 +28,7 @@ pub struct Status {
 
 impl Status {
     pub fn record(&self, result: &Result<Outcome>, took: Duration) {
-        let mut snapshot = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut snapshot = self.lock();
         snapshot.last_duration = Some(took);
         match result {
             Ok(_) => {
@@ -43,10 +45,27 @@ impl Status {
         }
     }
 
-    pub fn snapshot(&self) -> Snapshot {
+    /// Uploads are held: another Pod is the primary writer.
+    pub fn hold(&self, primary: Option<String>) {
+        let mut snapshot = self.lock();
+        snapshot.upload_held = Some(true);
+        snapshot.primary = primary;
+    }
+
+    /// This Pod is the primary writer.
+    pub fn write(&self) {
+        let mut snapshot = self.lock();
+        snapshot.upload_held = Some(false);
+        snapshot.primary = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.lock().clone()
     }
 }

@@ -94,6 +94,10 @@ impl StatusServer {
                         snapshot.consecutive_failures
                     );
                     ("503 Service Unavailable", TEXT, body)
+                } else if snapshot.upload_held == Some(true) {
+                    let primary = snapshot.primary.as_deref().unwrap_or("none yet");
+                    let body = format!("ok (holding uploads: the primary writer is {primary})\n");
+                    ("200 OK", TEXT, body)
                 } else {
                     ("200 OK", TEXT, "ok\n".into())
                 }
@@ -146,6 +150,16 @@ impl StatusServer {
                 "last_success_timestamp_seconds",
                 "gauge",
                 "When the last successful sync finished.",
+                &samples,
+            );
+        }
+        if let Some(held) = snapshot.upload_held {
+            let samples = [(direction.clone(), f64::from(u8::from(held)))];
+            family(
+                &mut out,
+                "upload_held",
+                "gauge",
+                "1 while uploads are held because another Pod is the primary writer.",
                 &samples,
             );
         }

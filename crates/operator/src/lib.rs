@@ -17,3 +17,4 @@ pub mod template;
 pub mod tls;
 pub mod validation;
 pub mod webhook;
+pub mod writer_lease;

@@ -269,12 +269,13 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let pod_name = std::env::var("POD_NAME").ok();
-    let needs_namespace =
-        cli.leader_election || cli.certificate_mode == CertificateMode::SelfManaged;
+    let needs_namespace = cli.leader_election
+        || cli.certificate_mode == CertificateMode::SelfManaged
+        || cli.report_url.is_some();
     let namespace = match (&cli.namespace, needs_namespace) {
         (Some(namespace), _) => namespace.clone(),
         (None, true) => anyhow::bail!(
-            "--namespace (POD_NAMESPACE) is required with --leader-election or --certificate-mode self-managed"
+            "--namespace (POD_NAMESPACE) is required with --leader-election, --certificate-mode self-managed or --report-url (the writer leases live there)"
         ),
         (None, false) => String::new(),
     };
@@ -314,6 +315,7 @@ async fn main() -> anyhow::Result<()> {
     if report.is_some() {
         let state = Arc::new(ReportState {
             client: client.clone(),
+            lease_namespace: namespace.clone(),
             recorder: kube::runtime::events::Recorder::new(
                 client.clone(),
                 kube::runtime::events::Reporter {
@@ -325,6 +327,10 @@ async fn main() -> anyhow::Result<()> {
         admin = admin.merge(
             Router::new()
                 .route("/report", post(vsc_operator::report::receive))
+                .route(
+                    vsc_types::writer_lease::LEASE_PATH,
+                    post(vsc_operator::writer_lease::receive),
+                )
                 .with_state(state),
         );
     }

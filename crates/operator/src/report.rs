@@ -26,7 +26,7 @@ use vsc_types::report::SyncReport;
 use crate::sync_status::{self, Recorded, Streak};
 
 /// Longest Pod name Kubernetes accepts.
-const MAX_POD_NAME: usize = 253;
+pub(crate) const MAX_POD_NAME: usize = 253;
 /// How far a report's `sentAt` may be from the operator's clock (clock skew between nodes,
 /// a slow network); older requests are refused as replays.
 pub const MAX_REPORT_AGE_SECONDS: i64 = 300;
@@ -35,13 +35,15 @@ const EXTRA_POD_NAME: &str = "authentication.kubernetes.io/pod-name";
 
 pub struct ReportState {
     pub client: kube::Client,
+    /// Where the writer leases are kept: the operator's own namespace.
+    pub lease_namespace: String,
     /// Publishes `SyncFailing` / `SyncRecovered` Events, once per failure streak.
     pub recorder: Recorder,
 }
 
-type Answer = (StatusCode, String);
+pub(crate) type Answer = (StatusCode, String);
 
-fn refuse(code: StatusCode, why: impl Into<String>) -> Answer {
+pub(crate) fn refuse(code: StatusCode, why: impl Into<String>) -> Answer {
     (code, format!("{}\n", why.into()))
 }
 
@@ -57,12 +59,15 @@ pub async fn receive(
     let Some((namespace, name)) = report.resource.split_once('/') else {
         return refuse(StatusCode::BAD_REQUEST, "resource must be namespace/name");
     };
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if let Err(answer) = authenticate(&state.client, token, namespace, name, &report.pod).await {
+    if let Err(answer) = authenticate(
+        &state.client,
+        bearer(&headers),
+        namespace,
+        name,
+        &report.pod,
+    )
+    .await
+    {
         return answer;
     }
     let Some(sent_at) = report.sent_at() else {
@@ -112,6 +117,15 @@ pub async fn receive(
     }
 }
 
+/// The bearer token of a request ("" without one).
+pub(crate) fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
 /// The report in `body`, or a 400 that says what is wrong with it.
 fn parse(body: &[u8]) -> Result<SyncReport, Answer> {
     let report: SyncReport = serde_json::from_slice(body).map_err(|e| {
@@ -131,7 +145,7 @@ fn parse(body: &[u8]) -> Result<SyncReport, Answer> {
 
 /// Asks the API server whether `token` is a service account token of a Pod named `pod` in
 /// `namespace`, issued for the audience of the resource `namespace/name`.
-async fn authenticate(
+pub(crate) async fn authenticate(
     client: &kube::Client,
     token: &str,
     namespace: &str,

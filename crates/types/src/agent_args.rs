@@ -30,6 +30,8 @@ pub mod flag {
     pub const STATUS_ADDR: &str = "status-addr";
     pub const STATUS_ADDR_FILE: &str = "status-addr-file";
     pub const UNHEALTHY_AFTER_FAILURES: &str = "unhealthy-after-failures";
+    pub const WRITER_LEASE_URL: &str = "writer-lease-url";
+    pub const PREFER_PRIMARY: &str = "prefer-primary";
 }
 
 /// The deletion limits of both directions; None: the agent's default.
@@ -71,6 +73,15 @@ pub struct StatusArgs {
     pub unhealthy_after_failures: Option<u32>,
 }
 
+/// One writer per remote path: the sidecar uploads only while it holds the writer lease.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterLeaseArgs {
+    /// The operator's writer-lease endpoint (`http://.../writer-lease`).
+    pub url: String,
+    /// The Pod asked to be preferred as the primary.
+    pub preferred: bool,
+}
+
 /// `sync-to-remote`, as the sidecar runs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UploadArgs {
@@ -86,6 +97,7 @@ pub struct UploadArgs {
     pub require_sentinel: Option<String>,
     pub trash: Option<TrashArgs>,
     pub status: Option<StatusArgs>,
+    pub writer_lease: Option<WriterLeaseArgs>,
     pub verbose: bool,
 }
 
@@ -159,6 +171,10 @@ impl UploadArgs {
                 flag::UNHEALTHY_AFTER_FAILURES,
                 status.unhealthy_after_failures,
             );
+        }
+        if let Some(lease) = &self.writer_lease {
+            argv.value(flag::WRITER_LEASE_URL, Some(&lease.url));
+            argv.switch(flag::PREFER_PRIMARY, lease.preferred);
         }
         argv.0
     }

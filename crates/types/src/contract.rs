@@ -61,6 +61,9 @@ pub const RESTORE_AS_OF_ANNOTATION: &str = "riotkit.org/restore-as-of";
 /// PodFilesystemSync annotation: the fingerprint of a lost encryption key, to make a new one
 /// in its place (an explicit act: what was encrypted with the old key stays unreadable).
 pub const NEW_ENCRYPTION_KEY_ANNOTATION: &str = "riotkit.org/new-encryption-key";
+/// Pod annotation (`"true"`): with `syncOptions.writers: one`, this Pod is preferred as the
+/// primary writer of its remote path (granted a free lease first; a holder without it yields).
+pub const PREFER_PRIMARY_ANNOTATION: &str = "riotkit.org/prefer-primary";
 
 /// Injected init container that restores the volume before the app starts.
 pub const INIT_CONTAINER_NAME: &str = "init-volume-restore";

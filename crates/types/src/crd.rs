@@ -89,6 +89,7 @@ const MAX_PATH_LEN: usize = 4096;
     printcolumn = r#"{"name":"Local path","type":"string","jsonPath":".spec.localPath","description":"Directory inside the Pod"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the resource is valid and its Secrets exist"}"#,
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status","description":"Whether the Pods' latest syncs succeeded (Unknown: no report yet, or retrying)"}"#,
+    printcolumn = r#"{"name":"Primary","type":"string","jsonPath":".status.primaries[0].pod","description":"The Pod that uploads (syncOptions.writers: one; the first remote path's)"}"#,
     printcolumn = r#"{"name":"Last sync","type":"date","jsonPath":".status.lastSyncTime","description":"When a Pod last reported a successful sync to the remote"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Selector","type":"string","jsonPath":".spec.podSelector","priority":1,"description":"Which Pods of the namespace are selected"}"#
@@ -451,6 +452,26 @@ pub struct SyncOptions {
     /// agent from the remote itself, so it holds per remotePath, across resources and clusters.
     #[serde(default = "default_true")]
     pub restore_remote_on_first_run: bool,
+
+    /// How many Pods may upload to one (rendered) remotePath at once. `one` (default): the
+    /// sidecars of Pods that share it elect a primary through a Lease the operator keeps
+    /// (needs the operator's `--report-url`); every Pod restores at start, only the primary
+    /// uploads, the others hold their uploads until the primary goes away and its lease
+    /// expires (30 s), then one takes over, first restoring what the old primary uploaded
+    /// last. The Pod annotation `riotkit.org/prefer-primary: "true"` prefers a Pod. `every`:
+    /// each Pod uploads its own view (the last one wins; only for remote paths that differ
+    /// per Pod, or a single Pod).
+    #[serde(default)]
+    pub writers: Writers,
+}
+
+/// `syncOptions.writers`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Writers {
+    #[default]
+    One,
+    Every,
 }
 
 impl Default for SyncOptions {
@@ -465,6 +486,7 @@ impl Default for SyncOptions {
             trash: Trash::default(),
             allowed_directions: AllowedDirections::default(),
             restore_remote_on_first_run: true,
+            writers: Writers::default(),
         }
     }
 }
@@ -679,6 +701,26 @@ pub struct PodFilesystemSyncStatus {
     /// restored, or a new key is asked for by name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key: Option<EncryptionKeyStatus>,
+
+    /// The primary writer of each remote path (`syncOptions.writers: one`): the Pod whose
+    /// sidecar was last granted the writer lease, and since when. The Lease itself
+    /// (`kubectl get lease -l riotkit.org/podfilesystemsync=<name>`) says whether it is
+    /// still renewed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["remotePath"]))]
+    pub primaries: Vec<PrimaryStatus>,
+}
+
+/// The Pod that holds a remote path's writer lease.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrimaryStatus {
+    /// The resolved remote path.
+    pub remote_path: String,
+    /// The primary Pod's name.
+    pub pod: String,
+    /// When it was granted the lease.
+    pub since: Time,
 }
 
 /// Names an encryption key without revealing it.

@@ -13,3 +13,5 @@ pub mod obscure;
 #[cfg(feature = "serde")]
 pub mod report;
 pub mod schedule;
+#[cfg(feature = "serde")]
+pub mod writer_lease;

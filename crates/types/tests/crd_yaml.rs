@@ -72,6 +72,7 @@ fn crd_names_and_scope() {
             "Local path",
             "Ready",
             "Synced",
+            "Primary",
             "Last sync",
             "Age",
             "Selector"

@@ -10,16 +10,19 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use vsc_types::agent_args::{DeletionLimits, RestoreArgs, StatusArgs, TrashArgs, UploadArgs};
+use vsc_types::agent_args::{
+    DeletionLimits, RestoreArgs, StatusArgs, TrashArgs, UploadArgs, WriterLeaseArgs,
+};
 use vsc_types::contract::{
     AGENT_BINARY_PATH, DEFAULT_CONFIG_PATH, DEFAULT_GRACE_PERIOD_SECONDS, ENV_CONFIG_PATH,
     ENV_FINAL_SYNC_TIMEOUT, ENV_LOCAL_PATH, ENV_LOG_FORMAT, ENV_PID_PATH, ENV_POD_NAME,
     ENV_POD_NAMESPACE, ENV_REMOTE_PATH, ENV_REPORT_RESOURCE, ENV_REPORT_TOKEN_FILE, ENV_REPORT_URL,
     FINAL_SYNC_MARGIN_SECONDS, INIT_CONTAINER_NAME, POD_GID_ANNOTATION, POD_UID_ANNOTATION,
-    REPORT_TOKEN_DIR, REPORT_TOKEN_EXPIRATION_SECONDS, REPORT_TOKEN_FILE_NAME, REPORT_TOKEN_VOLUME,
-    RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME, report_audience,
+    PREFER_PRIMARY_ANNOTATION, REPORT_TOKEN_DIR, REPORT_TOKEN_EXPIRATION_SECONDS,
+    REPORT_TOKEN_FILE_NAME, REPORT_TOKEN_VOLUME, RESTORE_AS_OF_ANNOTATION, SIDECAR_CONTAINER_NAME,
+    report_audience,
 };
-use vsc_types::crd::{PodFilesystemSync, Safety, SyncMethod, parse_numeric_id};
+use vsc_types::crd::{PodFilesystemSync, Safety, SyncMethod, Writers, parse_numeric_id};
 
 use super::{Denial, InjectionConfig, mounts};
 use crate::template::PodContext;
@@ -203,7 +206,9 @@ impl Plan {
 
         let restore_args = restore_args(pod, pfss, &remote_path)?.to_argv();
         let status = status_endpoint(pod, pfss)?;
-        let sync_args = upload_args(pfss, &remote_path, status.as_ref())?.to_argv();
+        let mut upload = upload_args(pfss, &remote_path, status.as_ref())?;
+        upload.writer_lease = writer_lease(pod, pfss, config);
+        let sync_args = upload.to_argv();
 
         Ok(Self {
             image: config.agent_image.clone(),
@@ -354,7 +359,31 @@ fn upload_args(
             unhealthy_after_failures: Some(unhealthy).filter(|n| *n > 0),
             ..endpoint.args()
         }),
+        writer_lease: None,
         verbose: spec.debug,
+    })
+}
+
+/// With `writers: one`, the sidecar uploads only while it holds the writer lease, which it
+/// asks the operator for next to its reports (none without reports: nowhere to ask).
+fn writer_lease(
+    pod: &Pod,
+    pfss: &PodFilesystemSync,
+    config: &InjectionConfig,
+) -> Option<WriterLeaseArgs> {
+    if pfss.spec.sync_options.writers != Writers::One {
+        return None;
+    }
+    let report = config.report.as_ref()?;
+    let preferred = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PREFER_PRIMARY_ANNOTATION))
+        .is_some_and(|value| value == "true");
+    Some(WriterLeaseArgs {
+        url: report.lease_url(),
+        preferred,
     })
 }
 

@@ -79,6 +79,15 @@ pub struct ReportConfig {
     pub url: String,
 }
 
+impl ReportConfig {
+    /// The writer-lease endpoint: the same admin port as `url`.
+    pub fn lease_url(&self) -> String {
+        let rest = self.url.strip_prefix("http://").unwrap_or(&self.url);
+        let host = rest.split_once('/').map_or(rest, |(host, _)| host);
+        format!("http://{host}{}", vsc_types::writer_lease::LEASE_PATH)
+    }
+}
+
 /// The result of a successful mutation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mutation {
