@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
+use vsc_e2e::alerts::{dashboard, dashboard_exprs, rules, used_metrics};
 use vsc_e2e::helm::{find, kind, render, repo_root, run};
 use vsc_test_support::tool;
 
@@ -96,45 +97,6 @@ fn exported_metrics() -> BTreeSet<String> {
         names.insert(format!("{agent_prefix}{name}"));
     }
     names
-}
-
-/// The metric names in a PromQL expression: identifiers of the project's prefixes.
-fn metrics_in(expr: &str) -> BTreeSet<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .filter(|word| word.starts_with("volume_syncing_") || word.starts_with("vsc_"))
-        .map(str::to_string)
-        .collect()
-}
-
-fn rules(docs: &[Value]) -> Vec<Value> {
-    let rule = find(docs, "PrometheusRule", None);
-    rule["spec"]["groups"]
-        .as_array()
-        .expect("groups")
-        .iter()
-        .flat_map(|group| group["rules"].as_array().expect("rules").clone())
-        .collect()
-}
-
-fn dashboard(docs: &[Value]) -> Value {
-    let config_map = docs
-        .iter()
-        .find(|d| kind(d) == "ConfigMap" && d["metadata"]["labels"]["grafana_dashboard"] == "1")
-        .expect("the dashboard ConfigMap");
-    let text = config_map["data"]["volume-syncing-controller.json"]
-        .as_str()
-        .expect("the dashboard JSON");
-    serde_json::from_str(text).expect("the dashboard is JSON")
-}
-
-fn dashboard_exprs(dashboard: &Value) -> Vec<String> {
-    dashboard["panels"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .flat_map(|panel| panel["targets"].as_array().expect("targets").clone())
-        .map(|target| target["expr"].as_str().expect("expr").to_string())
-        .collect()
 }
 
 #[test]
@@ -238,18 +200,7 @@ fn every_metric_the_rules_and_the_dashboard_use_is_one_the_code_exports() {
         assert!(exported.contains(known), "{known} not in {exported:?}");
     }
     let awaited: BTreeSet<&str> = AWAITED.iter().map(|(name, _)| *name).collect();
-    let docs = render(&["alerts.enabled=true", "dashboard.enabled=true"]);
-    let mut exprs: Vec<String> = rules(&docs)
-        .iter()
-        .map(|r| r["expr"].as_str().expect("expr").to_string())
-        .collect();
-    exprs.extend(dashboard_exprs(&dashboard(&docs)));
-    let mut used = BTreeSet::new();
-    for expr in &exprs {
-        let found = metrics_in(expr);
-        assert!(!found.is_empty(), "no project metric in {expr}");
-        used.extend(found);
-    }
+    let used = used_metrics();
     let unknown: Vec<&String> = used
         .iter()
         .filter(|name| !exported.contains(*name) && !awaited.contains(name.as_str()))
