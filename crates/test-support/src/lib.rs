@@ -29,7 +29,7 @@ pub fn tool(name: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| {
-            panic!("`{name}` is required for these tests and was not found: run `bash tools/install-test-tools.sh` (installs rclone, kubectl, helm, etcd and kube-apiserver into ~/.cache/volume-syncing-controller/bin)")
+            panic!("`{name}` is required for these tests and was not found: run `bash tools/install-test-tools.sh` (installs rclone, kubectl, helm, etcd, kube-apiserver, promtool and actionlint into ~/.cache/volume-syncing-controller/bin)")
         })
 }
 
