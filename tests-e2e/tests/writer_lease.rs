@@ -114,8 +114,8 @@ async fn only_the_primary_uploads_and_a_takeover_restores_the_old_primarys_data_
     let admin_port = vsc_test_support::free_port();
     let admin_addr = format!("--admin-addr=127.0.0.1:{admin_port}");
     let report_url = format!("--report-url=http://127.0.0.1:{admin_port}/report");
-    let operator =
-        OperatorProcess::start(&plane, &[&admin_addr, &report_url, "--namespace=default"]).await;
+    let operator_args = [admin_addr.as_str(), &report_url, "--namespace=default"];
+    let operator = OperatorProcess::start(&plane, &operator_args).await;
     register_webhook(&client, &operator).await;
     create_namespace(&client, "web").await;
     let mut env: BTreeMap<String, String> = s3.remote_env().into_iter().collect();
@@ -250,6 +250,30 @@ async fn only_the_primary_uploads_and_a_takeover_restores_the_old_primarys_data_
         ("who.txt", &first_view),
     ]);
     wait_remote(&remote, &expected, "the third primary's upload").await;
+
+    // The operator (so the API server) is cut off: the primary's grant runs out unrenewed and
+    // it stops uploading; once the operator is back it is granted the lease again and uploads.
+    let mut operator = operator;
+    operator.terminate().await;
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    survivor.write(&[("cut.txt", "written while cut off")]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(read_data(&remote), expected, "uploaded without a lease");
+    let log = survivor.log();
+    assert!(
+        log.contains("ran out unrenewed"),
+        "no word of the lost lease:\n{log}"
+    );
+    let operator = OperatorProcess::start(&plane, &operator_args).await;
+    let expected = files(&[
+        ("cut.txt", "written while cut off"),
+        ("late.txt", "written at shutdown"),
+        ("second.txt", "by the second primary"),
+        ("third.txt", "by the third primary"),
+        ("who.txt", &first_view),
+    ]);
+    wait_remote(&remote, &expected, "the upload once the lease is back").await;
     let mut last = replicas.remove(0);
     kubelet.stop(last.running.take().expect("running")).await;
+    drop(operator);
 }

@@ -134,7 +134,7 @@ pub struct SyncToRemote {
     /// One writer per remote path: upload only while holding the writer lease the operator
     /// keeps at this http:// URL (set by the webhook with `syncOptions.writers: one`); asked
     /// every 10 s with the report token. Without it, this agent holds its uploads (logged,
-    /// `/healthz` and the `vsc_upload_held` metric say so) and keeps asking.
+    /// `/healthz` and the `volume_syncing_upload_held` metric say so) and keeps asking.
     #[arg(long = flag::WRITER_LEASE_URL, env = "VSC_WRITER_LEASE_URL")]
     pub writer_lease_url: Option<String>,
     /// With --writer-lease-url: ask to be preferred as the primary writer.

@@ -144,7 +144,11 @@ impl WriterLease {
         let holding = match &*self.state.borrow() {
             LeaseState::Holding { until } if Instant::now() < *until => Ok(()),
             LeaseState::Held { holder } => Err(holder.clone()),
-            LeaseState::Holding { .. } | LeaseState::Unknown => Err(None),
+            LeaseState::Holding { .. } => {
+                tracing::warn!(remote = %self.remote_path, "the writer lease ran out unrenewed (the operator or the API server unreachable): holding uploads");
+                Err(None)
+            }
+            LeaseState::Unknown => Err(None),
         };
         let was_primary = self.was_primary.swap(holding.is_ok(), Ordering::SeqCst);
         match holding {

@@ -235,9 +235,18 @@ async fn main() -> anyhow::Result<()> {
         Some(url) if !url.starts_with("http://") => anyhow::bail!(
             "--report-url '{url}' must be an http:// URL: agents report to the admin port, which serves plain HTTP"
         ),
-        Some(url) => Some(ReportConfig { url: url.clone() }),
+        Some(url) => Some(ReportConfig {
+            url: url.clone(),
+            // The writer leases live in the operator's own namespace.
+            writer_leases: cli.namespace.is_some(),
+        }),
         None => None,
     };
+    if report.as_ref().is_some_and(|r| !r.writer_leases) {
+        tracing::warn!(
+            "--report-url without --namespace (POD_NAMESPACE): no writer leases, so with syncOptions.writers: one every Pod still uploads"
+        );
+    }
     let client = kube::Client::try_default()
         .await
         .context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
@@ -269,13 +278,12 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let pod_name = std::env::var("POD_NAME").ok();
-    let needs_namespace = cli.leader_election
-        || cli.certificate_mode == CertificateMode::SelfManaged
-        || cli.report_url.is_some();
+    let needs_namespace =
+        cli.leader_election || cli.certificate_mode == CertificateMode::SelfManaged;
     let namespace = match (&cli.namespace, needs_namespace) {
         (Some(namespace), _) => namespace.clone(),
         (None, true) => anyhow::bail!(
-            "--namespace (POD_NAMESPACE) is required with --leader-election, --certificate-mode self-managed or --report-url (the writer leases live there)"
+            "--namespace (POD_NAMESPACE) is required with --leader-election or --certificate-mode self-managed"
         ),
         (None, false) => String::new(),
     };
@@ -315,7 +323,7 @@ async fn main() -> anyhow::Result<()> {
     if report.is_some() {
         let state = Arc::new(ReportState {
             client: client.clone(),
-            lease_namespace: namespace.clone(),
+            lease_namespace: cli.namespace.clone().unwrap_or_default(),
             recorder: kube::runtime::events::Recorder::new(
                 client.clone(),
                 kube::runtime::events::Reporter {
@@ -324,15 +332,14 @@ async fn main() -> anyhow::Result<()> {
                 },
             ),
         });
-        admin = admin.merge(
-            Router::new()
-                .route("/report", post(vsc_operator::report::receive))
-                .route(
-                    vsc_types::writer_lease::LEASE_PATH,
-                    post(vsc_operator::writer_lease::receive),
-                )
-                .with_state(state),
-        );
+        let mut reports = Router::new().route("/report", post(vsc_operator::report::receive));
+        if report.as_ref().is_some_and(|r| r.writer_leases) {
+            reports = reports.route(
+                vsc_types::writer_lease::LEASE_PATH,
+                post(vsc_operator::writer_lease::receive),
+            );
+        }
+        admin = admin.merge(reports.with_state(state));
     }
     let admin_listener = tokio::net::TcpListener::bind(cli.admin_addr)
         .await

@@ -56,20 +56,11 @@ pub async fn receive(
         Ok(report) => report,
         Err(answer) => return answer,
     };
-    let Some((namespace, name)) = report.resource.split_once('/') else {
-        return refuse(StatusCode::BAD_REQUEST, "resource must be namespace/name");
-    };
-    if let Err(answer) = authenticate(
-        &state.client,
-        bearer(&headers),
-        namespace,
-        name,
-        &report.pod,
-    )
-    .await
-    {
-        return answer;
-    }
+    let (namespace, name) =
+        match check_sender(&state.client, &headers, &report.resource, &report.pod).await {
+            Ok(resource) => resource,
+            Err(answer) => return answer,
+        };
     let Some(sent_at) = report.sent_at() else {
         return refuse(StatusCode::BAD_REQUEST, "sentAt must be an RFC 3339 time");
     };
@@ -117,8 +108,26 @@ pub async fn receive(
     }
 }
 
+/// The `namespace` and `name` of `resource` (`namespace/name`) when the request's bearer
+/// token proves it comes from `pod`, selected by that resource.
+pub(crate) async fn check_sender<'r>(
+    client: &kube::Client,
+    headers: &HeaderMap,
+    resource: &'r str,
+    pod: &str,
+) -> Result<(&'r str, &'r str), Answer> {
+    let Some((namespace, name)) = resource.split_once('/') else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "resource must be namespace/name",
+        ));
+    };
+    authenticate(client, bearer(headers), namespace, name, pod).await?;
+    Ok((namespace, name))
+}
+
 /// The bearer token of a request ("" without one).
-pub(crate) fn bearer(headers: &HeaderMap) -> &str {
+fn bearer(headers: &HeaderMap) -> &str {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -145,7 +154,7 @@ fn parse(body: &[u8]) -> Result<SyncReport, Answer> {
 
 /// Asks the API server whether `token` is a service account token of a Pod named `pod` in
 /// `namespace`, issued for the audience of the resource `namespace/name`.
-pub(crate) async fn authenticate(
+async fn authenticate(
     client: &kube::Client,
     token: &str,
     namespace: &str,

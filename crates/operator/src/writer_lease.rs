@@ -2,7 +2,7 @@
 //! the Pods that share a resolved remotePath ask here, every few seconds, for its Lease; the
 //! operator keeps one `coordination.k8s.io` Lease per resource and remote path for them, so
 //! the injected Pods need no RBAC of their own: a request is believed only with the Pod's
-//! report token (checked as for reports, [`crate::report::authenticate`]).
+//! report token (checked as for reports, [`crate::report::check_sender`]).
 //!
 //! Safety rests on two rules: a grant is written to the Lease with the resourceVersion it was
 //! decided from (of two replicas deciding at once, one gets a conflict), and a lease held by
@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 use vsc_types::crd::{PodFilesystemSync, PrimaryStatus};
 use vsc_types::writer_lease::{LEASE_DURATION_SECONDS, LeaseAction, LeaseAnswer, LeaseRequest};
 
-use crate::report::{Answer, MAX_REPORT_AGE_SECONDS, ReportState, authenticate, bearer, refuse};
+use crate::report::{Answer, MAX_REPORT_AGE_SECONDS, ReportState, check_sender, refuse};
 
 /// Labels on each writer Lease: the resource's name and namespace.
 pub const LEASE_LABEL: &str = "riotkit.org/podfilesystemsync";
@@ -238,20 +238,11 @@ pub async fn receive(
         Ok(request) => request,
         Err(answer) => return answer,
     };
-    let Some((namespace, name)) = request.resource.split_once('/') else {
-        return refuse(StatusCode::BAD_REQUEST, "resource must be namespace/name");
-    };
-    if let Err(answer) = authenticate(
-        &state.client,
-        bearer(&headers),
-        namespace,
-        name,
-        &request.pod,
-    )
-    .await
-    {
-        return answer;
-    }
+    let (namespace, name) =
+        match check_sender(&state.client, &headers, &request.resource, &request.pod).await {
+            Ok(resource) => resource,
+            Err(answer) => return answer,
+        };
     let Some(sent_at) = fresh_sent_at(&request) else {
         return refuse(
             StatusCode::FORBIDDEN,

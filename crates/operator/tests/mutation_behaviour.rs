@@ -558,6 +558,7 @@ fn with_reports_each_agent_container_mounts_a_pod_bound_token_for_its_resource_o
     let reports = InjectionConfig {
         report: Some(mutation::ReportConfig {
             url: "http://operator:8080/report".into(),
+            writer_leases: true,
         }),
         ..config()
     };
@@ -624,4 +625,69 @@ fn with_reports_each_agent_container_mounts_a_pod_bound_token_for_its_resource_o
         spec.service_account_name.is_none(),
         "no token, no account named"
     );
+}
+
+/// The sidecar's argv as the webhook writes it, for a Pod with `annotations`.
+fn sidecar_args(
+    pfss: &vsc_types::crd::PodFilesystemSync,
+    annotations: serde_json::Value,
+    config: &InjectionConfig,
+) -> Vec<String> {
+    let mut pod = seed_pod();
+    pod.metadata.annotations = serde_json::from_value(annotations).expect("annotations");
+    let pod = apply(&pod, pfss, config);
+    let spec = pod.spec.expect("spec");
+    let sidecar = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == vsc_types::contract::SIDECAR_CONTAINER_NAME)
+        .expect("the sidecar")
+        .clone();
+    sidecar.args.unwrap_or_default()
+}
+
+#[test]
+fn with_one_writer_the_sidecar_asks_the_operator_for_the_lease_and_a_pod_may_be_preferred() {
+    let leases = |writer_leases| InjectionConfig {
+        report: Some(mutation::ReportConfig {
+            url: "http://operator:8080/report".into(),
+            writer_leases,
+        }),
+        ..config()
+    };
+    let pfss = seed_pfss();
+    let args = sidecar_args(&pfss, json!({}), &leases(true));
+    let url = args
+        .iter()
+        .position(|a| a == "--writer-lease-url")
+        .expect("the lease URL");
+    assert_eq!(args[url + 1], "http://operator:8080/writer-lease");
+    assert!(!args.contains(&"--prefer-primary".to_string()), "{args:?}");
+    let preferred = sidecar_args(
+        &pfss,
+        json!({"riotkit.org/prefer-primary": "true"}),
+        &leases(true),
+    );
+    assert!(
+        preferred.contains(&"--prefer-primary".to_string()),
+        "{preferred:?}"
+    );
+
+    // No lease without an operator that keeps them, or with `writers: every`.
+    for (pfss, config) in [
+        (pfss.clone(), leases(false)),
+        (pfss.clone(), config()),
+        (
+            {
+                let mut every = pfss.clone();
+                every.spec.sync_options.writers = vsc_types::crd::Writers::Every;
+                every
+            },
+            leases(true),
+        ),
+    ] {
+        let args = sidecar_args(&pfss, json!({}), &config);
+        assert!(!args.iter().any(|a| a.contains("writer-lease")), "{args:?}");
+    }
 }

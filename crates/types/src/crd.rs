@@ -455,10 +455,10 @@ pub struct SyncOptions {
 
     /// How many Pods may upload to one (rendered) remotePath at once. `one` (default): the
     /// sidecars of Pods that share it elect a primary through a Lease the operator keeps
-    /// (needs the operator's `--report-url`); every Pod restores at start, only the primary
-    /// uploads, the others hold their uploads until the primary goes away and its lease
-    /// expires (30 s), then one takes over, first restoring what the old primary uploaded
-    /// last. The Pod annotation `riotkit.org/prefer-primary: "true"` prefers a Pod. `every`:
+    /// (needs the operator's `--report-url` and `--namespace`, as the chart sets them); every
+    /// Pod restores at start, only the primary uploads, the others hold their uploads until
+    /// the primary goes away and its lease expires (30 s), then one takes over, first
+    /// restoring what the old primary uploaded last. The Pod annotation `riotkit.org/prefer-primary: "true"` prefers a Pod. `every`:
     /// each Pod uploads its own view (the last one wins; only for remote paths that differ
     /// per Pod, or a single Pod).
     #[serde(default)]
@@ -703,9 +703,9 @@ pub struct PodFilesystemSyncStatus {
     pub encryption_key: Option<EncryptionKeyStatus>,
 
     /// The primary writer of each remote path (`syncOptions.writers: one`): the Pod whose
-    /// sidecar was last granted the writer lease, and since when. The Lease itself
-    /// (`kubectl get lease -l riotkit.org/podfilesystemsync=<name>`) says whether it is
-    /// still renewed.
+    /// sidecar was last granted the writer lease, and since when. The Lease itself, in the
+    /// operator's namespace (`kubectl get lease -l riotkit.org/podfilesystemsync=<name>`),
+    /// says whether it is still renewed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["remotePath"]))]
     pub primaries: Vec<PrimaryStatus>,

@@ -47,17 +47,27 @@ pub struct SyncReport {
     pub sent_at: String,
 }
 
+/// A `sentAt` for a request sent at `time` (reports and writer-lease requests).
+pub fn sent_at_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A `sentAt` as a time, if it is RFC 3339.
+pub fn parse_sent_at(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
 impl SyncReport {
     /// `sent_at` for a report sent at `time`.
     pub fn timestamp(time: DateTime<Utc>) -> String {
-        time.to_rfc3339_opts(SecondsFormat::Micros, true)
+        sent_at_text(time)
     }
 
     /// `sent_at` as a time, if it is RFC 3339.
     pub fn sent_at(&self) -> Option<DateTime<Utc>> {
-        DateTime::parse_from_rfc3339(&self.sent_at)
-            .ok()
-            .map(|time| time.with_timezone(&Utc))
+        parse_sent_at(&self.sent_at)
     }
 }
 

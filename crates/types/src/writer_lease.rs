@@ -10,8 +10,10 @@
 //! from before it sent the request. So the old primary has stopped before any other Pod can
 //! be granted the lease, as long as the operators' clocks disagree by less than the margin.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::report::{parse_sent_at, sent_at_text};
 
 /// How long a grant lasts without renewal.
 pub const LEASE_DURATION_SECONDS: u32 = 30;
@@ -55,14 +57,12 @@ pub struct LeaseRequest {
 impl LeaseRequest {
     /// `sent_at` for a request sent at `time`.
     pub fn timestamp(time: DateTime<Utc>) -> String {
-        time.to_rfc3339_opts(SecondsFormat::Micros, true)
+        sent_at_text(time)
     }
 
     /// `sent_at` as a time, if it is RFC 3339.
     pub fn sent_at(&self) -> Option<DateTime<Utc>> {
-        DateTime::parse_from_rfc3339(&self.sent_at)
-            .ok()
-            .map(|time| time.with_timezone(&Utc))
+        parse_sent_at(&self.sent_at)
     }
 }
 

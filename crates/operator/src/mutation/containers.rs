@@ -374,7 +374,7 @@ fn writer_lease(
     if pfss.spec.sync_options.writers != Writers::One {
         return None;
     }
-    let report = config.report.as_ref()?;
+    let report = config.report.as_ref().filter(|r| r.writer_leases)?;
     let preferred = pod
         .metadata
         .annotations

@@ -77,6 +77,8 @@ impl Default for InjectionConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportConfig {
     pub url: String,
+    /// The operator serves `/writer-lease` (it knows its namespace, where the Leases live).
+    pub writer_leases: bool,
 }
 
 impl ReportConfig {
