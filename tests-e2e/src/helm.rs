@@ -166,6 +166,10 @@ pub const VARIANTS: &[(&str, &[&str])] = &[
     ("no leader election", &["leaderElection.enabled=false"]),
     ("sync reports", &["reports.enabled=true"]),
     (
+        "leader election without sync reports (no writer leases)",
+        &["reports.enabled=false", "leaderElection.enabled=true"],
+    ),
+    (
         "encryption Secrets only in listed namespaces",
         &["rbac.encryptionSecretNamespaces={press,shop}"],
     ),
