@@ -424,14 +424,25 @@ async fn helm_install_selects_labelled_namespaces_ignores_failures_and_uninstall
         ],
         None,
     );
+    // With reports, the one namespaced permission in this mode is the writer leases'.
     let roles = kubectl_ok(
         &admin,
-        &["get", "roles", "--namespace", namespace, "-o", "name"],
+        &["get", "roles", "--namespace", namespace, "-o", "json"],
         None,
     );
+    let roles: serde_json::Value = serde_json::from_str(&roles).expect("roles");
+    let resources: Vec<&serde_json::Value> = roles["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|role| role["rules"].as_array().into_iter().flatten())
+        .map(|rule| &rule["resources"])
+        .collect();
     assert!(
-        roles.trim().is_empty(),
-        "no namespaced permission in this mode: {roles}"
+        resources
+            .iter()
+            .all(|r| **r == serde_json::json!(["leases"])),
+        "only the writer leases are namespaced in this mode: {roles}"
     );
 
     let deployment = get_json(&admin, &format!("deployment/{fullname}"), Some(namespace))
