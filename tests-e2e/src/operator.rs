@@ -40,6 +40,17 @@ pub struct OperatorProcess {
     child: Child,
 }
 
+/// Flags for an operator that takes the agents' reports and, knowing its namespace, their
+/// writer-lease requests, on an admin port chosen up front (the agents need its URL).
+pub fn report_flags() -> Vec<String> {
+    let admin_port = free_port();
+    vec![
+        format!("--admin-addr=127.0.0.1:{admin_port}"),
+        format!("--report-url=http://127.0.0.1:{admin_port}/report"),
+        "--namespace=default".to_string(),
+    ]
+}
+
 impl OperatorProcess {
     /// Starts the operator and waits until its cache has synced (`/readyz` = 200).
     pub async fn start(plane: &ControlPlane, extra_args: &[&str]) -> OperatorProcess {

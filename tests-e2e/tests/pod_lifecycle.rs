@@ -9,7 +9,7 @@ use serde_json::json;
 use vsc_e2e::control_plane::ControlPlane;
 use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
 use vsc_e2e::kubelet::{Kubelet, chown_tree};
-use vsc_e2e::operator::{OperatorProcess, install_crd, register_webhook};
+use vsc_e2e::operator::{OperatorProcess, install_crd, register_webhook, report_flags};
 use vsc_test_support::{S3Server, eventually, owned, read_tree, write_tree};
 use vsc_types::crd::PodFilesystemSync;
 
@@ -24,10 +24,9 @@ async fn round_trip(encrypted: bool) {
     let client = plane.client().await;
     install_crd(&client).await;
     // Agents report each sync to the operator's admin port, which records it in the status.
-    let admin_port = vsc_test_support::free_port();
-    let admin_addr = format!("--admin-addr=127.0.0.1:{admin_port}");
-    let report_url = format!("--report-url=http://127.0.0.1:{admin_port}/report");
-    let operator = OperatorProcess::start(&plane, &[&admin_addr, &report_url]).await;
+    let flags = report_flags();
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let operator = OperatorProcess::start(&plane, &args).await;
     register_webhook(&client, &operator).await;
     create_namespace(&client, "shop").await;
 

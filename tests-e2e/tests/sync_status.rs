@@ -14,7 +14,9 @@ use vsc_e2e::fixtures::{
     app_pod, create_namespace, create_pfss, create_pod, projected_tokens, wait_ready,
 };
 use vsc_e2e::helm::kubectl_ok;
-use vsc_e2e::operator::{OperatorProcess, http_post_json, install_crd, register_webhook};
+use vsc_e2e::operator::{
+    OperatorProcess, http_post_json, install_crd, register_webhook, report_flags,
+};
 use vsc_types::contract::{
     ENV_REPORT_RESOURCE, ENV_REPORT_URL, REPORT_TOKEN_VOLUME, SIDECAR_CONTAINER_NAME,
 };
@@ -41,14 +43,8 @@ async fn served(reports: bool) -> (ControlPlane, kube::Client, OperatorProcess) 
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
     install_crd(&client).await;
-    let admin_port = vsc_test_support::free_port();
-    let admin_addr = format!("--admin-addr=127.0.0.1:{admin_port}");
-    let report_url = format!("--report-url=http://127.0.0.1:{admin_port}/report");
-    let args: Vec<&str> = if reports {
-        vec![&admin_addr, &report_url]
-    } else {
-        vec![&admin_addr]
-    };
+    let flags = if reports { report_flags() } else { Vec::new() };
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let operator = OperatorProcess::start(&plane, &args).await;
     register_webhook(&client, &operator).await;
     create_namespace(&client, NAMESPACE).await;

@@ -13,7 +13,7 @@ use serde_json::json;
 use vsc_e2e::control_plane::ControlPlane;
 use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
 use vsc_e2e::kubelet::{Kubelet, RunningPod, chown_tree};
-use vsc_e2e::operator::{OperatorProcess, install_crd, register_webhook};
+use vsc_e2e::operator::{OperatorProcess, install_crd, register_webhook, report_flags};
 use vsc_test_support::{S3Server, read_tree, write_tree};
 use vsc_types::crd::PodFilesystemSync;
 
@@ -111,10 +111,8 @@ async fn only_the_primary_uploads_and_a_takeover_restores_the_old_primarys_data_
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
     install_crd(&client).await;
-    let admin_port = vsc_test_support::free_port();
-    let admin_addr = format!("--admin-addr=127.0.0.1:{admin_port}");
-    let report_url = format!("--report-url=http://127.0.0.1:{admin_port}/report");
-    let operator_args = [admin_addr.as_str(), &report_url, "--namespace=default"];
+    let flags = report_flags();
+    let operator_args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let operator = OperatorProcess::start(&plane, &operator_args).await;
     register_webhook(&client, &operator).await;
     create_namespace(&client, "web").await;
