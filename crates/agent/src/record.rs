@@ -50,10 +50,16 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// This process, named by its Pod (POD_NAME, from the downward API: unlike the
+    /// hostname, it differs between hostNetwork Pods of one node), else by its hostname.
     pub fn this_process() -> Self {
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .filter(|host| !host.trim().is_empty())
+        let named = |variable| {
+            std::env::var(variable)
+                .ok()
+                .filter(|name: &String| !name.trim().is_empty())
+        };
+        let host = named(vsc_types::contract::ENV_POD_NAME)
+            .or_else(|| named("HOSTNAME"))
             .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
             .map(|host| host.trim().to_string())
             .unwrap_or_else(|| "unknown".to_string());
