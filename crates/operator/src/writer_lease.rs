@@ -583,4 +583,22 @@ mod tests {
         assert_ne!(name, lease_name("shop", "other", "remote:bucket/web-0"));
         assert_eq!(name, lease_name("shop", "data", "remote:bucket/web-0"));
     }
+
+    #[test]
+    fn a_body_that_is_not_a_lease_request_is_refused_saying_what_is_wrong() {
+        let refused = |body: &str| parse(body.as_bytes()).expect_err("refused");
+        let (code, text) = refused(
+            r#"{"resource":"a/b","pod":"p","remotePath":"r:b","action":"steal","sentAt":"x"}"#,
+        );
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(text.contains("steal") && text.contains("acquire"), "{text}");
+        let (_, text) = refused(
+            r#"{"resource":"a/b","pod":"","remotePath":"r:b","action":"acquire","sentAt":"x"}"#,
+        );
+        assert!(text.contains("pod"), "{text}");
+        let (_, text) = refused(
+            r#"{"resource":"a/b","pod":"p","remotePath":"","action":"acquire","sentAt":"x"}"#,
+        );
+        assert!(text.contains("remotePath"), "{text}");
+    }
 }
