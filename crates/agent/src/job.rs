@@ -152,13 +152,16 @@ impl SyncJob {
         // The survey also proves the remote reachable and decryptable before any local
         // change: an unreachable remote fails here with nothing touched.
         let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
+        let mut discarded = Vec::new();
         if let Some(record) = local_record
             .as_ref()
             .filter(|record| record.state == LocalState::Synced)
             && local_state == LocalTarget::NotEmpty
-            && let Some(outcome) = self.keep_local_changes(record, &survey.state)?
         {
-            return Ok(outcome);
+            match self.keep_local_changes(record, &survey.state)? {
+                LocalChangesVerdict::Done(outcome) => return Ok(outcome),
+                LocalChangesVerdict::Restore { discarded_added } => discarded = discarded_added,
+            }
         }
         self.admit(&survey.state)?;
         if !self.encrypted && survey.state == RemoteState::Unrecorded {
@@ -225,7 +228,8 @@ impl SyncJob {
             let plan = DeletionPlan::between(&remote_files, &local_files);
             let forced_clear = self.force && remote_files.is_empty();
             let destination_name = format!("in the local directory {local}");
-            judge_plan(&plan, limits, forced_clear, &destination_name, started)?;
+            let judged = plan.without_discarded(&discarded);
+            judge_plan(&judged, limits, forced_clear, &destination_name, started)?;
             plan_bound = Some(plan);
         }
         let mut args = self.restore_args();
@@ -289,7 +293,7 @@ impl SyncJob {
         &self,
         record: &LocalRecord,
         remote: &RemoteState,
-    ) -> Result<Option<Outcome>> {
+    ) -> Result<LocalChangesVerdict> {
         let changes = LocalChanges::between(&record.tree, &local_record::scan(&self.local)?);
         let remote_unchanged = match remote {
             RemoteState::Complete(upload) => record.remote_upload == Some(UploadId::of(upload)),
@@ -301,17 +305,21 @@ impl SyncJob {
         if remote_unchanged && self.as_of.is_none() && !self.discard_local_changes {
             if changes.is_empty() {
                 tracing::info!(%local, remote = %self.remote, "the local directory is what the last sync left and the remote has not changed since: nothing to restore");
-                return Ok(Some(Outcome::NothingToRestore));
+                return Ok(LocalChangesVerdict::Done(Outcome::NothingToRestore));
             }
             tracing::warn!(%local, remote = %self.remote, changes = %changes.describe(), "the local directory changed since the last sync and the remote did not: the local files are kept, and the next upload sends them");
-            return Ok(Some(Outcome::KeptLocalChanges));
+            return Ok(LocalChangesVerdict::Done(Outcome::KeptLocalChanges));
         }
         if changes.is_empty() {
-            return Ok(None);
+            return Ok(LocalChangesVerdict::Restore {
+                discarded_added: Vec::new(),
+            });
         }
         if self.discard_local_changes {
             tracing::warn!(%local, changes = %changes.describe(), "local changes since the last sync are discarded (--discard-local-changes)");
-            return Ok(None);
+            let mut discarded_added = changes.added;
+            discarded_added.sort();
+            return Ok(LocalChangesVerdict::Restore { discarded_added });
         }
         let why = match self.as_of {
             Some(_) => "a restore --as-of would replace them",
@@ -470,6 +478,15 @@ impl SyncJob {
         std::fs::create_dir_all(&self.local)
             .map_err(|e| AgentError::io("cannot create --dst (local target)", &self.local, e))
     }
+}
+
+/// What the local changes since the last sync mean for a restore.
+enum LocalChangesVerdict {
+    /// The restore ends here, with this outcome.
+    Done(Outcome),
+    /// The restore goes on; these files, added locally since the last sync, are discarded on
+    /// request, so the deletion plan does not count them.
+    Restore { discarded_added: Vec<String> },
 }
 
 /// Logs the plan and its cost, then checks it; an explicitly forced clear of everything

@@ -43,6 +43,25 @@ impl DeletionPlan {
         }
     }
 
+    /// The plan without `discarded`: files added locally since the last sync that the
+    /// caller chose to discard (--discard-local-changes, a takeover by a new primary).
+    /// Deleting them is what was asked, so they count neither as deletions nor as files of
+    /// the destination; the limits judge what is left.
+    pub fn without_discarded(&self, discarded: &[String]) -> DeletionPlan {
+        let is_discarded = |path: &String| discarded.binary_search(path).is_ok();
+        let deletions: Vec<String> = self
+            .deletions
+            .iter()
+            .filter(|path| !is_discarded(path))
+            .cloned()
+            .collect();
+        let discarded_here = self.deletions.len() - deletions.len();
+        DeletionPlan {
+            deletions,
+            destination_files: self.destination_files - discarded_here,
+        }
+    }
+
     pub fn percent(&self) -> u64 {
         match self.destination_files {
             0 => 0,

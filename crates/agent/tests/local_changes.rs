@@ -89,6 +89,71 @@ fn a_restore_is_refused_when_the_volume_and_the_remote_both_changed() {
     assert_eq!(read_tree(&volume), stored_data(&bucket.join("app")));
 }
 
+/// A replica that becomes the primary writer restores with --discard-local-changes: the
+/// files it added while it held its uploads are deleted as asked, even when they are all its
+/// volume holds (found on the real node: the takeover was refused at 100% forever). The
+/// deletion plan still judges the rest: files the last sync left that the remote lost.
+#[test]
+fn discarded_local_additions_are_no_deletions_to_the_plan_but_the_rest_still_is() {
+    let server = S3Server::start();
+    let bucket = server.bucket("bkt");
+    let sandbox = Sandbox::new(&server);
+    // Only the primary's tree is touched (Sandbox::write chowns all of the sandbox, which
+    // changes the replica's files' ctime: a local change).
+    let primary = sandbox.path("primary");
+    let primary_uploads = |files: &[(&str, &str)], deleted: &[&str]| {
+        write_tree(&primary, files);
+        for name in deleted {
+            fs::remove_file(primary.join(name)).expect("delete");
+        }
+        give_to_agent(&primary);
+        let upload = [
+            "sync-to-remote",
+            "--max-delete-percent",
+            "100",
+            "-s",
+            "primary",
+            "-d",
+            "bkt/app",
+        ];
+        assert_exit(&sandbox.run(&upload), 0);
+    };
+    primary_uploads(&[("a.db", "v1")], &[]);
+    let replica = sandbox.path("replica");
+    sandbox.restore(&[], "bkt/app", "replica");
+    fs::remove_file(replica.join("a.db")).expect("delete");
+    write_tree(&replica, &[("only-mine.db", "held")]);
+    give_to_agent(&replica);
+    primary_uploads(&[("b.db", "newer")], &[]);
+
+    let discard = [
+        "remote-to-local-sync",
+        "--discard-local-changes",
+        "-s",
+        "bkt/app",
+        "-d",
+        "replica",
+    ];
+    let output = sandbox.run(&discard);
+    assert_exit(&output, 0);
+    assert_logged(&output, &["discarded", "'only-mine.db'"]);
+    assert_eq!(read_tree(&replica), stored_data(&bucket.join("app")));
+
+    // The remote then loses two of the three files this volume last synced, and the volume
+    // adds one: the plan counts the two (of three), not the addition, and refuses.
+    primary_uploads(&[("c.db", "c")], &[]);
+    sandbox.restore(&[], "bkt/app", "replica");
+    write_tree(&replica, &[("only-mine.db", "held again")]);
+    give_to_agent(&replica);
+    primary_uploads(&[], &["a.db", "b.db"]);
+    let output = sandbox.run(&discard);
+    assert_exit(&output, REFUSED);
+    assert_logged(
+        &output,
+        &["would delete 2 of 3 files", "--max-delete-percent 50"],
+    );
+}
+
 #[test]
 fn an_upload_never_sends_the_partial_tree_of_an_interrupted_restore() {
     let server = S3Server::start();
