@@ -9,3 +9,4 @@ pub mod helm;
 pub mod kubelet;
 pub mod operator;
 pub mod real_node;
+pub mod s3_request_log;

@@ -3,6 +3,7 @@
 //! (scripts/build-images.sh), for the tests where the kubelet decides: Pod start, init
 //! order, native sidecars, probes, grace periods, volume ownership, envFrom Secrets.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -196,6 +197,24 @@ pub fn poll<T>(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// The processes (PID, command name) of the Pod with this UID, its pause process too: their
+/// cgroup path names the UID, with dashes or, under the systemd driver, underscores.
+pub fn pod_processes(pod_uid: &str) -> Vec<(String, String)> {
+    let underscored = pod_uid.replace('-', "_");
+    let entries = fs::read_dir("/proc").into_iter().flatten().flatten();
+    entries
+        .filter_map(|entry| {
+            let dir = entry.path();
+            let comm = fs::read_to_string(dir.join("comm")).ok()?;
+            let cgroup = fs::read_to_string(dir.join("cgroup")).ok()?;
+            (cgroup.contains(pod_uid) || cgroup.contains(&underscored)).then(|| {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                (pid, comm.trim().to_string())
+            })
+        })
+        .collect()
 }
 
 /// Why the local cluster cannot run here, in words naming the missing part.

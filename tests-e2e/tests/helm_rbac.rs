@@ -52,8 +52,8 @@ const EXPECTED_RULES: &[(&str, &str)] = &[
         "leader election and writer leases: create a Lease (create cannot be limited by name)",
     ),
     (
-        "Role/volume-syncing-controller@volume-syncing-controller: coordination.k8s.io leases get,update",
-        "writer leases (with reports): read, grant and renew the hash-named Lease of each remote path, in the release namespace only",
+        "Role/volume-syncing-controller@volume-syncing-controller: coordination.k8s.io leases get,update,list,delete",
+        "writer leases (with reports): read, grant and renew the hash-named Lease of each remote path, and delete those of deleted resources, in the release namespace only",
     ),
     (
         "Role/volume-syncing-controller@volume-syncing-controller: coordination.k8s.io leases[volume-syncing-controller] get,update",
@@ -238,6 +238,12 @@ async fn the_service_account_can_do_what_the_operator_needs_and_nothing_more() {
             "leases.coordination.k8s.io/vsc-writer-0123456789abcdef",
             &ns,
         ),
+        ("list", "leases.coordination.k8s.io", &ns),
+        (
+            "delete",
+            "leases.coordination.k8s.io/vsc-writer-0123456789abcdef",
+            &ns,
+        ),
         (
             "update",
             "leases.coordination.k8s.io/volume-syncing-controller",
@@ -283,11 +289,8 @@ async fn the_service_account_can_do_what_the_operator_needs_and_nothing_more() {
             &kube_system,
         ),
         ("create", "leases.coordination.k8s.io", &press),
-        (
-            "delete",
-            "leases.coordination.k8s.io/volume-syncing-controller",
-            &ns,
-        ),
+        ("delete", "leases.coordination.k8s.io/any-lease", &press),
+        ("list", "leases.coordination.k8s.io", &all),
         ("create", "pods", &press),
         ("list", "pods", &all),
         ("get", "configmaps", &press),

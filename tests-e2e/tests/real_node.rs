@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
+#[path = "real_node/replicas.rs"]
+mod replicas;
 #[path = "real_node/storage_and_health.rs"]
 mod storage_and_health;
 use vsc_e2e::helm::{chart_dir, helm};
@@ -138,6 +140,10 @@ fn main() {
         Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
             manual_sync,
+        ),
+        Trial::test(
+            "three_replicas_upload_one_at_a_time_through_a_kill_a_cut_and_scaling",
+            || then_remove_namespace(replicas::one_writer_among_three_replicas, "replicas"),
         ),
         Trial::test(
             "the_operator_down_denies_labelled_pods_only_and_recovers",

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kube::api::Api;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use vsc_e2e::control_plane::ControlPlane;
 use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
@@ -273,5 +274,77 @@ async fn only_the_primary_uploads_and_a_takeover_restores_the_old_primarys_data_
     wait_remote(&remote, &expected, "the upload once the lease is back").await;
     let mut last = replicas.remove(0);
     kubelet.stop(last.running.take().expect("running")).await;
+    the_lease_goes_with_its_resource(&client, &plane, operator, &operator_args).await;
+}
+
+/// Deleting the resource deletes its writer Lease (swept at the operator's start and every
+/// few minutes); the Lease of a resource that is still there stays.
+async fn the_lease_goes_with_its_resource(
+    client: &kube::Client,
+    plane: &ControlPlane,
+    mut operator: OperatorProcess,
+    operator_args: &[&str],
+) {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    create_pfss(
+        client,
+        "web",
+        "kept",
+        json!({
+            "podSelector": {"matchLabels": {"app": "kept"}},
+            "localPath": "/srv/data",
+            "remotePath": "/apps/kept",
+            "env": {"REMOTE_TYPE": "local"},
+        }),
+    )
+    .await;
+    let kept: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "vsc-writer-kept", "labels": {
+            "riotkit.org/podfilesystemsync": "kept",
+            "riotkit.org/podfilesystemsync-namespace": "web",
+        }},
+        "spec": {"holderIdentity": "kept-0"},
+    }))
+    .expect("a Lease");
+    leases
+        .create(&PostParams::default(), &kept)
+        .await
+        .expect("create a Lease");
+    let writer_leases = ListParams::default().labels("riotkit.org/podfilesystemsync=web-data");
+    let listed = leases.list(&writer_leases).await.expect("list").items;
+    assert_eq!(
+        listed.len(),
+        1,
+        "one writer Lease for the one remote path: {listed:?}"
+    );
+    let resources: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "web");
+    resources
+        .delete("web-data", &DeleteParams::default())
+        .await
+        .expect("delete the resource");
+    operator.terminate().await;
+    let operator = OperatorProcess::start(plane, operator_args).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !leases
+        .list(&writer_leases)
+        .await
+        .expect("list")
+        .items
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the deleted resource's writer Lease is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        leases
+            .get_opt("vsc-writer-kept")
+            .await
+            .expect("get")
+            .is_some(),
+        "the sweep deleted the writer Lease of a resource that is still there"
+    );
     drop(operator);
 }

@@ -6,6 +6,7 @@ pub mod controller;
 pub mod encryption;
 pub mod env_secrets;
 pub mod leader;
+pub mod lease_sweep;
 pub mod metrics;
 pub mod mutation;
 pub mod pki;

@@ -301,6 +301,14 @@ async fn main() -> anyhow::Result<()> {
         };
         tokio::spawn(election.run(leader.clone(), stopped()));
     }
+    if report.as_ref().is_some_and(|r| r.writer_leases) {
+        tokio::spawn(vsc_operator::lease_sweep::run(
+            client.clone(),
+            namespace.clone(),
+            leader.clone(),
+            stopped(),
+        ));
+    }
     let (store, controller_run) = controller::build(
         client.clone(),
         metrics.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use libtest_mimic::Failed;
 use serde_json::Value;
-use vsc_e2e::real_node::{LocalCluster, poll};
+use vsc_e2e::real_node::{LocalCluster, pod_processes, poll};
 
 use super::{
     Network, World, app_containers, app_namespace, check, deployment, files_under, logs, ready_pod,
@@ -424,17 +424,11 @@ pub fn host_network_pods_share_the_node() -> Result<(), Failed> {
 
 // ---- a sandbox restart runs the init containers again -------------------------------------
 
-/// The PID of the pause process of the Pod with this UID (its cgroup path names the UID,
-/// with dashes or, under the systemd driver, underscores).
+/// The PID of the pause process of the Pod with this UID.
 fn pause_process(pod_uid: &str) -> Option<String> {
-    let underscored = pod_uid.replace('-', "_");
-    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let dir = entry.path();
-        let comm = fs::read_to_string(dir.join("comm")).ok()?;
-        let cgroup = fs::read_to_string(dir.join("cgroup")).ok()?;
-        (comm.trim() == "pause" && (cgroup.contains(pod_uid) || cgroup.contains(&underscored)))
-            .then(|| entry.file_name().to_string_lossy().into_owned())
-    })
+    pod_processes(pod_uid)
+        .into_iter()
+        .find_map(|(pid, comm)| (comm == "pause").then_some(pid))
 }
 
 /// The kubelet makes a new sandbox when the old one dies (`SandboxChanged`) and runs every
