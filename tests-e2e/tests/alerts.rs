@@ -141,6 +141,7 @@ fn every_alert_has_a_runbook_a_summary_and_a_severity() {
             "VolumeSyncReconcileErrors",
             "VolumeSyncResourceNotReady",
             "VolumeSyncUploadHeld",
+            "VolumeSyncWebhookCertificateExpiresSoon",
         ]
     );
     for rule in &rules {
@@ -179,6 +180,90 @@ fn the_no_recent_success_threshold_is_the_schedule_period_times_the_missed_perio
     );
 }
 
+const EXPIRY: &str = "volume_syncing_operator_webhook_certificate_expiry_timestamp_seconds";
+
+/// Runs `promtool test rules` on the certificate-expiry alert rendered with `values`, for
+/// three operators whose certificates expire (from time 0, promtool's start) in 3 days, in 30
+/// days, and at a time not known (0); `firing` names those expected to alert at 2h, with
+/// their days left.
+fn certificate_expiry_alert_fires_for(values: &[&str], firing: &[(&str, u32)]) {
+    let docs = render(values);
+    let rule = find(&docs, "PrometheusRule", None);
+    let alert = rules(&docs)
+        .into_iter()
+        .find(|r| r["alert"] == "VolumeSyncWebhookCertificateExpiresSoon")
+        .expect("the certificate-expiry rule");
+    let day = 86_400;
+    let at = 2 * 3600;
+    let series: Vec<_> = [
+        ("soon", at + 3 * day),
+        ("later", at + 30 * day),
+        ("unknown", 0),
+    ]
+    .into_iter()
+    .map(|(instance, expiry)| {
+        json!({
+            "series": format!("{EXPIRY}{{instance=\"{instance}\"}}"),
+            "values": format!("{expiry}x180"),
+        })
+    })
+    .collect();
+    let expected: Vec<_> = firing
+        .iter()
+        .map(|(instance, days)| {
+            json!({
+                "exp_labels": {"instance": instance, "severity": alert["labels"]["severity"]},
+                "exp_annotations": {
+                    "summary": format!("The webhook certificate served by {instance} expires in {days}d 0h 0m 0s"),
+                    "description": alert["annotations"]["description"],
+                    "runbook": alert["annotations"]["runbook"],
+                },
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(
+        dir.path().join("rules.yaml"),
+        json!({"groups": rule["spec"]["groups"]}).to_string(),
+    )
+    .expect("write the rules");
+    let test = dir.path().join("test.yaml");
+    let test_text = json!({
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": [{
+                "eval_time": "2h",
+                "alertname": "VolumeSyncWebhookCertificateExpiresSoon",
+                "exp_alerts": expected,
+            }],
+        }],
+    });
+    fs::write(&test, test_text.to_string()).expect("write the test");
+    let output = run(&tool("promtool"), &["test", "rules", path_str(&test)], None);
+    assert!(
+        output.status.success(),
+        "promtool test rules ({values:?}, expected {firing:?}):\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_certificate_expiry_alert_fires_within_the_configured_days_and_not_for_an_unknown_date() {
+    certificate_expiry_alert_fires_for(&["alerts.enabled=true"], &[("soon", 3)]);
+    certificate_expiry_alert_fires_for(
+        &["alerts.enabled=true", "alerts.certificateExpiryDays=45"],
+        &[("later", 30), ("soon", 3)],
+    );
+    certificate_expiry_alert_fires_for(
+        &["alerts.enabled=true", "alerts.certificateExpiryDays=2"],
+        &[],
+    );
+}
+
 #[test]
 fn every_metric_the_rules_and_the_dashboard_use_is_one_the_code_exports() {
     let exported = exported_metrics();
@@ -187,6 +272,7 @@ fn every_metric_the_rules_and_the_dashboard_use_is_one_the_code_exports() {
     for known in [
         "volume_syncing_operator_admissions_total",
         "volume_syncing_operator_resource_last_sync_timestamp_seconds",
+        "volume_syncing_operator_webhook_certificate_expiry_timestamp_seconds",
         "volume_syncing_syncs_total",
     ] {
         assert!(exported.contains(known), "{known} not in {exported:?}");

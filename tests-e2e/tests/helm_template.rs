@@ -481,6 +481,66 @@ fn agent_and_operator_settings_reach_the_operator_flags() {
     );
 }
 
+/// The operator image and the agent image it is told to inject, for `values`.
+fn images(values: &[&str]) -> (String, String) {
+    let docs = render(values);
+    let container = operator_container(&docs);
+    let operator = container["image"].as_str().expect("image").to_string();
+    let agent = arg_value(&container_args(container), "--agent-image").expect("--agent-image");
+    (operator, agent)
+}
+
+#[test]
+fn one_private_mirror_value_replaces_the_registry_of_both_images() {
+    assert_eq!(
+        images(&["global.imageRegistry=registry.example.com"]),
+        (
+            "registry.example.com/riotkit-org/volume-syncing-operator:0.1.0".to_string(),
+            "registry.example.com/riotkit-org/volume-syncing-controller:0.1.0".to_string()
+        )
+    );
+    // A registry with a port and a trailing slash, and pinned digests.
+    let digest = format!("sha256:{}", "3".repeat(64));
+    let operator_digest = format!("image.digest={digest}");
+    let agent_digest = format!("agent.image.digest={digest}");
+    assert_eq!(
+        images(&[
+            "global.imageRegistry=mirror.local:5000/",
+            &operator_digest,
+            &agent_digest
+        ]),
+        (
+            format!("mirror.local:5000/riotkit-org/volume-syncing-operator@{digest}"),
+            format!("mirror.local:5000/riotkit-org/volume-syncing-controller@{digest}")
+        )
+    );
+    // A mirror with a path (a pull-through cache project), and repositories of its own: a
+    // Docker Hub `org/name` has no registry to replace, so the mirror goes in front.
+    assert_eq!(
+        images(&[
+            "global.imageRegistry=harbor.example.com/ghcr-proxy",
+            "image.repository=myorg/operator",
+            "agent.image.repository=localhost:5000/team/agent",
+            "image.tag=1.2.3",
+        ]),
+        (
+            "harbor.example.com/ghcr-proxy/myorg/operator:1.2.3".to_string(),
+            "harbor.example.com/ghcr-proxy/team/agent:0.1.0".to_string()
+        )
+    );
+    // Unset: the repositories as they are.
+    assert_eq!(
+        images(&[]),
+        (
+            "ghcr.io/riotkit-org/volume-syncing-operator:0.1.0".to_string(),
+            "ghcr.io/riotkit-org/volume-syncing-controller:0.1.0".to_string()
+        )
+    );
+    let refused = vsc_e2e::helm::try_render(&["global.imageRegistry=not a host"])
+        .expect_err("a registry with a space");
+    assert!(refused.contains("imageRegistry"), "{refused}");
+}
+
 #[test]
 fn metrics_scraping_objects_select_the_metrics_port() {
     let docs = render(&[

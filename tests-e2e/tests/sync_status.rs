@@ -724,6 +724,21 @@ async fn the_operator_metrics_show_each_resources_sync_health() {
         None,
         "no last sync before the first"
     );
+    // The webhook certificate the operator serves: the harness issues it for 2 days.
+    let expiry: f64 = scrape
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                "volume_syncing_operator_webhook_certificate_expiry_timestamp_seconds ",
+            )
+        })
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no certificate expiry in the scrape:\n{scrape}"));
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!(
+        expiry > now + 86_400.0 && expiry <= now + 2.0 * 86_400.0,
+        "the served certificate's notAfter {expiry}, now {now}"
+    );
 
     let agent = Agent::admitted(&client, "web-0").await;
     agent.report(None).await;

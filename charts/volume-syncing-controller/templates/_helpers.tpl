@@ -74,14 +74,35 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-webhook" (include "vsc.fullname" .) -}}
 {{- end -}}
 
+{{/*
+The repository with its registry replaced by `global.imageRegistry` when that is set. The
+first path component is a registry when it has a `.` or a `:` or is `localhost` (Docker's
+rule); a repository without one (Docker Hub's `org/name`) gets the mirror put in front.
+*/}}
+{{- define "vsc.repository" -}}
+{{- $repository := index . 0 -}}
+{{- $root := index . 1 -}}
+{{- $mirror := trimSuffix "/" (dig "imageRegistry" "" ($root.Values.global | default dict)) -}}
+{{- $parts := splitn "/" 2 $repository -}}
+{{- $first := $parts._0 -}}
+{{- if not $mirror -}}
+{{- $repository -}}
+{{- else if and $parts._1 (or (contains "." $first) (contains ":" $first) (eq "localhost" $first)) -}}
+{{- printf "%s/%s" $mirror $parts._1 -}}
+{{- else -}}
+{{- printf "%s/%s" $mirror $repository -}}
+{{- end -}}
+{{- end -}}
+
 {{/* `repository:tag` or `repository@digest`; the tag defaults to the appVersion. */}}
 {{- define "vsc.image" -}}
 {{- $image := index . 0 -}}
 {{- $root := index . 1 -}}
+{{- $repository := include "vsc.repository" (list $image.repository $root) -}}
 {{- if $image.digest -}}
-{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- printf "%s@%s" $repository $image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) -}}
+{{- printf "%s:%s" $repository (default $root.Chart.AppVersion $image.tag) -}}
 {{- end -}}
 {{- end -}}
 

@@ -378,8 +378,12 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         tokio::spawn(manager.run(std::time::Duration::from_secs(3600), stopped()));
     }
-    let tls_config = tls::load(&tls_files).await?;
-    let _tls_watch = tls::watch(tls_files, tls_config.clone())?;
+    let tls_config = tls::load(&tls_files, &metrics.webhook_certificate_expiry).await?;
+    let _tls_watch = tls::watch(
+        tls_files,
+        tls_config.clone(),
+        metrics.webhook_certificate_expiry.clone(),
+    )?;
     let webhook_state = Arc::new(WebhookState {
         store: store.clone(),
         injection,

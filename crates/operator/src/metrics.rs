@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -25,6 +26,9 @@ pub struct Metrics {
     pub admissions: Family<AdmissionLabels, Counter>,
     pub admission_seconds: Histogram,
     pub reconciles: Family<ReconcileLabels, Counter>,
+    /// notAfter of the webhook certificate being served, Unix seconds; set by [`crate::tls`]
+    /// on every (re)load, 0 until then or when it cannot be read.
+    pub webhook_certificate_expiry: Gauge,
     /// Per PodFilesystemSync, from the watched status ([`ResourceMetrics::watch`]).
     pub resources: ResourceMetrics,
 }
@@ -50,6 +54,12 @@ impl Default for Metrics {
             "PodFilesystemSync reconciliations, by result",
             reconciles.clone(),
         );
+        let webhook_certificate_expiry = Gauge::default();
+        registry.register(
+            "webhook_certificate_expiry_timestamp_seconds",
+            "When the webhook's serving certificate expires (its notAfter), Unix seconds; 0: unknown",
+            webhook_certificate_expiry.clone(),
+        );
         let resources = ResourceMetrics::default();
         registry.register_collector(Box::new(resources.clone()));
         Metrics {
@@ -57,6 +67,7 @@ impl Default for Metrics {
             admissions,
             admission_seconds,
             reconciles,
+            webhook_certificate_expiry,
             resources,
         }
     }
