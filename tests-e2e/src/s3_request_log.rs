@@ -20,6 +20,8 @@ pub struct LoggedRequest {
     /// When the last byte of its body was forwarded; None while it is still being sent (or
     /// when the client went away before the end).
     pub body_sent: Option<Instant>,
+    /// When its body was sent or the client went away in the middle of it.
+    pub ended: Option<Instant>,
 }
 
 impl LoggedRequest {
@@ -111,21 +113,25 @@ fn forward(
             path: words.next().unwrap_or_default().to_string(),
             started: Instant::now(),
             body_sent: None,
+            ended: None,
         };
         let index = push(log, entry);
         to_server.inner.write_all(head.as_bytes())?;
         to_server.restart();
-        match body_length(&head) {
-            Body::Chunked => copy_chunked(&mut requests, &mut to_server)?,
-            Body::Length(length) => copy_exactly(&mut requests, &mut to_server, length)?,
-        }
+        let sent = match body_length(&head) {
+            Body::Chunked => copy_chunked(&mut requests, &mut to_server),
+            Body::Length(length) => copy_exactly(&mut requests, &mut to_server, length),
+        };
         if let Some(entry) = log
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get_mut(index)
         {
-            entry.body_sent = Some(Instant::now());
+            let now = Instant::now();
+            entry.ended = Some(now);
+            entry.body_sent = sent.is_ok().then_some(now);
         }
+        sent?;
     }
     to_server.inner.shutdown(Shutdown::Write)
 }

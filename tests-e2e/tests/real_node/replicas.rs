@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use libtest_mimic::Failed;
 use vsc_e2e::real_node::{LocalCluster, NodeS3, SEED_S3_PORT, pod_processes, poll};
-use vsc_e2e::s3_request_log::S3RequestLog;
+use vsc_e2e::s3_request_log::{LoggedRequest, S3RequestLog};
 
 use super::{Network, app_namespace, check, deployment, files_under, logs, world};
 
@@ -352,27 +352,54 @@ impl Run<'_> {
         Ok(next)
     }
 
-    /// The request log: the replicas that changed the remote, in turn, are exactly the
-    /// primaries the status named, in that order; the init containers' restores and the
-    /// holding sidecars sent no write.
+    /// The request log: the replicas that changed the remote, in turn, were primaries, in
+    /// the order the status named them (a primary with nothing new to send sends nothing),
+    /// and each one's last write had ended before the next one's first began. The init
+    /// containers' restores and the holding sidecars sent no write.
     fn one_writer_at_a_time(&self, log: &S3RequestLog) -> Result<(), Failed> {
-        let mut turns: Vec<String> = Vec::new();
-        for request in log.requests().iter().filter(|r| r.writes()) {
-            let writer = self
-                .seen
+        let writes: Vec<LoggedRequest> = log
+            .requests()
+            .into_iter()
+            .filter(LoggedRequest::writes)
+            .collect();
+        let writer = |request: &LoggedRequest| {
+            self.seen
                 .get(&request.client)
                 .cloned()
-                .unwrap_or_else(|| request.client.to_string());
-            if turns.last() != Some(&writer) {
-                turns.push(writer);
+                .unwrap_or_else(|| request.client.to_string())
+        };
+        let mut turns: Vec<(String, &LoggedRequest, &LoggedRequest)> = Vec::new();
+        for request in &writes {
+            match turns.last_mut() {
+                Some((pod, _, last)) if *pod == writer(request) => *last = request,
+                _ => turns.push((writer(request), request, request)),
             }
         }
-        let mut expected = self.primaries.clone();
-        expected.dedup();
-        check(turns == expected, || {
-            format!(
-                "the S3 request log's writers in turn {turns:?}, the primaries in turn {expected:?}"
-            )
+        let names: Vec<&String> = turns.iter().map(|(pod, _, _)| pod).collect();
+        let mut primaries = self.primaries.iter();
+        check(
+            names.iter().all(|name| primaries.any(|p| p == *name)),
+            || {
+                format!(
+                    "the S3 request log's writers in turn {names:?} are not primaries in turn {:?}",
+                    self.primaries
+                )
+            },
+        )?;
+        for pair in turns.windows(2) {
+            let ((before, _, last), (after, first, _)) = (&pair[0], &pair[1]);
+            check(
+                last.ended.is_some_and(|ended| ended <= first.started),
+                || {
+                    format!(
+                        "{after} wrote ({} {}) before {before}'s write ({} {}) had ended",
+                        first.method, first.path, last.method, last.path
+                    )
+                },
+            )?;
+        }
+        check(!turns.is_empty(), || {
+            "no write reached the S3 server".to_string()
         })
     }
 
