@@ -1,6 +1,8 @@
 //! The operator: reconciles `PodFilesystemSync` resources and serves the Pod mutating
 //! admission webhook that injects the agent.
+pub mod admin;
 pub mod certificates;
+pub mod cli;
 pub mod conflict;
 pub mod controller;
 pub mod encryption;
