@@ -185,7 +185,8 @@ pub struct RemoteToLocalSync {
     pub keep_local_if_remote_empty: bool,
     /// Restore over local changes made since the last sync (which the agent's local record
     /// shows). Without it, such changes are kept when the remote has not changed since that
-    /// sync, and the restore is refused when it has.
+    /// sync, and the restore is refused when it has. Files added since that sync are then
+    /// deleted as asked: the deletion plan does not count them (it judges the rest).
     #[arg(long, env = "VSC_DISCARD_LOCAL_CHANGES")]
     pub discard_local_changes: bool,
     /// Restore the tree as it was at this time (RFC 3339, e.g. 2026-11-24T18:00:00Z), from
