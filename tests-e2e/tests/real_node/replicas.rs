@@ -20,6 +20,7 @@ const NAMESPACE: &str = "replicas";
 const APP: &str = "replicas";
 const BUCKET: &str = "replicas-bucket";
 const SIDECAR: &str = "volume-syncing-sidecar";
+const RESTORE: &str = "init-volume-restore";
 /// The operator's Service, where the sidecars ask for the writer lease (real_node.rs).
 const OPERATOR_IP: &str = "10.96.0.90";
 /// Request bodies through the logged proxy go at 2 MiB/s: a 16 MiB upload takes 8 s.
@@ -156,7 +157,41 @@ impl Run<'_> {
                 (all == count && ready == count).then_some(())
             },
         )
-        .map_err(|e| format!("{e}\n{}", cluster.describe(NAMESPACE)).into())
+        .map_err(|e| {
+            format!(
+                "{e}\n{}\n{}",
+                cluster.describe(NAMESPACE),
+                self.restore_logs()
+            )
+            .into()
+        })
+    }
+
+    /// The restore's log in each Pod of the app (what a Pod stuck in its init container
+    /// says).
+    fn restore_logs(&self) -> String {
+        let pods = self.cluster.kubectl_ok(
+            &[
+                "get",
+                "pods",
+                "-n",
+                NAMESPACE,
+                "-l",
+                &format!("app={APP}"),
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        pods.lines()
+            .map(|pod| {
+                let pod = pod.trim_start_matches("pod/");
+                format!(
+                    "--- restore in {pod}:\n{}",
+                    logs(self.cluster, NAMESPACE, pod, RESTORE)
+                )
+            })
+            .collect()
     }
 
     /// Waits for the status to name a primary other than `old` (any when None), then for
