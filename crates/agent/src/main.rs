@@ -31,7 +31,10 @@ use std::time::Duration;
 
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command, CommonSyncArgs, LogFormat, RemoteArgs};
+use crate::cli::{
+    Cli, Command, CommonSyncArgs, Interrupt, LogFormat, RemoteArgs, RemoteToLocalSync,
+    SyncToRemote, Verify,
+};
 use crate::error::{AgentError, Result, exit_code};
 use crate::job::{Direction, SyncJob};
 use crate::pidfile::{DefaultPidPath, PidFile};
@@ -93,85 +96,95 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::SyncToRemote(args) => {
-            let remote_path = RemotePath::parse(&args.paths.dst, "--dst")?;
-            let trash = args.trash.trash.then_some(Retention {
-                days: args.trash.trash_retention_days,
-                keep: args.trash.trash_keep,
-            });
-            let options = JobOptions {
-                force: args.force_even_if_remote_would_be_cleared,
-                sentinel: args.require_sentinel,
-                full_sync_interval: args.full_sync_interval,
-                trash,
-                writer_lease: args.writer_lease_url.map(|url| (url, args.prefer_primary)),
-                ..JobOptions::default()
-            };
-            run_sync(
-                Direction::ToRemote,
-                args.paths.src,
-                remote_path,
-                options,
-                &args.common,
-            )
-            .await
-        }
-        Command::RemoteToLocalSync(args) => {
-            let remote_path = RemotePath::parse(&args.src, "--src")?;
-            let options = JobOptions {
-                force: args.force_delete_local_dir,
-                allow_incomplete: args.allow_incomplete,
-                keep_local_if_remote_empty: args.keep_local_if_remote_empty,
-                discard_local_changes: args.discard_local_changes,
-                as_of: args.as_of,
-                ..JobOptions::default()
-            };
-            run_sync(
-                Direction::ToLocal,
-                args.dst,
-                remote_path,
-                options,
-                &args.common,
-            )
-            .await
-        }
-        Command::Verify(args) => {
-            let remote_path = RemotePath::parse(&args.paths.dst, "--dst")?;
-            let (config, remote) = prepare_remote(&args.remote, &remote_path)?;
-            let method = if args.download {
-                CheckMethod::Download
-            } else if is_encrypted_target(&remote) {
-                CheckMethod::CryptHashes
-            } else {
-                CheckMethod::Hashes
-            };
-            let verification = Verification {
-                local: args.paths.src,
-                remote,
-                method,
-                show: args.show,
-                json: args.json,
-                rclone: rclone_for(&args.remote, &config, Duration::from_secs(30)),
-            };
-            let result = verification.run().await;
-            drop(config);
-            result
-        }
+        Command::SyncToRemote(args) => sync_to_remote(args).await,
+        Command::RemoteToLocalSync(args) => remote_to_local_sync(args).await,
+        Command::Verify(args) => verify(args).await,
         Command::Health(args) => status_server::probe(&args.status_addr_file).await,
-        Command::Interrupt(args) => {
-            let pid_path = match args.pid_path {
-                Some(path) => path,
-                None => {
-                    let default = DefaultPidPath::for_this_user();
-                    default.check()?;
-                    default.path
-                }
-            };
-            pidfile::interrupt(&pid_path, !args.no_wait, args.timeout)
-                .await
-                .map(|_| ())
-        }
+        Command::Interrupt(args) => interrupt(args).await,
     }
+}
+
+async fn sync_to_remote(args: SyncToRemote) -> Result<()> {
+    let remote_path = RemotePath::parse(&args.paths.dst, "--dst")?;
+    let trash = args.trash.trash.then_some(Retention {
+        days: args.trash.trash_retention_days,
+        keep: args.trash.trash_keep,
+    });
+    let options = JobOptions {
+        force: args.force_even_if_remote_would_be_cleared,
+        sentinel: args.require_sentinel,
+        full_sync_interval: args.full_sync_interval,
+        trash,
+        writer_lease: args.writer_lease_url.map(|url| (url, args.prefer_primary)),
+        ..JobOptions::default()
+    };
+    run_sync(
+        Direction::ToRemote,
+        args.paths.src,
+        remote_path,
+        options,
+        &args.common,
+    )
+    .await
+}
+
+async fn remote_to_local_sync(args: RemoteToLocalSync) -> Result<()> {
+    let remote_path = RemotePath::parse(&args.src, "--src")?;
+    let options = JobOptions {
+        force: args.force_delete_local_dir,
+        allow_incomplete: args.allow_incomplete,
+        keep_local_if_remote_empty: args.keep_local_if_remote_empty,
+        discard_local_changes: args.discard_local_changes,
+        as_of: args.as_of,
+        ..JobOptions::default()
+    };
+    run_sync(
+        Direction::ToLocal,
+        args.dst,
+        remote_path,
+        options,
+        &args.common,
+    )
+    .await
+}
+
+async fn verify(args: Verify) -> Result<()> {
+    let remote_path = RemotePath::parse(&args.paths.dst, "--dst")?;
+    let (config, remote) = prepare_remote(&args.remote, &remote_path)?;
+    // A crypt remote keeps no hashes of the plain files: cryptcheck compares the encrypted ones.
+    let method = if args.download {
+        CheckMethod::Download
+    } else if is_encrypted_target(&remote) {
+        CheckMethod::CryptHashes
+    } else {
+        CheckMethod::Hashes
+    };
+    let verification = Verification {
+        local: args.paths.src,
+        remote,
+        method,
+        show: args.show,
+        json: args.json,
+        rclone: rclone_for(&args.remote, &config, Duration::from_secs(30)),
+    };
+    let result = verification.run().await;
+    // The config file is removed only once rclone is done with it.
+    drop(config);
+    result
+}
+
+async fn interrupt(args: Interrupt) -> Result<()> {
+    let pid_path = match args.pid_path {
+        Some(path) => path,
+        None => {
+            let default = DefaultPidPath::for_this_user();
+            default.check()?;
+            default.path
+        }
+    };
+    pidfile::interrupt(&pid_path, !args.no_wait, args.timeout)
+        .await
+        .map(|_| ())
 }
 
 /// The per-direction settings of a job (the rest comes from [`CommonSyncArgs`]).
