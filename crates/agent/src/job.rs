@@ -152,17 +152,11 @@ impl SyncJob {
         // The survey also proves the remote reachable and decryptable before any local
         // change: an unreachable remote fails here with nothing touched.
         let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
-        let mut discarded = Vec::new();
-        if let Some(record) = local_record
-            .as_ref()
-            .filter(|record| record.state == LocalState::Synced)
-            && local_state == LocalTarget::NotEmpty
-        {
-            match self.keep_local_changes(record, &survey.state)? {
+        let discarded =
+            match self.judge_local_changes(local_record.as_ref(), local_state, &survey.state)? {
                 LocalChangesVerdict::Done(outcome) => return Ok(outcome),
-                LocalChangesVerdict::Restore { discarded_added } => discarded = discarded_added,
-            }
-        }
+                LocalChangesVerdict::Restore { discarded_added } => discarded_added,
+            };
         self.admit(&survey.state)?;
         if !self.encrypted && survey.state == RemoteState::Unrecorded {
             self.refuse_ciphertext().await?;
@@ -175,71 +169,132 @@ impl SyncJob {
                 }
             }
         }
-        if survey.data.is_empty() {
-            let why = match &survey.state {
-                RemoteState::Complete(_) => "the remote holds no files (its last upload had none)",
-                _ => "the remote was never written: nothing to restore (first run)",
-            };
-            match local_state {
-                LocalTarget::Missing | LocalTarget::Empty => {
-                    tracing::warn!(remote = %self.remote, "{why}");
-                    self.create_local_target()?;
-                    self.remember_restore(&survey.state)?;
-                    return Ok(Outcome::NothingToRestore);
-                }
-                LocalTarget::NotEmpty
-                    if self.keep_local_if_remote_empty
-                        && matches!(survey.state, RemoteState::NeverWritten) =>
-                {
-                    tracing::warn!(remote = %self.remote, "the remote was never written (first run): local files kept, the next upload copies them");
-                    return Ok(Outcome::NothingToRestore);
-                }
-                LocalTarget::NotEmpty if self.delete && !self.force => {
-                    return Err(safety::refuse_empty_remote(&self.remote, &self.local));
-                }
-                LocalTarget::NotEmpty if !self.delete => {
-                    tracing::warn!(remote = %self.remote, "{why}; local files kept");
-                    return Ok(Outcome::NothingToRestore);
-                }
-                LocalTarget::NotEmpty => {
-                    tracing::warn!(remote = %self.remote, local = %self.local.display(), "the remote is empty and --force-delete-local-dir is set: local files will be deleted");
-                }
+        if survey.data.is_empty()
+            && let Some(outcome) = self.restore_from_empty_remote(&survey.state, local_state)?
+        {
+            return Ok(outcome);
+        }
+        self.transfer_from_remote(
+            local_record.as_ref(),
+            local_state,
+            &survey.state,
+            &discarded,
+        )
+        .await
+    }
+
+    /// Local changes matter only over a tree this remote's last sync left (a fresh or
+    /// emptied directory has none to lose).
+    fn judge_local_changes(
+        &self,
+        local_record: Option<&LocalRecord>,
+        local_state: LocalTarget,
+        remote: &RemoteState,
+    ) -> Result<LocalChangesVerdict> {
+        match local_record.filter(|record| record.state == LocalState::Synced) {
+            Some(record) if local_state == LocalTarget::NotEmpty => {
+                self.keep_local_changes(record, remote)
+            }
+            _ => Ok(LocalChangesVerdict::Restore {
+                discarded_added: Vec::new(),
+            }),
+        }
+    }
+
+    /// A remote with no files: mirroring it would empty the local directory, so a
+    /// directory with files is kept, or the restore refused, unless the user forces it.
+    /// `Some`: the restore ends with this outcome; `None`: it goes on and deletes the local
+    /// files (`--force-delete-local-dir`).
+    fn restore_from_empty_remote(
+        &self,
+        remote: &RemoteState,
+        local_state: LocalTarget,
+    ) -> Result<Option<Outcome>> {
+        let why = match remote {
+            RemoteState::Complete(_) => "the remote holds no files (its last upload had none)",
+            _ => "the remote was never written: nothing to restore (first run)",
+        };
+        match local_state {
+            LocalTarget::Missing | LocalTarget::Empty => {
+                tracing::warn!(remote = %self.remote, "{why}");
+                self.create_local_target()?;
+                self.remember_restore(remote)?;
+                Ok(Some(Outcome::NothingToRestore))
+            }
+            LocalTarget::NotEmpty
+                if self.keep_local_if_remote_empty
+                    && matches!(remote, RemoteState::NeverWritten) =>
+            {
+                tracing::warn!(remote = %self.remote, "the remote was never written (first run): local files kept, the next upload copies them");
+                Ok(Some(Outcome::NothingToRestore))
+            }
+            LocalTarget::NotEmpty if self.delete && !self.force => {
+                Err(safety::refuse_empty_remote(&self.remote, &self.local))
+            }
+            LocalTarget::NotEmpty if !self.delete => {
+                tracing::warn!(remote = %self.remote, "{why}; local files kept");
+                Ok(Some(Outcome::NothingToRestore))
+            }
+            LocalTarget::NotEmpty => {
+                tracing::warn!(remote = %self.remote, local = %self.local.display(), "the remote is empty and --force-delete-local-dir is set: local files will be deleted");
+                Ok(None)
             }
         }
+    }
+
+    /// The rclone transfer of the remote tree into the local directory, under the deletion
+    /// plan, between the "restoring" mark and the record of what it restored.
+    async fn transfer_from_remote(
+        &self,
+        local_record: Option<&LocalRecord>,
+        local_state: LocalTarget,
+        remote: &RemoteState,
+        discarded: &[String],
+    ) -> Result<Outcome> {
         self.create_local_target()?;
         let local = self.local_path();
-        let mut plan_bound = None;
         // What an interrupted restore left is its own (rclone's partial files included):
         // completing it needs no plan.
-        let retried = local_record
-            .as_ref()
-            .is_some_and(|r| r.state == LocalState::Restoring);
+        let retried = local_record.is_some_and(|r| r.state == LocalState::Restoring);
         if retried {
             tracing::info!(local = %local, "the last restore here did not finish: completing it");
         }
-        if let Some(limits) = self.deletion_limits.filter(|_| self.delete && !retried)
-            && local_state == LocalTarget::NotEmpty
-        {
-            let started = Instant::now();
-            let (remote_files, local_files) = tokio::try_join!(
-                self.rclone.list_files(&self.remote),
-                self.rclone.list_files(&local)
-            )?;
-            let plan = DeletionPlan::between(&remote_files, &local_files);
-            let forced_clear = self.force && remote_files.is_empty();
-            let destination_name = format!("in the local directory {local}");
-            let judged = plan.without_discarded(&discarded);
-            judge_plan(&judged, limits, forced_clear, &destination_name, started)?;
-            plan_bound = Some(plan);
-        }
+        let plan = match self.deletion_limits.filter(|_| self.delete && !retried) {
+            Some(limits) if local_state == LocalTarget::NotEmpty => {
+                Some(self.plan_local_deletions(&local, limits, discarded).await?)
+            }
+            _ => None,
+        };
         let mut args = self.restore_args();
-        args.extend(plan_bound.iter().flat_map(bind_to_plan));
+        args.extend(plan.iter().flat_map(bind_to_plan));
         self.mark_restoring()?;
         self.rclone
             .transfer(self.mode(), &self.remote, &local, &args)
             .await?;
-        self.remember_restore(&survey.state)?;
+        self.remember_restore(remote)?;
         Ok(Outcome::Transferred)
+    }
+
+    /// What mirroring the remote would delete locally, judged against `limits` before
+    /// anything is deleted. Local files added since the last sync and discarded on request
+    /// are not counted: the user chose to lose them.
+    async fn plan_local_deletions(
+        &self,
+        local: &str,
+        limits: Limits,
+        discarded: &[String],
+    ) -> Result<DeletionPlan> {
+        let started = Instant::now();
+        let (remote_files, local_files) = tokio::try_join!(
+            self.rclone.list_files(&self.remote),
+            self.rclone.list_files(local)
+        )?;
+        let plan = DeletionPlan::between(&remote_files, &local_files);
+        let forced_clear = self.force && remote_files.is_empty();
+        let destination_name = format!("in the local directory {local}");
+        let judged = plan.without_discarded(discarded);
+        judge_plan(&judged, limits, forced_clear, &destination_name, started)?;
+        Ok(plan)
     }
 
     /// A remote that holds files and no record may be an encrypted remote read without its

@@ -491,6 +491,28 @@ fn decide(path: &Path, existing: Option<&str>, body: &str) -> AtConfigPath {
     }
 }
 
+/// The file at `--config-path`, if there is one (its text as far as it is UTF-8).
+fn read_config_path(path: &Path) -> Result<Option<String>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AgentError::io(
+            "cannot read the file at --config-path",
+            path,
+            e,
+        )),
+    }
+}
+
+/// Removes a config left by a run that no longer runs; one already gone is no error.
+fn remove_stale_config(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(AgentError::io("cannot replace the config file", path, e)),
+    }
+}
+
 /// A config file on disk for the lifetime of a run; removed on drop when written by us.
 #[derive(Debug)]
 pub struct ConfigFile {
@@ -508,73 +530,59 @@ impl ConfigFile {
     /// /etc/volume-syncing-controller/rclone.conf` uses the sidecar's config, with the same
     /// environment, and must not delete it); anything else is refused.
     pub fn write(path: Option<&Path>, body: &str) -> Result<Self> {
-        let Some(path) = path else {
-            crate::stale_configs::remove_left_by_killed_runs(&std::env::temp_dir());
-            let dir = tempfile::Builder::new()
-                .prefix(PRIVATE_DIR_PREFIX)
-                .tempdir()
-                .map_err(|e| {
-                    AgentError::io(
-                        "cannot create a private directory in",
-                        std::env::temp_dir(),
-                        e,
-                    )
-                })?;
-            let path = dir.path().join(CONFIG_FILE_NAME);
-            create(&path, body)?;
-            return Ok(ConfigFile {
-                path,
-                remove_on_drop: true,
-                _private_dir: Some(dir),
-            });
-        };
+        match path {
+            Some(path) => Self::write_at(path, body),
+            None => Self::write_private(body),
+        }
+    }
+
+    /// Without `--config-path`: a fresh directory of this run's own in the temp dir, so no
+    /// other run's file is in the way; what killed runs left there is cleared first.
+    fn write_private(body: &str) -> Result<Self> {
+        crate::stale_configs::remove_left_by_killed_runs(&std::env::temp_dir());
+        let dir = tempfile::Builder::new()
+            .prefix(PRIVATE_DIR_PREFIX)
+            .tempdir()
+            .map_err(|e| {
+                AgentError::io(
+                    "cannot create a private directory in",
+                    std::env::temp_dir(),
+                    e,
+                )
+            })?;
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        create(&path, body)?;
+        Ok(ConfigFile {
+            path,
+            remove_on_drop: true,
+            _private_dir: Some(dir),
+        })
+    }
+
+    /// At `--config-path`, deciding on what is already there (see [`ConfigFile::write`]).
+    fn write_at(path: &Path, body: &str) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)
                 .map_err(|e| AgentError::io("cannot create the config directory", parent, e))?;
         }
         // Twice at most: an agent starting beside this one may create the file in between.
         for _ in 0..2 {
-            let existing = match fs::read(path) {
-                Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    return Err(AgentError::io(
-                        "cannot read the file at --config-path",
-                        path,
-                        e,
-                    ));
-                }
-            };
+            let existing = read_config_path(path)?;
             match decide(path, existing.as_deref(), body) {
                 AtConfigPath::Share => {
                     tracing::debug!(path = %path.display(), "the rclone config at --config-path is the one this run would write: using it, and keeping it");
-                    return Ok(ConfigFile {
-                        path: path.to_path_buf(),
-                        remove_on_drop: false,
-                        _private_dir: None,
-                    });
+                    return Ok(ConfigFile::at(path, false));
                 }
                 AtConfigPath::Refuse(message) => return Err(AgentError::invalid(message)),
                 AtConfigPath::Write => {}
             }
             if existing.is_some() {
                 tracing::info!(path = %path.display(), "replacing the rclone config left by an agent that no longer runs");
-                match fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(AgentError::io("cannot replace the config file", path, e));
-                    }
-                }
+                remove_stale_config(path)?;
             }
             match create(path, body) {
-                Ok(()) => {
-                    return Ok(ConfigFile {
-                        path: path.to_path_buf(),
-                        remove_on_drop: true,
-                        _private_dir: None,
-                    });
-                }
+                Ok(()) => return Ok(ConfigFile::at(path, true)),
+                // Another agent created it since it was read: decide again on its file.
                 Err(AgentError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
@@ -584,6 +592,15 @@ impl ConfigFile {
             "--config-path {}: another run keeps replacing it; give this run a --config-path of its own",
             path.display()
         )))
+    }
+
+    /// The config at `--config-path`, not in a private directory.
+    fn at(path: &Path, remove_on_drop: bool) -> Self {
+        ConfigFile {
+            path: path.to_path_buf(),
+            remove_on_drop,
+            _private_dir: None,
+        }
     }
 
     /// Uses a config file that is already there (`--no-template`); it is never removed.
