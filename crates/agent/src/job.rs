@@ -112,7 +112,7 @@ impl SyncJob {
     /// uploads is discarded: it was never the primary's data), so a stale view never
     /// overwrites newer data. An upload the old primary did not finish is restored too: it
     /// is the newest the remote has.
-    pub async fn catch_up(&self) -> Result<bool> {
+    pub async fn catch_up(&self) -> Result<CatchUp> {
         let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
         let matched = self.local_record()?.and_then(|record| record.remote_upload);
         let behind = match &survey.state {
@@ -123,9 +123,10 @@ impl SyncJob {
             | RemoteState::UnreadableRecord(_) => false,
         };
         if !behind {
-            return Ok(false);
+            return Ok(CatchUp::UpToDate);
         }
         tracing::info!(remote = %self.remote, "taking over as the primary writer: restoring what the previous primary uploaded first");
+        let unfinished = matches!(survey.state, RemoteState::Incomplete(_));
         let restore = SyncJob {
             direction: Direction::ToLocal,
             force: false,
@@ -138,7 +139,20 @@ impl SyncJob {
             ..self.clone()
         };
         restore.run().await?;
-        Ok(true)
+        Ok(match unfinished {
+            true => CatchUp::RestoredAnUnfinishedUpload,
+            false => CatchUp::Restored,
+        })
+    }
+
+    /// An upload that compares both sides in full whatever the local record says, and
+    /// writes a completion record of its own.
+    pub async fn full_upload(&self) -> Result<Outcome> {
+        let full = SyncJob {
+            full_sync_interval: std::time::Duration::ZERO,
+            ..self.clone()
+        };
+        full.run().await
     }
 
     async fn restore(&self) -> Result<Outcome> {
@@ -533,6 +547,18 @@ impl SyncJob {
         std::fs::create_dir_all(&self.local)
             .map_err(|e| AgentError::io("cannot create --dst (local target)", &self.local, e))
     }
+}
+
+/// What a new primary writer found at the remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Nothing newer than this Pod's own view.
+    UpToDate,
+    /// Another Pod's finished upload, now restored here.
+    Restored,
+    /// Another Pod's upload that never finished (it died or was cut off), restored here; the
+    /// remote's record still says unfinished, which refuses every new Pod's restore.
+    RestoredAnUnfinishedUpload,
 }
 
 /// What the local changes since the last sync mean for a restore.

@@ -8,7 +8,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::error::{AgentError, Result, exit_code};
-use crate::job::{Direction, Outcome, SyncJob};
+use crate::job::{CatchUp, Direction, Outcome, SyncJob};
 use crate::status::Status;
 use crate::sync_lock;
 use crate::watch::ChangeWatcher;
@@ -187,8 +187,13 @@ async fn run_logged(job: &SyncJob, status: &Status, reason: &str) -> Result<Outc
 async fn as_primary(job: &SyncJob, lease: &WriterLease) -> Result<Outcome> {
     let upload = async {
         if lease.take_over_pending() {
-            job.catch_up().await?;
+            let found = job.catch_up().await?;
             lease.caught_up();
+            if found == CatchUp::RestoredAnUnfinishedUpload {
+                // Nothing may have changed here since the restore, so a plain upload would
+                // send nothing and leave the record unfinished: a full one completes it.
+                return job.full_upload().await;
+            }
         }
         job.run().await
     };

@@ -345,7 +345,30 @@ impl Run<'_> {
         check(!self.remote_files().contains_key("big.bin"), || {
             "the killed primary's half-sent big.bin is at the remote".to_string()
         })?;
+        self.record_completed_by(&next)?;
         Ok(next)
+    }
+
+    /// The remote's completion record says `primary` finished an upload: the killed
+    /// primary's unfinished one no longer refuses the restore of every new Pod.
+    fn record_completed_by(&self, primary: &Replica) -> Result<(), Failed> {
+        let path = self
+            .s3
+            .bucket(BUCKET)
+            .join("app/.volume-syncing-controller.json");
+        let mut last = String::new();
+        poll(
+            Duration::from_secs(60),
+            &format!("a completion record by {}", primary.name),
+            || {
+                last = std::fs::read_to_string(&path).unwrap_or_default();
+                let record: serde_json::Value = serde_json::from_str(&last).ok()?;
+                (record["writer"]["host"] == primary.name.as_str()
+                    && record["completed_at"].is_string())
+                .then_some(())
+            },
+        )
+        .map_err(|e| format!("{e}; the record: {last}\n{}", self.sidecar_logs()).into())
     }
 
     /// The primary's Pod loses its route to the operator (a blackhole route in its network
