@@ -230,7 +230,7 @@ pub fn patched_pod(
     if restore || sync {
         // Render and check everything first: any problem denies before anything is built.
         let context = PodContext::with_namespace(pod, Some(namespace));
-        let plan = containers::Plan::new(pod, namespace, pfss, config, &context)?;
+        let plan = containers::AgentContainers::new(pod, namespace, pfss, config, &context)?;
         let native = pfss.spec.sidecar_mode.is_native(config.native_sidecars);
         let mut at_placement = Vec::new();
         if restore {
