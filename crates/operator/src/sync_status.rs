@@ -212,21 +212,8 @@ pub fn judge(
         .copied()
         .filter(|p| p.consecutive_failures >= failing_after)
         .collect();
-    if let Some(first) = failing.first() {
-        let mut message = format!(
-            "Pod {}: the last {} syncs ({}) failed: {}",
-            first.name, first.consecutive_failures, first.direction, first.last_error
-        );
-        if failing.len() > 1 {
-            let others: Vec<&str> = failing[1..].iter().map(|p| p.name.as_str()).collect();
-            message.push_str(&format!("; failing too: {}", others.join(", ")));
-        }
-        return SyncedVerdict {
-            status: "False",
-            reason: REASON_SYNC_FAILING,
-            message,
-            stale_at: next_silence,
-        };
+    if let Some(verdict) = failing_verdict(&failing, next_silence) {
+        return verdict;
     }
     let last_success = pods
         .iter()
@@ -236,49 +223,96 @@ pub fn judge(
     if let Some(stale_at) = stale_at
         && now >= stale_at
     {
-        let periods = format!("{STALE_AFTER_PERIODS} schedule periods");
-        let message = match last_success {
-            Some(time) => format!(
-                "no Pod reported a successful sync for {periods}; the last was at {}",
-                time.0
-            ),
-            None => format!(
-                "no Pod reported a successful sync, and none reported anything for {periods}"
-            ),
-        };
-        return SyncedVerdict {
-            status: "False",
-            reason: REASON_NO_RECENT_SUCCESS,
-            message,
-            stale_at: None,
-        };
+        return no_recent_success_verdict(last_success);
     }
     let recheck = [stale_at, next_silence].into_iter().flatten().min();
-    let silent_note = if silent.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<&str> = silent.iter().map(|p| p.name.as_str()).collect();
-        format!(
-            "; not heard from for {STALE_AFTER_PERIODS} schedule periods (gone?): {}",
-            names.join(", ")
-        )
-    };
+    let silent_note = silent_note(&silent);
     if let Some(retrying) = heard.iter().find(|p| p.consecutive_failures > 0) {
-        let failures = retrying.consecutive_failures;
-        return SyncedVerdict {
-            status: "Unknown",
-            reason: REASON_RETRYING,
-            message: format!(
-                "Pod {}: the last {failures} sync{} ({}) failed ({failing_after} in a row make Synced=False): {}{silent_note}",
-                retrying.name,
-                plural(failures),
-                retrying.direction,
-                retrying.last_error
-            ),
-            stale_at: recheck,
-        };
+        return retrying_verdict(retrying, failing_after, &silent_note, recheck);
     }
     let count = u32::try_from(heard.len()).unwrap_or(u32::MAX);
+    synced_verdict(count, &silent_note, recheck)
+}
+
+/// `Synced=False` for the Pods failing `failingAfter` syncs in a row (the most recent
+/// reporter first, the others named); None when none is.
+fn failing_verdict(
+    failing: &[&PodSyncStatus],
+    next_silence: Option<Timestamp>,
+) -> Option<SyncedVerdict> {
+    let (first, others) = failing.split_first()?;
+    let mut message = format!(
+        "Pod {}: the last {} syncs ({}) failed: {}",
+        first.name, first.consecutive_failures, first.direction, first.last_error
+    );
+    if !others.is_empty() {
+        let others: Vec<&str> = others.iter().map(|p| p.name.as_str()).collect();
+        message.push_str(&format!("; failing too: {}", others.join(", ")));
+    }
+    Some(SyncedVerdict {
+        status: "False",
+        reason: REASON_SYNC_FAILING,
+        message,
+        stale_at: next_silence,
+    })
+}
+
+/// `Synced=False` when no success came for [`STALE_AFTER_PERIODS`] schedule periods.
+fn no_recent_success_verdict(last_success: Option<&Time>) -> SyncedVerdict {
+    let periods = format!("{STALE_AFTER_PERIODS} schedule periods");
+    let message = match last_success {
+        Some(time) => format!(
+            "no Pod reported a successful sync for {periods}; the last was at {}",
+            time.0
+        ),
+        None => {
+            format!("no Pod reported a successful sync, and none reported anything for {periods}")
+        }
+    };
+    SyncedVerdict {
+        status: "False",
+        reason: REASON_NO_RECENT_SUCCESS,
+        message,
+        stale_at: None,
+    }
+}
+
+/// The end of a message naming the silent Pods; empty when none is.
+fn silent_note(silent: &[&PodSyncStatus]) -> String {
+    if silent.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = silent.iter().map(|p| p.name.as_str()).collect();
+    format!(
+        "; not heard from for {STALE_AFTER_PERIODS} schedule periods (gone?): {}",
+        names.join(", ")
+    )
+}
+
+/// `Synced=Unknown` while a Pod fails, but fewer than `failing_after` times in a row.
+fn retrying_verdict(
+    retrying: &PodSyncStatus,
+    failing_after: u32,
+    silent_note: &str,
+    recheck: Option<Timestamp>,
+) -> SyncedVerdict {
+    let failures = retrying.consecutive_failures;
+    SyncedVerdict {
+        status: "Unknown",
+        reason: REASON_RETRYING,
+        message: format!(
+            "Pod {}: the last {failures} sync{} ({}) failed ({failing_after} in a row make Synced=False): {}{silent_note}",
+            retrying.name,
+            plural(failures),
+            retrying.direction,
+            retrying.last_error
+        ),
+        stale_at: recheck,
+    }
+}
+
+/// `Synced=True`: the last sync of each of the `count` Pods heard from succeeded.
+fn synced_verdict(count: u32, silent_note: &str, recheck: Option<Timestamp>) -> SyncedVerdict {
     SyncedVerdict {
         status: "True",
         reason: REASON_SYNCED,
