@@ -17,8 +17,8 @@ use serde_json::json;
 
 use vsc_types::crd::{
     CONDITION_SYNCED, DEFAULT_FAILING_AFTER, MAX_REPORTED_PODS, PodFilesystemSync,
-    PodFilesystemSyncSpec, PodSyncStatus, REASON_NO_RECENT_SUCCESS, REASON_NO_REPORTS,
-    REASON_RETRYING, REASON_SYNC_FAILING, REASON_SYNCED, SyncReportStatus,
+    PodFilesystemSyncSpec, PodFilesystemSyncStatus, PodSyncStatus, REASON_NO_RECENT_SUCCESS,
+    REASON_NO_REPORTS, REASON_RETRYING, REASON_SYNC_FAILING, REASON_SYNCED, SyncReportStatus,
 };
 use vsc_types::schedule::Schedule;
 
@@ -431,56 +431,18 @@ async fn write(
         let now = Timestamp::now();
         let status = current.status.clone().unwrap_or_default();
         let threshold = failing_after(&current.spec);
-        let (pods, streak, last_report, last_sync_time) = match report {
-            Some(report) => {
-                let Some((pods, streak)) = record(&status.pods, report, now, threshold) else {
-                    return Ok(Recorded::NotNewer);
-                };
-                let last_report = SyncReportStatus {
-                    time: Time(now),
-                    pod: report.pod.clone(),
-                    direction: report.direction.clone(),
-                    success: report.success,
-                    message: truncate(&report.message),
-                };
-                let last_sync_time = if report.success && report.direction == "to-remote" {
-                    Some(Time(now))
-                } else {
-                    status.last_sync_time.clone()
-                };
-                (pods, streak, Some(last_report), last_sync_time)
-            }
-            None => (
-                status.pods.clone(),
-                None,
-                status.last_report.clone(),
-                status.last_sync_time.clone(),
-            ),
+        let Some(fields) = StatusFields::after(&status, report, now, threshold) else {
+            return Ok(Recorded::NotNewer);
         };
-        let verdict = verdict(&current.spec, &pods, reports_on, now);
+        let verdict = verdict(&current.spec, &fields.pods, reports_on, now);
         let previous = current_condition(&current);
+        let previous_reason = previous.map(|c| c.reason.clone());
+        // A re-judgement that says what the condition says already writes nothing.
         if report.is_none() && says(previous, &verdict) {
-            return Ok(Recorded::Written(Box::new(Written {
-                previous_reason: previous.map(|c| c.reason.clone()),
-                before: current,
-                streak: None,
-                verdict,
-            })));
+            return Ok(written(previous_reason, current, None, verdict));
         }
         let condition = condition(previous, &verdict, now, current.metadata.generation);
-        let mut fields = json!({"pods": pods, "conditions": [condition]});
-        if let Some(last_report) = &last_report {
-            fields["lastReport"] = json!(last_report);
-        }
-        if let Some(time) = &last_sync_time {
-            fields["lastSyncTime"] = json!(time);
-        }
-        let patch = json!({
-            "apiVersion": "riotkit.org/v1alpha1",
-            "kind": "PodFilesystemSync",
-            "metadata": {"name": name, "resourceVersion": current.resource_version()},
-            "status": fields,
-        });
+        let patch = fields.patch(name, &current, condition);
         match api
             .patch_status(
                 name,
@@ -489,14 +451,7 @@ async fn write(
             )
             .await
         {
-            Ok(_) => {
-                return Ok(Recorded::Written(Box::new(Written {
-                    previous_reason: previous.map(|c| c.reason.clone()),
-                    before: current,
-                    streak,
-                    verdict,
-                })));
-            }
+            Ok(_) => return Ok(written(previous_reason, current, fields.streak, verdict)),
             Err(e) if crate::conflict::another_writer_won(&e) && tries < WRITE_TRIES => {
                 tracing::debug!(
                     resource = name,
@@ -506,6 +461,92 @@ async fn write(
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Recorded::NoResource),
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// What a write (or a re-judgement that needs none) answers.
+fn written(
+    previous_reason: Option<String>,
+    before: PodFilesystemSync,
+    streak: Option<Streak>,
+    verdict: SyncedVerdict,
+) -> Recorded {
+    Recorded::Written(Box::new(Written {
+        previous_reason,
+        before,
+        streak,
+        verdict,
+    }))
+}
+
+/// The status fields a write sets besides the condition, and the streak change they make.
+struct StatusFields {
+    pods: Vec<PodSyncStatus>,
+    streak: Option<Streak>,
+    last_report: Option<SyncReportStatus>,
+    last_sync_time: Option<Time>,
+}
+
+impl StatusFields {
+    /// `status` with `report` folded in (or as it is, without one); None when the report is
+    /// not newer than what its Pod reported before.
+    fn after(
+        status: &PodFilesystemSyncStatus,
+        report: Option<&Report>,
+        now: Timestamp,
+        threshold: u32,
+    ) -> Option<Self> {
+        let Some(report) = report else {
+            return Some(Self {
+                pods: status.pods.clone(),
+                streak: None,
+                last_report: status.last_report.clone(),
+                last_sync_time: status.last_sync_time.clone(),
+            });
+        };
+        let (pods, streak) = record(&status.pods, report, now, threshold)?;
+        let last_report = SyncReportStatus {
+            time: Time(now),
+            pod: report.pod.clone(),
+            direction: report.direction.clone(),
+            success: report.success,
+            message: truncate(&report.message),
+        };
+        // Only an upload is a sync of the remote.
+        let last_sync_time = if report.success && report.direction == "to-remote" {
+            Some(Time(now))
+        } else {
+            status.last_sync_time.clone()
+        };
+        Some(Self {
+            pods,
+            streak,
+            last_report: Some(last_report),
+            last_sync_time,
+        })
+    }
+
+    /// The server-side apply patch of the status, at `current`'s resourceVersion (so that
+    /// a write in between conflicts instead of being overwritten).
+    fn patch(
+        &self,
+        name: &str,
+        current: &PodFilesystemSync,
+        condition: Condition,
+    ) -> serde_json::Value {
+        let mut fields = json!({"pods": self.pods, "conditions": [condition]});
+        if let Some(last_report) = &self.last_report {
+            fields["lastReport"] = json!(last_report);
+        }
+        if let Some(time) = &self.last_sync_time {
+            fields["lastSyncTime"] = json!(time);
+        }
+        json!({
+            "apiVersion": "riotkit.org/v1alpha1",
+            "kind": "PodFilesystemSync",
+            "metadata": {"name": name, "resourceVersion": current.resource_version()},
+            "status": fields,
+        })
     }
 }
 
