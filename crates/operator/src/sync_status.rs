@@ -17,8 +17,8 @@ use serde_json::json;
 
 use vsc_types::crd::{
     CONDITION_SYNCED, DEFAULT_FAILING_AFTER, MAX_REPORTED_PODS, PodFilesystemSync,
-    PodFilesystemSyncSpec, PodSyncStatus, REASON_NO_RECENT_SUCCESS, REASON_NO_REPORTS,
-    REASON_RETRYING, REASON_SYNC_FAILING, REASON_SYNCED, SyncReportStatus,
+    PodFilesystemSyncSpec, PodFilesystemSyncStatus, PodSyncStatus, REASON_NO_RECENT_SUCCESS,
+    REASON_NO_REPORTS, REASON_RETRYING, REASON_SYNC_FAILING, REASON_SYNCED, SyncReportStatus,
 };
 use vsc_types::schedule::Schedule;
 
@@ -212,21 +212,8 @@ pub fn judge(
         .copied()
         .filter(|p| p.consecutive_failures >= failing_after)
         .collect();
-    if let Some(first) = failing.first() {
-        let mut message = format!(
-            "Pod {}: the last {} syncs ({}) failed: {}",
-            first.name, first.consecutive_failures, first.direction, first.last_error
-        );
-        if failing.len() > 1 {
-            let others: Vec<&str> = failing[1..].iter().map(|p| p.name.as_str()).collect();
-            message.push_str(&format!("; failing too: {}", others.join(", ")));
-        }
-        return SyncedVerdict {
-            status: "False",
-            reason: REASON_SYNC_FAILING,
-            message,
-            stale_at: next_silence,
-        };
+    if let Some(verdict) = failing_verdict(&failing, next_silence) {
+        return verdict;
     }
     let last_success = pods
         .iter()
@@ -236,49 +223,96 @@ pub fn judge(
     if let Some(stale_at) = stale_at
         && now >= stale_at
     {
-        let periods = format!("{STALE_AFTER_PERIODS} schedule periods");
-        let message = match last_success {
-            Some(time) => format!(
-                "no Pod reported a successful sync for {periods}; the last was at {}",
-                time.0
-            ),
-            None => format!(
-                "no Pod reported a successful sync, and none reported anything for {periods}"
-            ),
-        };
-        return SyncedVerdict {
-            status: "False",
-            reason: REASON_NO_RECENT_SUCCESS,
-            message,
-            stale_at: None,
-        };
+        return no_recent_success_verdict(last_success);
     }
     let recheck = [stale_at, next_silence].into_iter().flatten().min();
-    let silent_note = if silent.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<&str> = silent.iter().map(|p| p.name.as_str()).collect();
-        format!(
-            "; not heard from for {STALE_AFTER_PERIODS} schedule periods (gone?): {}",
-            names.join(", ")
-        )
-    };
+    let silent_note = silent_note(&silent);
     if let Some(retrying) = heard.iter().find(|p| p.consecutive_failures > 0) {
-        let failures = retrying.consecutive_failures;
-        return SyncedVerdict {
-            status: "Unknown",
-            reason: REASON_RETRYING,
-            message: format!(
-                "Pod {}: the last {failures} sync{} ({}) failed ({failing_after} in a row make Synced=False): {}{silent_note}",
-                retrying.name,
-                plural(failures),
-                retrying.direction,
-                retrying.last_error
-            ),
-            stale_at: recheck,
-        };
+        return retrying_verdict(retrying, failing_after, &silent_note, recheck);
     }
     let count = u32::try_from(heard.len()).unwrap_or(u32::MAX);
+    synced_verdict(count, &silent_note, recheck)
+}
+
+/// `Synced=False` for the Pods failing `failingAfter` syncs in a row (the most recent
+/// reporter first, the others named); None when none is.
+fn failing_verdict(
+    failing: &[&PodSyncStatus],
+    next_silence: Option<Timestamp>,
+) -> Option<SyncedVerdict> {
+    let (first, others) = failing.split_first()?;
+    let mut message = format!(
+        "Pod {}: the last {} syncs ({}) failed: {}",
+        first.name, first.consecutive_failures, first.direction, first.last_error
+    );
+    if !others.is_empty() {
+        let others: Vec<&str> = others.iter().map(|p| p.name.as_str()).collect();
+        message.push_str(&format!("; failing too: {}", others.join(", ")));
+    }
+    Some(SyncedVerdict {
+        status: "False",
+        reason: REASON_SYNC_FAILING,
+        message,
+        stale_at: next_silence,
+    })
+}
+
+/// `Synced=False` when no success came for [`STALE_AFTER_PERIODS`] schedule periods.
+fn no_recent_success_verdict(last_success: Option<&Time>) -> SyncedVerdict {
+    let periods = format!("{STALE_AFTER_PERIODS} schedule periods");
+    let message = match last_success {
+        Some(time) => format!(
+            "no Pod reported a successful sync for {periods}; the last was at {}",
+            time.0
+        ),
+        None => {
+            format!("no Pod reported a successful sync, and none reported anything for {periods}")
+        }
+    };
+    SyncedVerdict {
+        status: "False",
+        reason: REASON_NO_RECENT_SUCCESS,
+        message,
+        stale_at: None,
+    }
+}
+
+/// The end of a message naming the silent Pods; empty when none is.
+fn silent_note(silent: &[&PodSyncStatus]) -> String {
+    if silent.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = silent.iter().map(|p| p.name.as_str()).collect();
+    format!(
+        "; not heard from for {STALE_AFTER_PERIODS} schedule periods (gone?): {}",
+        names.join(", ")
+    )
+}
+
+/// `Synced=Unknown` while a Pod fails, but fewer than `failing_after` times in a row.
+fn retrying_verdict(
+    retrying: &PodSyncStatus,
+    failing_after: u32,
+    silent_note: &str,
+    recheck: Option<Timestamp>,
+) -> SyncedVerdict {
+    let failures = retrying.consecutive_failures;
+    SyncedVerdict {
+        status: "Unknown",
+        reason: REASON_RETRYING,
+        message: format!(
+            "Pod {}: the last {failures} sync{} ({}) failed ({failing_after} in a row make Synced=False): {}{silent_note}",
+            retrying.name,
+            plural(failures),
+            retrying.direction,
+            retrying.last_error
+        ),
+        stale_at: recheck,
+    }
+}
+
+/// `Synced=True`: the last sync of each of the `count` Pods heard from succeeded.
+fn synced_verdict(count: u32, silent_note: &str, recheck: Option<Timestamp>) -> SyncedVerdict {
     SyncedVerdict {
         status: "True",
         reason: REASON_SYNCED,
@@ -397,56 +431,18 @@ async fn write(
         let now = Timestamp::now();
         let status = current.status.clone().unwrap_or_default();
         let threshold = failing_after(&current.spec);
-        let (pods, streak, last_report, last_sync_time) = match report {
-            Some(report) => {
-                let Some((pods, streak)) = record(&status.pods, report, now, threshold) else {
-                    return Ok(Recorded::NotNewer);
-                };
-                let last_report = SyncReportStatus {
-                    time: Time(now),
-                    pod: report.pod.clone(),
-                    direction: report.direction.clone(),
-                    success: report.success,
-                    message: truncate(&report.message),
-                };
-                let last_sync_time = if report.success && report.direction == "to-remote" {
-                    Some(Time(now))
-                } else {
-                    status.last_sync_time.clone()
-                };
-                (pods, streak, Some(last_report), last_sync_time)
-            }
-            None => (
-                status.pods.clone(),
-                None,
-                status.last_report.clone(),
-                status.last_sync_time.clone(),
-            ),
+        let Some(fields) = StatusFields::after(&status, report, now, threshold) else {
+            return Ok(Recorded::NotNewer);
         };
-        let verdict = verdict(&current.spec, &pods, reports_on, now);
+        let verdict = verdict(&current.spec, &fields.pods, reports_on, now);
         let previous = current_condition(&current);
+        let previous_reason = previous.map(|c| c.reason.clone());
+        // A re-judgement that says what the condition says already writes nothing.
         if report.is_none() && says(previous, &verdict) {
-            return Ok(Recorded::Written(Box::new(Written {
-                previous_reason: previous.map(|c| c.reason.clone()),
-                before: current,
-                streak: None,
-                verdict,
-            })));
+            return Ok(written(previous_reason, current, None, verdict));
         }
         let condition = condition(previous, &verdict, now, current.metadata.generation);
-        let mut fields = json!({"pods": pods, "conditions": [condition]});
-        if let Some(last_report) = &last_report {
-            fields["lastReport"] = json!(last_report);
-        }
-        if let Some(time) = &last_sync_time {
-            fields["lastSyncTime"] = json!(time);
-        }
-        let patch = json!({
-            "apiVersion": "riotkit.org/v1alpha1",
-            "kind": "PodFilesystemSync",
-            "metadata": {"name": name, "resourceVersion": current.resource_version()},
-            "status": fields,
-        });
+        let patch = fields.patch(name, &current, condition);
         match api
             .patch_status(
                 name,
@@ -455,14 +451,7 @@ async fn write(
             )
             .await
         {
-            Ok(_) => {
-                return Ok(Recorded::Written(Box::new(Written {
-                    previous_reason: previous.map(|c| c.reason.clone()),
-                    before: current,
-                    streak,
-                    verdict,
-                })));
-            }
+            Ok(_) => return Ok(written(previous_reason, current, fields.streak, verdict)),
             Err(e) if crate::conflict::another_writer_won(&e) && tries < WRITE_TRIES => {
                 tracing::debug!(
                     resource = name,
@@ -472,6 +461,92 @@ async fn write(
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Recorded::NoResource),
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// What a write (or a re-judgement that needs none) answers.
+fn written(
+    previous_reason: Option<String>,
+    before: PodFilesystemSync,
+    streak: Option<Streak>,
+    verdict: SyncedVerdict,
+) -> Recorded {
+    Recorded::Written(Box::new(Written {
+        previous_reason,
+        before,
+        streak,
+        verdict,
+    }))
+}
+
+/// The status fields a write sets besides the condition, and the streak change they make.
+struct StatusFields {
+    pods: Vec<PodSyncStatus>,
+    streak: Option<Streak>,
+    last_report: Option<SyncReportStatus>,
+    last_sync_time: Option<Time>,
+}
+
+impl StatusFields {
+    /// `status` with `report` folded in (or as it is, without one); None when the report is
+    /// not newer than what its Pod reported before.
+    fn after(
+        status: &PodFilesystemSyncStatus,
+        report: Option<&Report>,
+        now: Timestamp,
+        threshold: u32,
+    ) -> Option<Self> {
+        let Some(report) = report else {
+            return Some(Self {
+                pods: status.pods.clone(),
+                streak: None,
+                last_report: status.last_report.clone(),
+                last_sync_time: status.last_sync_time.clone(),
+            });
+        };
+        let (pods, streak) = record(&status.pods, report, now, threshold)?;
+        let last_report = SyncReportStatus {
+            time: Time(now),
+            pod: report.pod.clone(),
+            direction: report.direction.clone(),
+            success: report.success,
+            message: truncate(&report.message),
+        };
+        // Only an upload is a sync of the remote.
+        let last_sync_time = if report.success && report.direction == "to-remote" {
+            Some(Time(now))
+        } else {
+            status.last_sync_time.clone()
+        };
+        Some(Self {
+            pods,
+            streak,
+            last_report: Some(last_report),
+            last_sync_time,
+        })
+    }
+
+    /// The server-side apply patch of the status, at `current`'s resourceVersion (so that
+    /// a write in between conflicts instead of being overwritten).
+    fn patch(
+        &self,
+        name: &str,
+        current: &PodFilesystemSync,
+        condition: Condition,
+    ) -> serde_json::Value {
+        let mut fields = json!({"pods": self.pods, "conditions": [condition]});
+        if let Some(last_report) = &self.last_report {
+            fields["lastReport"] = json!(last_report);
+        }
+        if let Some(time) = &self.last_sync_time {
+            fields["lastSyncTime"] = json!(time);
+        }
+        json!({
+            "apiVersion": "riotkit.org/v1alpha1",
+            "kind": "PodFilesystemSync",
+            "metadata": {"name": name, "resourceVersion": current.resource_version()},
+            "status": fields,
+        })
     }
 }
 

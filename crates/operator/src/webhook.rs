@@ -44,10 +44,7 @@ pub fn review(
         return (response, "unchanged");
     }
     let Some(pod) = request.object.as_ref() else {
-        return (
-            response.deny("volume-syncing-controller: the request carries no Pod"),
-            "denied",
-        );
+        return denied(response, "the request carries no Pod");
     };
     if !opted_in(pod.metadata.labels.as_ref()) {
         return (response, "unchanged");
@@ -59,12 +56,7 @@ pub fn review(
         .unwrap_or_else(|| "default".to_string());
     let selected = match selection::select(pod, &namespace, candidates.iter().map(Arc::as_ref)) {
         Ok(selected) => selected,
-        Err(denial) => {
-            return (
-                response.deny(format!("volume-syncing-controller: {denial}")),
-                "denied",
-            );
-        }
+        Err(denial) => return denied(response, denial),
     };
     let Some(pfss) = selected else {
         let mut response = response;
@@ -77,37 +69,53 @@ pub fn review(
     if !errors.is_empty() {
         let name = pfss.metadata.name.as_deref().unwrap_or_default();
         let details = validation::describe(&errors);
-        return (
-            response.deny(format!("volume-syncing-controller: PodFilesystemSync {namespace}/{name} is invalid: {details}")),
-            "denied",
+        return denied(
+            response,
+            format!("PodFilesystemSync {namespace}/{name} is invalid: {details}"),
         );
     }
     match mutation::mutate(pod, &namespace, pfss, injection) {
-        Ok(mutation) => {
-            let result = if mutation.patch.0.is_empty() {
-                "unchanged"
-            } else {
-                "patched"
-            };
-            let warnings = mutation.warnings;
-            match response.with_patch(mutation.patch) {
-                Ok(mut response) => {
-                    if !warnings.is_empty() {
-                        response.warnings = Some(warnings);
-                    }
-                    (response, result)
-                }
-                Err(e) => (
-                    AdmissionResponse::from(request).deny(format!(
-                        "volume-syncing-controller: cannot encode the patch: {e}"
-                    )),
-                    "error",
-                ),
+        Ok(mutation) => patched(request, response, mutation),
+        Err(denial) => denied(response, denial),
+    }
+}
+
+/// A denial, with the message prefixed by who denies.
+fn denied(
+    response: AdmissionResponse,
+    message: impl std::fmt::Display,
+) -> (AdmissionResponse, &'static str) {
+    (
+        response.deny(format!("volume-syncing-controller: {message}")),
+        "denied",
+    )
+}
+
+/// The mutation as a JSON patch with its warnings; "unchanged" when the patch is empty.
+fn patched(
+    request: &AdmissionRequest<Pod>,
+    response: AdmissionResponse,
+    mutation: mutation::Mutation,
+) -> (AdmissionResponse, &'static str) {
+    let result = if mutation.patch.0.is_empty() {
+        "unchanged"
+    } else {
+        "patched"
+    };
+    let warnings = mutation.warnings;
+    match response.with_patch(mutation.patch) {
+        Ok(mut response) => {
+            if !warnings.is_empty() {
+                response.warnings = Some(warnings);
             }
+            (response, result)
         }
-        Err(denial) => (
-            response.deny(format!("volume-syncing-controller: {denial}")),
-            "denied",
+        // with_patch took the response: the error answers with a fresh one.
+        Err(e) => (
+            AdmissionResponse::from(request).deny(format!(
+                "volume-syncing-controller: cannot encode the patch: {e}"
+            )),
+            "error",
         ),
     }
 }

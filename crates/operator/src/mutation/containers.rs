@@ -53,8 +53,9 @@ const CONFIG_SIZE_LIMIT: &str = "1Mi";
 /// Name of the sidecar's status port (`/healthz`, `/metrics`).
 pub const STATUS_PORT_NAME: &str = "vsc-status";
 
-/// Everything rendered and checked for one Pod, from which both containers are built.
-pub(super) struct Plan {
+/// The two agent containers of one Pod, rendered and checked: their shared parts (env,
+/// mounts, security context, image), each one's argument list, and the volumes they add.
+pub(super) struct AgentContainers {
     image: String,
     image_pull_policy: String,
     env: Vec<EnvVar>,
@@ -72,7 +73,9 @@ pub(super) struct Plan {
     liveness: bool,
 }
 
-impl Plan {
+impl AgentContainers {
+    /// Renders and checks everything the containers need; the first problem, in the order
+    /// env, envFrom, mounts, ids, arguments, denies.
     pub(super) fn new(
         pod: &Pod,
         namespace: &str,
@@ -81,128 +84,15 @@ impl Plan {
         context: &PodContext,
     ) -> Result<Self, Denial> {
         let spec = &pfss.spec;
-        let local_path = spec.local_path.clone();
         let remote_path = context.render_remote_path(&spec.remote_path)?;
-
-        // Env: the resource's (rendered) values, then ours. The paths must match the args;
-        // the log format and file name encryption are defaults the resource may override.
-        let mut env = BTreeMap::new();
-        for (key, template) in &spec.env {
-            env.insert(key.clone(), context.render_env_value(key, template)?);
-        }
-        env.insert(ENV_LOCAL_PATH.to_string(), local_path.clone());
-        env.insert(ENV_REMOTE_PATH.to_string(), remote_path.clone());
-        env.insert(ENV_PID_PATH.to_string(), POD_PID_PATH.to_string());
-        env.insert(ENV_CONFIG_PATH.to_string(), DEFAULT_CONFIG_PATH.to_string());
-        // The kubelet kills the agent when the grace period ends: it stops its last sync a
-        // little before, saying why (the resource's env may set its own).
-        let grace = pod
-            .spec
+        let env = agent_env(pod, namespace, pfss, config, context, &remote_path)?;
+        let env_from = agent_env_from(pod, namespace, pfss)?;
+        let report_token = config
+            .report
             .as_ref()
-            .and_then(|spec| spec.termination_grace_period_seconds)
-            .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS);
-        env.entry(ENV_FINAL_SYNC_TIMEOUT.to_string())
-            .or_insert_with(|| format!("{}s", (grace - FINAL_SYNC_MARGIN_SECONDS).max(1)));
-        if let Some(format) = &config.log_format {
-            env.entry(ENV_LOG_FORMAT.to_string())
-                .or_insert_with(|| format.as_str().to_string());
-        }
-        let report_token = config.report.as_ref().map(|report| {
-            let name = pfss.metadata.name.as_deref().unwrap_or_default();
-            env.insert(ENV_REPORT_URL.to_string(), report.url.clone());
-            env.insert(
-                ENV_REPORT_RESOURCE.to_string(),
-                format!("{namespace}/{name}"),
-            );
-            env.insert(
-                ENV_REPORT_TOKEN_FILE.to_string(),
-                format!("{REPORT_TOKEN_DIR}/{REPORT_TOKEN_FILE_NAME}"),
-            );
-            report_token_volume(&report_audience(namespace, name))
-        });
-        let encryption_secret = pfss.encryption_secret_name();
-        if encryption_secret.is_some() {
-            env.entry(ENV_FILENAME_ENCRYPTION.to_string())
-                .or_insert_with(|| "standard".to_string());
-        }
-        // The Pod's own name and namespace come from the downward API, not from a value.
-        env.remove(ENV_POD_NAME);
-        env.remove(ENV_POD_NAMESPACE);
-        let mut env: Vec<EnvVar> = env
-            .into_iter()
-            .map(|(name, value)| EnvVar {
-                name,
-                value: Some(value),
-                value_from: None,
-            })
-            .collect();
-        env.extend([
-            downward_env(ENV_POD_NAME, "metadata.name"),
-            downward_env(ENV_POD_NAMESPACE, "metadata.namespace"),
-        ]);
-        env.sort_by(|a, b| a.name.cmp(&b.name));
-
-        let pod_namespace = Some(namespace)
-            .filter(|n| !n.is_empty())
-            .or(pod.metadata.namespace.as_deref())
-            .unwrap_or_default();
-        let mut env_from = Vec::new();
-        for (i, secret) in spec.env_from_secrets.iter().enumerate() {
-            if let Some(other) = secret
-                .namespace
-                .as_deref()
-                .filter(|n| !n.is_empty() && *n != pod_namespace)
-            {
-                return Err(Denial::new(
-                    format!("spec.envFromSecrets[{i}].namespace"),
-                    format!(
-                        "Secret {}/{} is in another namespace than the Pod ({pod_namespace}); a Pod can only \
-                         read Secrets of its own namespace",
-                        other, secret.name
-                    ),
-                ));
-            }
-            env_from.push(secret_ref(&secret.name));
-        }
-        if let Some(name) = &encryption_secret {
-            env_from.push(secret_ref(name));
-        }
-
-        let mut mounts = mounts::select_mounts(pod, &local_path)?;
-        for (name, mount_path) in [
-            (TMP_VOLUME_NAME, TMP_MOUNT_PATH),
-            (CONFIG_VOLUME_NAME, CONFIG_MOUNT_PATH),
-        ] {
-            mounts.push(VolumeMount {
-                name: name.to_string(),
-                mount_path: mount_path.to_string(),
-                ..VolumeMount::default()
-            });
-        }
-        let mut volumes = memory_volumes().to_vec();
-        if let Some(volume) = report_token {
-            mounts.push(VolumeMount {
-                name: volume.name.clone(),
-                mount_path: REPORT_TOKEN_DIR.to_string(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            });
-            volumes.push(volume);
-        }
-
-        let (uid, gid) = agent_ids(pod, pfss)?;
-        let security_context = SecurityContext {
-            run_as_user: uid,
-            run_as_group: gid,
-            run_as_non_root: Some(uid != Some(0)),
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                add: None,
-                drop: Some(vec!["ALL".to_string()]),
-            }),
-            ..SecurityContext::default()
-        };
+            .map(|_| report_token_volume(&report_audience(namespace, resource_name(pfss))));
+        let (mounts, volumes) = agent_mounts_and_volumes(pod, &spec.local_path, report_token)?;
+        let security_context = agent_security_context(pod, pfss)?;
 
         let restore_args = restore_args(pod, pfss, &remote_path)?.to_argv();
         let status = status_endpoint(pod, pfss)?;
@@ -281,6 +171,176 @@ impl Plan {
 }
 
 /// Only what differs from the agent's own defaults, so args stay readable.
+/// The PodFilesystemSync's name ("" when it has none, as in tests).
+fn resource_name(pfss: &PodFilesystemSync) -> &str {
+    pfss.metadata.name.as_deref().unwrap_or_default()
+}
+
+/// The agent's env, sorted by name: the resource's (rendered) values, then ours. The paths
+/// must match the args; the defaults are ones the resource may override.
+fn agent_env(
+    pod: &Pod,
+    namespace: &str,
+    pfss: &PodFilesystemSync,
+    config: &InjectionConfig,
+    context: &PodContext,
+    remote_path: &str,
+) -> Result<Vec<EnvVar>, Denial> {
+    let mut env = BTreeMap::new();
+    for (key, template) in &pfss.spec.env {
+        env.insert(key.clone(), context.render_env_value(key, template)?);
+    }
+    env.insert(ENV_LOCAL_PATH.to_string(), pfss.spec.local_path.clone());
+    env.insert(ENV_REMOTE_PATH.to_string(), remote_path.to_string());
+    env.insert(ENV_PID_PATH.to_string(), POD_PID_PATH.to_string());
+    env.insert(ENV_CONFIG_PATH.to_string(), DEFAULT_CONFIG_PATH.to_string());
+    insert_env_defaults(&mut env, pod, pfss, config);
+    if let Some(report) = &config.report {
+        env.insert(ENV_REPORT_URL.to_string(), report.url.clone());
+        env.insert(
+            ENV_REPORT_RESOURCE.to_string(),
+            format!("{namespace}/{}", resource_name(pfss)),
+        );
+        env.insert(
+            ENV_REPORT_TOKEN_FILE.to_string(),
+            format!("{REPORT_TOKEN_DIR}/{REPORT_TOKEN_FILE_NAME}"),
+        );
+    }
+    Ok(with_downward_pod_identity(env))
+}
+
+/// Values the resource's env may set itself: the last sync's timeout, the log format, and
+/// the file name encryption mode (only when encrypting).
+fn insert_env_defaults(
+    env: &mut BTreeMap<String, String>,
+    pod: &Pod,
+    pfss: &PodFilesystemSync,
+    config: &InjectionConfig,
+) {
+    // The kubelet kills the agent when the grace period ends: it stops its last sync a
+    // little before, saying why.
+    let grace = pod
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.termination_grace_period_seconds)
+        .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS);
+    env.entry(ENV_FINAL_SYNC_TIMEOUT.to_string())
+        .or_insert_with(|| format!("{}s", (grace - FINAL_SYNC_MARGIN_SECONDS).max(1)));
+    if let Some(format) = &config.log_format {
+        env.entry(ENV_LOG_FORMAT.to_string())
+            .or_insert_with(|| format.as_str().to_string());
+    }
+    if pfss.encryption_secret_name().is_some() {
+        env.entry(ENV_FILENAME_ENCRYPTION.to_string())
+            .or_insert_with(|| "standard".to_string());
+    }
+}
+
+/// The env as a sorted list, with the Pod's own name and namespace from the downward API
+/// rather than from a value (a value for them is dropped).
+fn with_downward_pod_identity(mut env: BTreeMap<String, String>) -> Vec<EnvVar> {
+    env.remove(ENV_POD_NAME);
+    env.remove(ENV_POD_NAMESPACE);
+    let mut env: Vec<EnvVar> = env
+        .into_iter()
+        .map(|(name, value)| EnvVar {
+            name,
+            value: Some(value),
+            value_from: None,
+        })
+        .collect();
+    env.extend([
+        downward_env(ENV_POD_NAME, "metadata.name"),
+        downward_env(ENV_POD_NAMESPACE, "metadata.namespace"),
+    ]);
+    env.sort_by(|a, b| a.name.cmp(&b.name));
+    env
+}
+
+/// The Secrets the agent reads its env from: the resource's, then the encryption key's.
+/// A Secret of another namespace is a [`Denial`]: a Pod cannot read it.
+fn agent_env_from(
+    pod: &Pod,
+    namespace: &str,
+    pfss: &PodFilesystemSync,
+) -> Result<Vec<EnvFromSource>, Denial> {
+    let pod_namespace = Some(namespace)
+        .filter(|n| !n.is_empty())
+        .or(pod.metadata.namespace.as_deref())
+        .unwrap_or_default();
+    let mut env_from = Vec::new();
+    for (i, secret) in pfss.spec.env_from_secrets.iter().enumerate() {
+        if let Some(other) = secret
+            .namespace
+            .as_deref()
+            .filter(|n| !n.is_empty() && *n != pod_namespace)
+        {
+            return Err(Denial::new(
+                format!("spec.envFromSecrets[{i}].namespace"),
+                format!(
+                    "Secret {}/{} is in another namespace than the Pod ({pod_namespace}); a Pod can only \
+                     read Secrets of its own namespace",
+                    other, secret.name
+                ),
+            ));
+        }
+        env_from.push(secret_ref(&secret.name));
+    }
+    if let Some(name) = &pfss.encryption_secret_name() {
+        env_from.push(secret_ref(name));
+    }
+    Ok(env_from)
+}
+
+/// The agent's mounts (the Pod's mounts holding `local_path`, then the private ones) and
+/// the private volumes behind them, in order; the report token's only when reporting.
+fn agent_mounts_and_volumes(
+    pod: &Pod,
+    local_path: &str,
+    report_token: Option<Volume>,
+) -> Result<(Vec<VolumeMount>, Vec<Volume>), Denial> {
+    let mut mounts = mounts::select_mounts(pod, local_path)?;
+    for (name, mount_path) in [
+        (TMP_VOLUME_NAME, TMP_MOUNT_PATH),
+        (CONFIG_VOLUME_NAME, CONFIG_MOUNT_PATH),
+    ] {
+        mounts.push(VolumeMount {
+            name: name.to_string(),
+            mount_path: mount_path.to_string(),
+            ..VolumeMount::default()
+        });
+    }
+    let mut volumes = memory_volumes().to_vec();
+    if let Some(volume) = report_token {
+        mounts.push(VolumeMount {
+            name: volume.name.clone(),
+            mount_path: REPORT_TOKEN_DIR.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+        volumes.push(volume);
+    }
+    Ok((mounts, volumes))
+}
+
+/// Least privilege: the agent runs as the ids it needs for the files, with no capabilities,
+/// no escalation and a read-only root filesystem.
+fn agent_security_context(pod: &Pod, pfss: &PodFilesystemSync) -> Result<SecurityContext, Denial> {
+    let (uid, gid) = agent_ids(pod, pfss)?;
+    Ok(SecurityContext {
+        run_as_user: uid,
+        run_as_group: gid,
+        run_as_non_root: Some(uid != Some(0)),
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities {
+            add: None,
+            drop: Some(vec!["ALL".to_string()]),
+        }),
+        ..SecurityContext::default()
+    })
+}
+
 fn deletion_limits(safety: &Safety) -> DeletionLimits {
     let default_percent = Safety::default().max_delete_percent;
     DeletionLimits {

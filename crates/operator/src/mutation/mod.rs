@@ -15,7 +15,7 @@ mod patch;
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements, Volume};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ResourceRequirements, Volume};
 use vsc_types::contract::{INIT_CONTAINER_NAME, LogFormat, SIDECAR_CONTAINER_NAME};
 use vsc_types::crd::{
     CONDITION_READY, EffectivePlacement, FieldError, PodFilesystemSync,
@@ -182,95 +182,29 @@ pub fn patched_pod(
     pfss: &PodFilesystemSync,
     config: &InjectionConfig,
 ) -> Result<Pod, Denial> {
-    if let Some(first) = pfss.validate().into_iter().next() {
-        let name = pfss.metadata.name.as_deref().unwrap_or_default();
-        return Err(Denial::new(
-            first.field,
-            format!("{} (PodFilesystemSync {name} is invalid)", first.message),
-        ));
-    }
-    if let Some(lost) = lost_encryption_key(pfss) {
-        return Err(lost);
-    }
+    check_resource(pfss)?;
     let Some(spec) = pod.spec.as_ref() else {
         return Err(Denial::new("spec", "the Pod has no spec"));
     };
-    let options = &pfss.spec.sync_options;
-    let restore = pfss.should_restore();
-    let sync = options.allowed_directions.to_remote;
-
     let placement = pfss.effective_placement()?;
 
     let mut patched = pod.clone();
     let Some(patched_spec) = patched.spec.as_mut() else {
         return Err(Denial::new("spec", "the Pod has no spec"));
     };
-    let ours = |c: &Container| c.name == INIT_CONTAINER_NAME || c.name == SIDECAR_CONTAINER_NAME;
-    let mut init: Vec<Container> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .filter(|c| !ours(c))
-        .cloned()
-        .collect();
-    let mut regular: Vec<Container> = spec
-        .containers
-        .iter()
-        .filter(|c| !ours(c))
-        .cloned()
-        .collect();
-    let mut volumes: Vec<Volume> = spec
-        .volumes
-        .iter()
-        .flatten()
-        .filter(|v| !PRIVATE_VOLUME_NAMES.contains(&v.name.as_str()))
-        .cloned()
-        .collect();
-
+    // A reinvocation starts from the Pod without what an earlier one injected.
+    let mut parts = PodParts::without_injected(spec);
+    let restore = pfss.should_restore();
+    let sync = pfss.spec.sync_options.allowed_directions.to_remote;
     if restore || sync {
         // Render and check everything first: any problem denies before anything is built.
         let context = PodContext::with_namespace(pod, Some(namespace));
-        let plan = containers::Plan::new(pod, namespace, pfss, config, &context)?;
+        let agents = containers::AgentContainers::new(pod, namespace, pfss, config, &context)?;
         let native = pfss.spec.sidecar_mode.is_native(config.native_sidecars);
-        let mut at_placement = Vec::new();
-        if restore {
-            at_placement.push(plan.restore_container());
-        }
-        if sync && native {
-            at_placement.push(plan.sync_container(true));
-        }
-        if !at_placement.is_empty() {
-            let index = placement_index(&init, placement)?;
-            init.splice(index..index, at_placement);
-        }
-        if sync && !native {
-            regular.push(plan.sync_container(false));
-        }
-        // Keep each volume where it was on a reinvocation, so the volume list stays put.
-        for volume in plan.volumes().iter().cloned() {
-            match spec
-                .volumes
-                .iter()
-                .flatten()
-                .position(|v| v.name == volume.name)
-            {
-                Some(i) if i <= volumes.len() => volumes.insert(i, volume),
-                _ => volumes.push(volume),
-            }
-        }
+        parts.add_containers(&agents, restore, sync && native, sync && !native, placement)?;
+        parts.add_volumes(agents.volumes(), spec.volumes.as_deref());
     }
-
-    patched_spec.init_containers = if init.is_empty() && spec.init_containers.is_none() {
-        None
-    } else {
-        Some(init)
-    };
-    patched_spec.containers = regular;
-    patched_spec.volumes = if volumes.is_empty() && spec.volumes.is_none() {
-        None
-    } else {
-        Some(volumes)
-    };
+    parts.write_into(patched_spec, spec);
     // A projected service account token needs the account named. The API server's
     // ServiceAccount admission names `default` before webhooks run; where it is off, the
     // webhook names it the same way.
@@ -279,6 +213,105 @@ pub fn patched_pod(
         patched_spec.service_account_name = Some(DEFAULT_SERVICE_ACCOUNT.to_string());
     }
     Ok(patched)
+}
+
+/// An invalid resource, or one whose encryption key is lost, denies every Pod.
+fn check_resource(pfss: &PodFilesystemSync) -> Result<(), Denial> {
+    if let Some(first) = pfss.validate().into_iter().next() {
+        let name = pfss.metadata.name.as_deref().unwrap_or_default();
+        return Err(Denial::new(
+            first.field,
+            format!("{} (PodFilesystemSync {name} is invalid)", first.message),
+        ));
+    }
+    match lost_encryption_key(pfss) {
+        Some(lost) => Err(lost),
+        None => Ok(()),
+    }
+}
+
+/// The lists of the Pod's spec the mutation changes, being rebuilt.
+struct PodParts {
+    init: Vec<Container>,
+    regular: Vec<Container>,
+    volumes: Vec<Volume>,
+}
+
+impl PodParts {
+    /// The Pod's containers and volumes without the injected ones, in their order.
+    fn without_injected(spec: &PodSpec) -> Self {
+        let ours =
+            |c: &Container| c.name == INIT_CONTAINER_NAME || c.name == SIDECAR_CONTAINER_NAME;
+        let others = |list: &[Container]| list.iter().filter(|c| !ours(c)).cloned().collect();
+        Self {
+            init: others(spec.init_containers.as_deref().unwrap_or_default()),
+            regular: others(&spec.containers),
+            volumes: spec
+                .volumes
+                .iter()
+                .flatten()
+                .filter(|v| !PRIVATE_VOLUME_NAMES.contains(&v.name.as_str()))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The restore container and a native sidecar go at the placement among the init
+    /// containers (restore first); a classic sidecar goes after the app containers.
+    fn add_containers(
+        &mut self,
+        agents: &containers::AgentContainers,
+        restore: bool,
+        native_sidecar: bool,
+        classic_sidecar: bool,
+        placement: EffectivePlacement<'_>,
+    ) -> Result<(), Denial> {
+        let mut at_placement = Vec::new();
+        if restore {
+            at_placement.push(agents.restore_container());
+        }
+        if native_sidecar {
+            at_placement.push(agents.sync_container(true));
+        }
+        if !at_placement.is_empty() {
+            let index = placement_index(&self.init, placement)?;
+            self.init.splice(index..index, at_placement);
+        }
+        if classic_sidecar {
+            self.regular.push(agents.sync_container(false));
+        }
+        Ok(())
+    }
+
+    /// Adds the agents' volumes, each where it was on a reinvocation (so the volume list
+    /// stays put), else at the end.
+    fn add_volumes(&mut self, agent_volumes: &[Volume], pod_volumes: Option<&[Volume]>) {
+        for volume in agent_volumes.iter().cloned() {
+            match pod_volumes
+                .into_iter()
+                .flatten()
+                .position(|v| v.name == volume.name)
+            {
+                Some(i) if i <= self.volumes.len() => self.volumes.insert(i, volume),
+                _ => self.volumes.push(volume),
+            }
+        }
+    }
+
+    /// Sets the lists on `patched`; an empty list the Pod did not have stays absent.
+    fn write_into(self, patched: &mut PodSpec, original: &PodSpec) {
+        patched.init_containers = if self.init.is_empty() && original.init_containers.is_none() {
+            None
+        } else {
+            Some(self.init)
+        };
+        patched.containers = self.regular;
+        patched.volumes = if self.volumes.is_empty() && original.volumes.is_none() {
+            None
+        } else {
+            Some(self.volumes)
+        };
+    }
 }
 
 /// The account a Pod runs as when its spec names none.

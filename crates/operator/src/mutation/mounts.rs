@@ -16,18 +16,49 @@ const FIELD: &str = "spec.localPath";
 /// mountPath and subPath are copied: the copy is writable and has no propagation. No such
 /// mount, or mounts that disagree about what is at a path, is a [`Denial`].
 pub fn select_mounts(pod: &Pod, local_path: &str) -> Result<Vec<VolumeMount>, Denial> {
-    let local = normalize(local_path);
-    let spec = pod.spec.as_ref();
-    let containers = spec
-        .into_iter()
+    let mut selected: Vec<VolumeMount> = Vec::new();
+    for (volume, mounts) in deepest_mounts_holding(pod, normalize(local_path)) {
+        let mount = only_mount(volume, &mounts, local_path)?;
+        check_mount(volume, mount, &selected, local_path)?;
+        selected.push(VolumeMount {
+            name: mount.name.clone(),
+            mount_path: mount.mount_path.clone(),
+            sub_path: mount.sub_path.clone().filter(|s| !s.is_empty()),
+            ..VolumeMount::default()
+        });
+    }
+    if selected.is_empty() {
+        return Err(Denial::new(
+            FIELD,
+            format!(
+                "no volume of the Pod is mounted at or above {local_path}; the synced directory must be on a \
+                 volume the app container mounts"
+            ),
+        ));
+    }
+    // Parents first, so that each mount lands inside the one it is below.
+    selected.sort_by(|a, b| {
+        let (a_path, b_path) = (normalize(&a.mount_path), normalize(&b.mount_path));
+        (a_path.len(), a_path).cmp(&(b_path.len(), b_path))
+    });
+    Ok(selected)
+}
+
+/// Per volume name, the deepest mounts of it (deduplicated) that hold `local`, among the
+/// Pod's containers and init containers other than the injected ones.
+fn deepest_mounts_holding<'a>(
+    pod: &'a Pod,
+    local: &str,
+) -> BTreeMap<&'a str, Vec<&'a VolumeMount>> {
+    let containers = pod
+        .spec
+        .iter()
         .flat_map(|s| {
             s.containers
                 .iter()
                 .chain(s.init_containers.iter().flatten())
         })
         .filter(|c| c.name != INIT_CONTAINER_NAME && c.name != SIDECAR_CONTAINER_NAME);
-
-    // volume name -> deepest mounts of it holding local_path (deduplicated).
     let mut deepest: BTreeMap<&str, Vec<&VolumeMount>> = BTreeMap::new();
     for mount in containers.flat_map(|c| c.volume_mounts.iter().flatten()) {
         let mount_path = normalize(&mount.mount_path);
@@ -46,82 +77,82 @@ pub fn select_mounts(pod: &Pod, local_path: &str) -> Result<Vec<VolumeMount>, De
             _ => *entry = vec![mount],
         }
     }
+    deepest
+}
 
-    let mut selected: Vec<VolumeMount> = Vec::new();
-    for (volume, mounts) in deepest {
-        if mounts.len() > 1 {
-            return Err(Denial::new(
-                FIELD,
-                format!(
-                    "containers mount volume {volume} at {} with different subPaths; the injected containers \
-                     cannot tell which one holds {local_path}",
-                    mounts[0].mount_path
-                ),
-            ));
-        }
-        let mount = mounts[0];
-        if mount
-            .sub_path_expr
-            .as_deref()
-            .is_some_and(|e| !e.is_empty())
-        {
-            return Err(Denial::new(
-                FIELD,
-                format!(
-                    "volume {volume} is mounted at {} with subPathExpr, which depends on the app container's \
-                     env; use subPath or mount the volume without it",
-                    mount.mount_path
-                ),
-            ));
-        }
-        let mount_path = normalize(&mount.mount_path);
-        if let Some(private) = [TMP_MOUNT_PATH, CONFIG_MOUNT_PATH]
-            .into_iter()
-            .find(|private| holds(mount_path, private))
-        {
-            return Err(Denial::new(
-                FIELD,
-                format!(
-                    "volume {volume} is mounted at {}, which covers {private}, where the injected containers \
-                     keep their private files; mount the synced volume elsewhere",
-                    mount.mount_path
-                ),
-            ));
-        }
-        if let Some(other) = selected
-            .iter()
-            .find(|m| normalize(&m.mount_path) == mount_path)
-        {
-            return Err(Denial::new(
-                FIELD,
-                format!(
-                    "containers mount different volumes ({} and {volume}) at {}; the injected containers cannot \
-                     tell which one holds {local_path}",
-                    other.name, mount.mount_path
-                ),
-            ));
-        }
-        selected.push(VolumeMount {
-            name: mount.name.clone(),
-            mount_path: mount.mount_path.clone(),
-            sub_path: mount.sub_path.clone().filter(|s| !s.is_empty()),
-            ..VolumeMount::default()
-        });
+/// The one deepest mount of `volume`; several (other subPaths at the same path) leave the
+/// injected containers unable to tell which holds `local_path`.
+fn only_mount<'a>(
+    volume: &str,
+    mounts: &[&'a VolumeMount],
+    local_path: &str,
+) -> Result<&'a VolumeMount, Denial> {
+    match mounts {
+        [mount] => Ok(mount),
+        _ => Err(Denial::new(
+            FIELD,
+            format!(
+                "containers mount volume {volume} at {} with different subPaths; the injected containers \
+                 cannot tell which one holds {local_path}",
+                mounts
+                    .first()
+                    .map(|m| m.mount_path.as_str())
+                    .unwrap_or_default()
+            ),
+        )),
     }
-    if selected.is_empty() {
+}
+
+/// Whether the injected containers can copy `mount`: no subPathExpr (it needs the app's
+/// env), not over their private directories, not at the path of a mount already selected.
+fn check_mount(
+    volume: &str,
+    mount: &VolumeMount,
+    selected: &[VolumeMount],
+    local_path: &str,
+) -> Result<(), Denial> {
+    if mount
+        .sub_path_expr
+        .as_deref()
+        .is_some_and(|e| !e.is_empty())
+    {
         return Err(Denial::new(
             FIELD,
             format!(
-                "no volume of the Pod is mounted at or above {local_path}; the synced directory must be on a \
-                 volume the app container mounts"
+                "volume {volume} is mounted at {} with subPathExpr, which depends on the app container's \
+                 env; use subPath or mount the volume without it",
+                mount.mount_path
             ),
         ));
     }
-    selected.sort_by(|a, b| {
-        let (a_path, b_path) = (normalize(&a.mount_path), normalize(&b.mount_path));
-        (a_path.len(), a_path).cmp(&(b_path.len(), b_path))
-    });
-    Ok(selected)
+    let mount_path = normalize(&mount.mount_path);
+    if let Some(private) = [TMP_MOUNT_PATH, CONFIG_MOUNT_PATH]
+        .into_iter()
+        .find(|private| holds(mount_path, private))
+    {
+        return Err(Denial::new(
+            FIELD,
+            format!(
+                "volume {volume} is mounted at {}, which covers {private}, where the injected containers \
+                 keep their private files; mount the synced volume elsewhere",
+                mount.mount_path
+            ),
+        ));
+    }
+    if let Some(other) = selected
+        .iter()
+        .find(|m| normalize(&m.mount_path) == mount_path)
+    {
+        return Err(Denial::new(
+            FIELD,
+            format!(
+                "containers mount different volumes ({} and {volume}) at {}; the injected containers cannot \
+                 tell which one holds {local_path}",
+                other.name, mount.mount_path
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn same_mount(a: &VolumeMount, b: &VolumeMount) -> bool {
