@@ -20,7 +20,9 @@ pub struct LoggedRequest {
     /// When the last byte of its body was forwarded; None while it is still being sent (or
     /// when the client went away before the end).
     pub body_sent: Option<Instant>,
-    /// When its body was sent or the client went away in the middle of it.
+    /// When the last byte of it was forwarded, once its body was sent or the client went
+    /// away in the middle of it (or stalled for [`BODY_STALL`]: a killed Pod's connection
+    /// can vanish without a FIN when its network namespace goes first).
     pub ended: Option<Instant>,
 }
 
@@ -32,6 +34,9 @@ impl LoggedRequest {
 }
 
 type Log = Arc<Mutex<Vec<LoggedRequest>>>;
+
+/// A request body that sends nothing for this long is given up on, as S3 servers do.
+pub const BODY_STALL: Duration = Duration::from_secs(10);
 
 pub struct S3RequestLog {
     pub address: String,
@@ -118,18 +123,19 @@ fn forward(
         let index = push(log, entry);
         to_server.inner.write_all(head.as_bytes())?;
         to_server.restart();
+        requests.get_ref().set_read_timeout(Some(BODY_STALL))?;
         let sent = match body_length(&head) {
             Body::Chunked => copy_chunked(&mut requests, &mut to_server),
             Body::Length(length) => copy_exactly(&mut requests, &mut to_server, length),
         };
+        requests.get_ref().set_read_timeout(None)?;
         if let Some(entry) = log
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get_mut(index)
         {
-            let now = Instant::now();
-            entry.ended = Some(now);
-            entry.body_sent = sent.is_ok().then_some(now);
+            entry.ended = Some(to_server.last_byte);
+            entry.body_sent = sent.is_ok().then_some(to_server.last_byte);
         }
         sent?;
     }
@@ -223,6 +229,7 @@ struct Throttled {
     bytes_per_second: u64,
     since: Instant,
     written: u64,
+    last_byte: Instant,
 }
 
 impl Throttled {
@@ -232,6 +239,7 @@ impl Throttled {
             bytes_per_second,
             since: Instant::now(),
             written: 0,
+            last_byte: Instant::now(),
         }
     }
 
@@ -239,6 +247,7 @@ impl Throttled {
     fn restart(&mut self) {
         self.since = Instant::now();
         self.written = 0;
+        self.last_byte = self.since;
     }
 }
 
@@ -248,6 +257,7 @@ impl Write for Throttled {
         let piece = &bytes[..bytes.len().min(16 * 1024)];
         let written = self.inner.write(piece)?;
         self.written += written as u64;
+        self.last_byte = Instant::now();
         let due = Duration::from_secs_f64(self.written as f64 / self.bytes_per_second as f64);
         if let Some(early) = due.checked_sub(self.since.elapsed()) {
             thread::sleep(early);
