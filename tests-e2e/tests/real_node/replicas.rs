@@ -14,6 +14,7 @@ use libtest_mimic::Failed;
 use vsc_e2e::real_node::{LocalCluster, NodeS3, SEED_S3_PORT, pod_processes, poll};
 use vsc_e2e::s3_request_log::{LoggedRequest, S3RequestLog};
 
+use super::storage_and_health::pfss;
 use super::{Network, app_namespace, check, deployment, files_under, logs, world};
 
 const NAMESPACE: &str = "replicas";
@@ -51,7 +52,13 @@ pub fn one_writer_among_three_replicas() -> Result<(), Failed> {
     app_namespace(cluster, NAMESPACE)?;
     cluster.kubectl(
         &["apply", "-n", NAMESPACE, "-f", "-"],
-        Some(&pfss(&format!("http://{}", log.address))),
+        Some(&pfss(
+            APP,
+            "/data",
+            &format!("/{BUCKET}/app"),
+            &format!("http://{}", log.address),
+            "",
+        )),
     )?;
     cluster.kubectl(
         &["apply", "-f", "-"],
@@ -74,27 +81,6 @@ pub fn one_writer_among_three_replicas() -> Result<(), Failed> {
     run.scale(3)?;
     run.others_hold(&fourth)?;
     run.one_writer_at_a_time(&log)
-}
-
-fn pfss(endpoint: &str) -> String {
-    format!(
-        r#"apiVersion: riotkit.org/v1alpha1
-kind: PodFilesystemSync
-metadata: {{name: {APP}}}
-spec:
-  podSelector: {{matchLabels: {{app: {APP}}}}}
-  localPath: /data
-  remotePath: /{BUCKET}/app
-  envFromSecrets: [{{name: cloud-press-secret-envs}}]
-  syncOptions:
-    schedule: "@every 2s"
-    permissions: {{uid: "1001", gid: "1001"}}
-  env:
-    REMOTE_TYPE: s3
-    REMOTE_PROVIDER: Minio
-    REMOTE_ENDPOINT: {endpoint}
-"#
-    )
 }
 
 struct Run<'a> {

@@ -98,7 +98,7 @@ spec:
 
 /// A PodFilesystemSync syncing every 2 s; `extra` ends its `env` map and may open more of
 /// `spec`.
-fn pfss(name: &str, dir: &str, remote: &str, endpoint: &str, extra: &str) -> String {
+pub(super) fn pfss(name: &str, dir: &str, remote: &str, endpoint: &str, extra: &str) -> String {
     format!(
         r#"apiVersion: riotkit.org/v1alpha1
 kind: PodFilesystemSync
