@@ -310,8 +310,10 @@ impl Run<'_> {
         )?;
         for (pid, comm) in pod_processes(&primary.uid) {
             if comm != "pause" {
+                // A process may exit by itself in between (a shell's child): not an error.
                 let _ = std::process::Command::new("kill")
                     .args(["-9", &pid])
+                    .stderr(std::process::Stdio::null())
                     .status();
             }
         }
