@@ -17,12 +17,10 @@ pub struct LoggedRequest {
     pub method: String,
     pub path: String,
     pub started: Instant,
-    /// When the last byte of its body was forwarded; None while it is still being sent (or
-    /// when the client went away before the end).
-    pub body_sent: Option<Instant>,
     /// When the last byte of it was forwarded, once its body was sent or the client went
     /// away in the middle of it (or stalled for [`BODY_STALL`]: a killed Pod's connection
-    /// can vanish without a FIN when its network namespace goes first).
+    /// can vanish without a FIN when its network namespace goes first); None while it is
+    /// still being sent.
     pub ended: Option<Instant>,
 }
 
@@ -117,7 +115,6 @@ fn forward(
             method: words.next().unwrap_or_default().to_string(),
             path: words.next().unwrap_or_default().to_string(),
             started: Instant::now(),
-            body_sent: None,
             ended: None,
         };
         let index = push(log, entry);
@@ -135,7 +132,6 @@ fn forward(
             .get_mut(index)
         {
             entry.ended = Some(to_server.last_byte);
-            entry.body_sent = sent.is_ok().then_some(to_server.last_byte);
         }
         sent?;
     }

@@ -14,7 +14,7 @@ use libtest_mimic::Failed;
 use vsc_e2e::real_node::{LocalCluster, NodeS3, SEED_S3_PORT, pod_processes, poll};
 use vsc_e2e::s3_request_log::{LoggedRequest, S3RequestLog};
 
-use super::storage_and_health::pfss;
+use super::storage_and_health::{pause_process, pfss, ready};
 use super::{Network, app_namespace, check, deployment, files_under, logs, world};
 
 const NAMESPACE: &str = "replicas";
@@ -103,13 +103,7 @@ impl Run<'_> {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|pod| {
-                pod["metadata"]["deletionTimestamp"].is_null()
-                    && pod["status"]["conditions"].as_array().is_some_and(|c| {
-                        c.iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    })
-            })
+            .filter(|pod| ready(pod))
             .filter_map(|pod| {
                 Some(Replica {
                     name: pod["metadata"]["name"].as_str()?.to_string(),
@@ -303,7 +297,7 @@ impl Run<'_> {
                         r.client == primary.ip
                             && r.method == "PUT"
                             && r.path.contains("big.bin")
-                            && r.body_sent.is_none()
+                            && r.ended.is_none()
                     })
                     .then_some(())
             },
@@ -363,9 +357,7 @@ impl Run<'_> {
     /// namespace): it stops uploading before its lease runs out, another Pod takes over, and
     /// once the route is back the old primary holds.
     fn cut_from_the_operator(&mut self, primary: &Replica) -> Result<Replica, Failed> {
-        let pause = pod_processes(&primary.uid)
-            .into_iter()
-            .find_map(|(pid, comm)| (comm == "pause").then_some(pid))
+        let pause = pause_process(&primary.uid)
             .ok_or_else(|| format!("no pause process for {}", primary.name))?;
         let route = |action: &str| {
             let status = std::process::Command::new("nsenter")

@@ -36,7 +36,7 @@ fn pod_json(cluster: &LocalCluster, namespace: &str, name: &str) -> Result<Value
         .ok_or_else(|| format!("pod {namespace}/{name} is gone").into())
 }
 
-fn ready(pod: &Value) -> bool {
+pub(super) fn ready(pod: &Value) -> bool {
     pod["metadata"]["deletionTimestamp"].is_null()
         && pod["status"]["conditions"].as_array().is_some_and(|c| {
             c.iter()
@@ -425,7 +425,7 @@ pub fn host_network_pods_share_the_node() -> Result<(), Failed> {
 // ---- a sandbox restart runs the init containers again -------------------------------------
 
 /// The PID of the pause process of the Pod with this UID.
-fn pause_process(pod_uid: &str) -> Option<String> {
+pub(super) fn pause_process(pod_uid: &str) -> Option<String> {
     pod_processes(pod_uid)
         .into_iter()
         .find_map(|(pid, comm)| (comm == "pause").then_some(pid))
