@@ -81,6 +81,9 @@ pub struct SyncJob {
     /// Taken for each sync: one sync at a time with other agents of the same PID file.
     pub sync_lock: Option<std::path::PathBuf>,
     pub running_gid: u32,
+    /// The remote stores empty directories (not bucket storage): the upload need not warn
+    /// that they are left behind.
+    pub empty_directories_kept: bool,
 }
 
 impl SyncJob {
@@ -226,7 +229,9 @@ impl SyncJob {
     ) -> Result<Option<Outcome>> {
         let why = match remote {
             RemoteState::Complete(_) => "the remote holds no files (its last upload had none)",
-            _ => "the remote was never written: nothing to restore (first run)",
+            _ => {
+                "the remote was never written: nothing to restore (first run; if this remote path should hold data, check its bucket and path for a typo)"
+            }
         };
         match local_state {
             LocalTarget::Missing | LocalTarget::Empty => {

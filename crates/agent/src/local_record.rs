@@ -21,6 +21,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AgentError, Result};
+use crate::fidelity::Uncarried;
 use crate::layout;
 use crate::record::{CompletionRecord, format_time};
 
@@ -241,6 +242,11 @@ impl LocalRecord {
 /// The local tree now. Entries that vanish while it is read are left out (an app may delete
 /// files at any time).
 pub fn scan(dir: &Path) -> Result<LocalTree> {
+    scan_noting(dir, &mut Uncarried::default())
+}
+
+/// [`scan`], noting in `uncarried` what a sync of the tree leaves behind.
+pub fn scan_noting(dir: &Path, uncarried: &mut Uncarried) -> Result<LocalTree> {
     let mut tree = LocalTree::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(relative) = pending.pop() {
@@ -260,6 +266,7 @@ pub fn scan(dir: &Path) -> Result<LocalTree> {
                 continue;
             };
             let key = name.to_string_lossy().into_owned();
+            uncarried.note(&key, &metadata);
             if metadata.is_dir() {
                 tree.insert(format!("{key}/"), stamp(&metadata, 0));
                 pending.push(name);

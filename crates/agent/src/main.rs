@@ -4,6 +4,7 @@
 mod as_of;
 mod cli;
 mod error;
+mod fidelity;
 mod job;
 mod layout;
 mod local_record;

@@ -625,6 +625,19 @@ impl ConfigFile {
         &self.path
     }
 
+    /// The `type` of the `[remote]` section: the backend the agent syncs with.
+    pub fn remote_backend(&self) -> Option<String> {
+        let text = fs::read_to_string(&self.path).ok()?;
+        let section = format!("[{REMOTE_NAME}]");
+        let mut lines = text.lines().map(str::trim);
+        lines.find(|line| *line == section)?;
+        lines
+            .take_while(|line| !line.starts_with('['))
+            .filter_map(|line| line.split_once('='))
+            .find(|(key, _)| key.trim() == "type")
+            .map(|(_, value)| value.trim().to_string())
+    }
+
     /// The rclone path `remote_path` means in an existing config file (`--no-template`):
     /// inside `remote_encrypted` when the file defines it, else inside `remote`.
     pub fn existing_target(&self, remote_path: &RemotePath) -> Result<String> {

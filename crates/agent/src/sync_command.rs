@@ -105,7 +105,11 @@ async fn run_sync(
     let _pid_file = acquire_pid_file(common)?;
     let operator = operator_clients(direction, &options, common, &remote)?;
     let rclone = rclone_for(&common.remote, &config, common.stats_interval);
-    let job = sync_job(direction, local, remote, options, common, rclone, operator);
+    let mut job = sync_job(direction, local, remote, options, common, rclone, operator);
+    // Unknown (a hand-written config without one): no warning that could be wrong.
+    job.empty_directories_kept = config
+        .remote_backend()
+        .is_none_or(|kind| crate::fidelity::keeps_empty_directories(&kind));
     let status = Arc::new(Status::default());
     serve_status(direction, common, &status).await?;
     let asking = job.writer_lease.as_ref().map(WriterLease::keep_asking);
@@ -237,6 +241,7 @@ fn sync_job(
         rclone,
         running_uid: nix::unistd::geteuid().as_raw(),
         running_gid: nix::unistd::getegid().as_raw(),
+        empty_directories_kept: true,
         sync_lock: Some(sync_lock::lock_path(
             &common
                 .pid_path

@@ -4,6 +4,7 @@
 //! interval reached): a full sync, with the deletion plan over both listings.
 
 use super::*;
+use crate::fidelity::{self, Uncarried};
 use crate::local_record::LocalTree;
 
 /// What the local side knows about itself against the last sync with this remote.
@@ -99,7 +100,7 @@ fn since_last_sync(job: &SyncJob) -> Result<SinceLastSync> {
         tracing::info!(last_full_sync = %last.full_sync_at, "a full sync is due (--full-sync-interval)");
         return Ok(SinceLastSync::FullSyncDue);
     }
-    let tree = local_record::scan(&job.local)?;
+    let tree = scan_local(job)?;
     if tree == last.tree {
         return Ok(SinceLastSync::Unchanged(last));
     }
@@ -190,7 +191,7 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
     let started = Instant::now();
     // Before rclone reads it: a file changed during the transfer then counts as a change
     // that the remote may not have.
-    let tree = local_record::scan(&job.local)?;
+    let tree = scan_local(job)?;
     // The local side is the scan (no rclone listing of it); the remote listing is needed by
     // the plan and the trash's change log.
     let source = files_of(&tree);
@@ -257,6 +258,17 @@ async fn log_trash_changes(
     };
     let added = plan::missing_from(source, destination);
     trash::log_changes(&job.rclone, &job.remote, stamp, added, deleted).await
+}
+
+/// The local tree now, after saying at WARN what an upload of it leaves behind.
+fn scan_local(job: &SyncJob) -> Result<LocalTree> {
+    let mut uncarried = Uncarried::default();
+    let tree = local_record::scan_noting(&job.local, &mut uncarried)?;
+    fidelity::warn_once(
+        uncarried.warnings(&tree, job.empty_directories_kept),
+        &job.local,
+    );
+    Ok(tree)
 }
 
 fn warn_of_reserved_names(local: &Path) {
