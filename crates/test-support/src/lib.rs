@@ -12,6 +12,8 @@ pub const SECRET_KEY: &str = "vscTestSecretKey/0123456789abcdefghijklmn";
 
 /// Finds an installed tool: `$VSC_TOOLS_DIR/bin` (default `~/.cache/volume-syncing-controller/bin`,
 /// where `tools/install-test-tools.sh` puts them), then `PATH`. Panics naming the install step.
+pub mod fault_proxy;
+
 pub fn tool(name: &str) -> PathBuf {
     let tools_dir = std::env::var_os("VSC_TOOLS_DIR")
         .map(PathBuf::from)
