@@ -28,8 +28,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("cannot configure a Kubernetes client (in-cluster or KUBECONFIG)")?;
-    let native_sidecars = native_sidecars(&client, config.agent.sidecar_mode).await?;
-    let injection = injection(&config, native_sidecars);
     let metrics = Arc::new(Metrics::default());
     let (stop_sender, stop_receiver) = watch::channel(false);
     let stop = Stop(stop_receiver);
@@ -43,6 +41,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stop.stopped(),
     );
     metrics.resources.watch(store.clone());
+    // Started first: the cache's first list, which readiness waits for, then overlaps the
+    // version check and the certificate set-up.
+    let controller_run = tokio::spawn(controller_run);
+    let native_sidecars = native_sidecars(&client, config.agent.sidecar_mode).await?;
+    let injection = injection(&config, native_sidecars);
 
     let admin_state = AdminState::new(metrics.clone());
     let report_state = config
@@ -81,10 +84,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin_server = axum::serve(admin_listener, admin).with_graceful_shutdown(stop.stopped());
     tokio::spawn(stop_all(stop_sender, handle));
     tokio::spawn(admin::wait_until_ready(store, admin_state));
-    let (webhook_result, admin_result, ()) =
+    let (webhook_result, admin_result, controller_result) =
         tokio::join!(webhook_server, admin_server, controller_run);
     webhook_result.context("webhook server")?;
     admin_result.context("admin server")?;
+    controller_result.context("controller")?;
     Ok(())
 }
 
