@@ -1,7 +1,8 @@
 //! What a sync does not carry, noticed by the local scan and said at WARN before an upload
 //! (RELIABILITY.md, "Fidelity"): symlinks and special files (rclone skips them), directory
 //! modes and the setuid, setgid and sticky bits (not stored), and empty directories on
-//! bucket storage (it has no directories).
+//! bucket storage (it has no directories). Also what costs more than it seems: names that
+//! are not UTF-8 make every upload a full one.
 
 use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
@@ -67,6 +68,8 @@ pub struct Uncarried {
     pub directory_modes: Examples,
     /// Files with the setuid, setgid or sticky bit.
     pub special_bits: Examples,
+    /// Names that are not UTF-8: carried, but only by a full sync.
+    pub non_utf8_names: Examples,
 }
 
 impl Uncarried {
@@ -87,6 +90,14 @@ impl Uncarried {
         } else if kind.is_file() && mode & SPECIAL_BITS != 0 {
             self.special_bits.add(|| format!("{path} {mode:04o}"));
         }
+    }
+
+    pub fn note_non_utf8_name(&mut self, key: &str) {
+        let lossy = key
+            .split(crate::local_record::NON_UTF8_MARK)
+            .next()
+            .unwrap_or(key);
+        self.non_utf8_names.add(|| lossy.to_string());
     }
 
     /// One line per kind that a sync to a remote leaves behind.
@@ -112,6 +123,10 @@ impl Uncarried {
         say(
             &self.special_bits,
             "setuid, setgid and sticky bits are not kept: a restore gives these files their mode without them",
+        );
+        say(
+            &self.non_utf8_names,
+            "names that are not UTF-8 are uploaded, but only by full syncs: every upload of this tree is a full one",
         );
         if !empty_directories_kept {
             say(

@@ -265,7 +265,10 @@ pub fn scan_noting(dir: &Path, uncarried: &mut Uncarried) -> Result<LocalTree> {
             let Ok(metadata) = entry.metadata() else {
                 continue;
             };
-            let key = name.to_string_lossy().into_owned();
+            let key = tree_key(&name);
+            if entry.file_name().to_str().is_none() {
+                uncarried.note_non_utf8_name(&key);
+            }
             uncarried.note(&key, &metadata);
             if metadata.is_dir() {
                 tree.insert(format!("{key}/"), stamp(&metadata, 0));
@@ -276,6 +279,34 @@ pub fn scan_noting(dir: &Path, uncarried: &mut Uncarried) -> Result<LocalTree> {
         }
     }
     Ok(tree)
+}
+
+/// Marks the key of a path that is not UTF-8: a NUL, which no file name holds.
+pub const NON_UTF8_MARK: char = '\0';
+
+/// The tree's key for a relative path: the path itself, or for one that is not UTF-8 its
+/// lossy text, [`NON_UTF8_MARK`] and its bytes in hex, so that two such names never share
+/// a key (a change to one is never hidden by the other). Such a key is no rclone path:
+/// a tree that holds one is synced in full.
+fn tree_key(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    match path.to_str() {
+        Some(text) => text.to_owned(),
+        None => {
+            let hex: String = path
+                .as_os_str()
+                .as_bytes()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            format!("{}{NON_UTF8_MARK}{hex}", path.to_string_lossy())
+        }
+    }
+}
+
+/// Whether every path of `tree` is one rclone can be given by name.
+pub fn names_are_utf8(tree: &LocalTree) -> bool {
+    !tree.keys().any(|key| key.contains(NON_UTF8_MARK))
 }
 
 fn stamp(metadata: &fs::Metadata, size: u64) -> FileStamp {

@@ -101,6 +101,9 @@ fn since_last_sync(job: &SyncJob) -> Result<SinceLastSync> {
         return Ok(SinceLastSync::FullSyncDue);
     }
     let tree = scan_local(job)?;
+    if !local_record::names_are_utf8(&tree) {
+        return Ok(SinceLastSync::Unknown); // rclone cannot be given those paths by name
+    }
     if tree == last.tree {
         return Ok(SinceLastSync::Unchanged(last));
     }
