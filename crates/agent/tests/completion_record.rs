@@ -49,7 +49,12 @@ fn a_remote_never_written_is_a_first_run_and_says_so(provider: Provider) {
     let sandbox = Sandbox::with_provider(&server, provider);
     let output = sandbox.run(&["remote-to-local-sync", "-s", "bkt/new", "-d", "volume"]);
     assert_exit(&output, 0);
-    assert_logged(&output, &["never written: nothing to restore (first run)"]);
+    assert_logged(
+        &output,
+        &[
+            "never written: nothing to restore (first run; if this remote path should hold data, check its bucket and path for a typo)",
+        ],
+    );
     assert!(read_tree(&sandbox.path("volume")).is_empty());
 }
 
