@@ -23,6 +23,7 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use vsc_types::contract::{SYNC_REQUESTED_AT_ANNOTATION, parse_sync_requested_at};
 use vsc_types::crd::{PodFilesystemSync, PrimaryStatus};
 use vsc_types::writer_lease::{LEASE_DURATION_SECONDS, LeaseAction, LeaseAnswer, LeaseRequest};
 
@@ -346,7 +347,8 @@ async fn settle(
 ) -> Result<Option<LeaseAnswer>, Failure> {
     let Resource { namespace, name } = *resource;
     let resources: Api<PodFilesystemSync> = Api::namespaced(client.clone(), namespace);
-    resources.get_opt(name).await?.ok_or(Failure::NoResource)?;
+    let pfss = resources.get_opt(name).await?.ok_or(Failure::NoResource)?;
+    let sync_requested_at = requested_sync(&pfss);
     let lease_name = lease_name(namespace, name, remote_path);
     let mut tries = 0;
     loop {
@@ -377,7 +379,11 @@ async fn settle(
                     tracing::info!(resource = %format!("{namespace}/{name}"), pod = ask.pod, remote_path, "a new primary writer");
                     record_primary(&resources, name, remote_path, ask.pod, now).await;
                 }
-                return Ok(Some(answer(&decision, ask)));
+                let answer = LeaseAnswer {
+                    sync_requested_at: sync_requested_at.clone(),
+                    ..answer(&decision, ask)
+                };
+                return Ok(Some(answer));
             }
             Err(e) if crate::conflict::another_writer_won(&e) && tries < WRITE_TRIES => continue,
             Err(e) => return Err(e.into()),
@@ -395,7 +401,17 @@ fn answer(decision: &Decision, ask: &Ask<'_>) -> LeaseAnswer {
         granted,
         holder,
         lease_duration_seconds: LEASE_DURATION_SECONDS,
+        sync_requested_at: None,
     }
+}
+
+/// The resource's sync request, when its annotation is a valid time (an invalid one is the
+/// reconciler's to report, in the `SyncRequested` condition).
+fn requested_sync(pfss: &PodFilesystemSync) -> Option<String> {
+    let value = pfss.annotations().get(SYNC_REQUESTED_AT_ANNOTATION)?;
+    parse_sync_requested_at(value)
+        .ok()
+        .map(vsc_types::report::sent_at_text)
 }
 
 /// `status.primaries` with this remote path's primary; best effort (the Lease is the truth,
