@@ -462,3 +462,55 @@ pub fn build(
         });
     (store, run)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn annotated(value: Option<&str>) -> PodFilesystemSync {
+        let mut pfss: PodFilesystemSync = serde_json::from_value(json!({
+            "apiVersion": "riotkit.org/v1alpha1",
+            "kind": "PodFilesystemSync",
+            "metadata": {"name": "data", "namespace": "web"},
+            "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "localPath": "/srv/data", "remotePath": "/b"},
+        }))
+        .expect("resource");
+        if let Some(value) = value {
+            pfss.annotations_mut()
+                .insert(SYNC_REQUESTED_AT_ANNOTATION.into(), value.into());
+        }
+        pfss
+    }
+
+    #[test]
+    fn the_sync_request_condition_is_there_only_with_the_annotation_and_names_a_bad_value() {
+        assert_eq!(sync_request_verdict(&annotated(None)), None);
+        let valid = sync_request_verdict(&annotated(Some("2026-11-24T18:00:00Z"))).expect("set");
+        assert!(
+            valid.ok && valid.reason == REASON_SYNC_REQUESTED,
+            "{valid:?}"
+        );
+        assert!(
+            valid.message.contains("2026-11-24T18:00:00.000000Z"),
+            "{valid:?}"
+        );
+        let invalid = sync_request_verdict(&annotated(Some("tomorrow"))).expect("set");
+        assert!(!invalid.ok && invalid.reason == REASON_INVALID_SYNC_REQUEST);
+        assert!(
+            invalid.message.contains(SYNC_REQUESTED_AT_ANNOTATION)
+                && invalid.message.contains("'tomorrow'"),
+            "{invalid:?}"
+        );
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_until_its_status_flips() {
+        let verdict = sync_request_verdict(&annotated(Some("tomorrow"))).expect("set");
+        let written = verdict.condition(None, Some(1));
+        assert!(verdict.is_written_in(Some(&written), Some(1)));
+        let again = verdict.condition(Some(&written), Some(1));
+        assert_eq!(again.last_transition_time, written.last_transition_time);
+        let fixed = sync_request_verdict(&annotated(Some("2026-11-24T18:00:00Z"))).expect("set");
+        assert!(!fixed.is_written_in(Some(&written), Some(1)));
+    }
+}

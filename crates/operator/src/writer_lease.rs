@@ -589,6 +589,24 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_carries_a_valid_sync_request_only() {
+        let with = |value: &str| -> PodFilesystemSync {
+            serde_json::from_value(json!({
+                "apiVersion": "riotkit.org/v1alpha1",
+                "kind": "PodFilesystemSync",
+                "metadata": {"name": "data", "annotations": {SYNC_REQUESTED_AT_ANNOTATION: value}},
+                "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "localPath": "/srv/data", "remotePath": "/b"},
+            }))
+            .expect("resource")
+        };
+        assert_eq!(
+            requested_sync(&with("2026-11-24T19:00:00+01:00")).as_deref(),
+            Some("2026-11-24T18:00:00.000000Z")
+        );
+        assert_eq!(requested_sync(&with("soon")), None);
+    }
+
+    #[test]
     fn each_resource_and_remote_path_has_its_own_short_lease_name() {
         let name = lease_name("shop", "data", "remote:bucket/web-0");
         assert!(
