@@ -335,7 +335,7 @@ async fn keys_export_restore_and_bad_input_on_the_api_server() {
     );
     assert!(
         plan.contains("Deployment shop: rolled out")
-            && plan.contains("Pod shop-1-abcde now, remote path remote_encrypted:")
+            && plan.contains("Pod shop-1-abcde now, remote path /apps/web\n")
             && plan.contains("Pod lonely: no Deployment"),
         "{plan}"
     );
@@ -454,25 +454,71 @@ fn the_krew_package_unpacks_to_a_plugin_that_kubectl_runs() {
     let script = vsc_e2e::helm::repo_root().join("scripts/krew-package.sh");
     let binary = workspace_binary("kubectl-pfss");
     let uri = "https://example.org/kubectl-pfss-linux-amd64.tar.gz";
-    let args = [binary.to_str().expect("utf-8 path"), out.path().to_str().expect("utf-8 path"), "v0.1.0", "linux/amd64", uri];
-    let packaged = vsc_e2e::helm::run(Path::new("bash"), &[&[script.to_str().expect("utf-8")][..], &args].concat(), None);
+    let args = [
+        binary.to_str().expect("utf-8 path"),
+        out.path().to_str().expect("utf-8 path"),
+        "v0.1.0",
+        "linux/amd64",
+        uri,
+    ];
+    let packaged = vsc_e2e::helm::run(
+        Path::new("bash"),
+        &[&[script.to_str().expect("utf-8")][..], &args].concat(),
+        None,
+    );
     assert!(packaged.status.success(), "{}", text(&packaged.stderr));
     let archive = out.path().join("kubectl-pfss-linux-amd64.tar.gz");
     let manifest = std::fs::read_to_string(out.path().join("pfss.yaml")).expect("manifest");
     let sha = {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(std::fs::read(&archive).expect("archive"));
-        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
-    assert!(manifest.contains(&format!("sha256: \"{sha}\"")) && manifest.contains(uri) && manifest.contains("version: \"v0.1.0\""), "{manifest}");
-    assert!(!manifest.contains('@'), "an unfilled field:\n{manifest}");
+    assert!(
+        manifest.contains(&format!("sha256: \"{sha}\""))
+            && manifest.contains(uri)
+            && manifest.contains("version: \"v0.1.0\""),
+        "{manifest}"
+    );
+    assert!(!manifest.contains("\"@"), "an unfilled field:\n{manifest}");
     let unpacked = out.path().join("unpacked");
     std::fs::create_dir(&unpacked).expect("mkdir");
-    let tar = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&unpacked).status().expect("tar");
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .expect("tar");
     assert!(tar.success());
-    let path = format!("{}:{}", unpacked.display(), std::env::var("PATH").unwrap_or_default());
-    let listed = Command::new(vsc_test_support::tool("kubectl")).args(["plugin", "list"]).env("PATH", &path).output().expect("kubectl plugin list");
-    assert!(text(&listed.stdout).contains(&unpacked.join("kubectl-pfss").display().to_string()), "{}{}", text(&listed.stdout), text(&listed.stderr));
-    let help = Command::new(vsc_test_support::tool("kubectl")).args(["pfss", "--help"]).env("PATH", &path).output().expect("kubectl pfss");
-    assert!(text(&help.stdout).contains("Usage: kubectl pfss"), "{}{}", text(&help.stdout), text(&help.stderr));
+    let path = format!(
+        "{}:{}",
+        unpacked.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let listed = Command::new(vsc_test_support::tool("kubectl"))
+        .args(["plugin", "list"])
+        .env("PATH", &path)
+        .output()
+        .expect("kubectl plugin list");
+    assert!(
+        text(&listed.stdout).contains(&unpacked.join("kubectl-pfss").display().to_string()),
+        "{}{}",
+        text(&listed.stdout),
+        text(&listed.stderr)
+    );
+    let help = Command::new(vsc_test_support::tool("kubectl"))
+        .args(["pfss", "--help"])
+        .env("PATH", &path)
+        .output()
+        .expect("kubectl pfss");
+    assert!(
+        text(&help.stdout).contains("Usage: kubectl pfss"),
+        "{}{}",
+        text(&help.stdout),
+        text(&help.stderr)
+    );
 }

@@ -11,7 +11,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use vsc_types::contract::SYNC_REQUESTED_AT_ANNOTATION;
-use vsc_types::crd::{PodFilesystemSync, Writers};
+use vsc_types::crd::{PodFilesystemSync, PodSyncStatus, Writers};
 use vsc_types::report::sent_at_text;
 
 use crate::cli::SyncNowArgs;
@@ -75,8 +75,8 @@ fn uploaders(pfss: &PodFilesystemSync) -> Vec<String> {
         .collect()
 }
 
-/// Whether each uploader reported after `requested` (to the second: the status keeps
-/// seconds).
+/// Whether each uploader reported an upload sent after `requested` (the agent's `sentAt`,
+/// in microseconds; the operator's receipt time keeps only seconds).
 fn all_reported(pfss: &PodFilesystemSync, requested: DateTime<Utc>) -> bool {
     let uploaders = uploaders(pfss);
     let pods = pfss
@@ -84,12 +84,14 @@ fn all_reported(pfss: &PodFilesystemSync, requested: DateTime<Utc>) -> bool {
         .as_ref()
         .map(|s| s.pods.as_slice())
         .unwrap_or_default();
+    let after = |pod: &PodSyncStatus| match &pod.last_report_sent_at {
+        Some(sent) => crate::times::of_micro(sent) > requested,
+        None => crate::times::of(&pod.last_report_time) > requested.trunc_subsecs(0),
+    };
     !uploaders.is_empty()
         && uploaders.iter().all(|name| {
-            pods.iter().any(|p| {
-                &p.name == name
-                    && crate::times::of(&p.last_report_time) >= requested.trunc_subsecs(0)
-            })
+            pods.iter()
+                .any(|p| &p.name == name && p.direction == "to-remote" && after(p))
         })
 }
 

@@ -1,11 +1,15 @@
 //! Times as the plugin shows them: RFC 3339 in JSON, an age or a countdown in tables.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
 pub fn of(time: &Time) -> DateTime<Utc> {
     DateTime::from_timestamp(time.0.as_second(), time.0.subsec_nanosecond().max(0) as u32)
         .unwrap_or_default()
+}
+
+pub fn of_micro(time: &MicroTime) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(time.0.as_microsecond()).unwrap_or_default()
 }
 
 pub fn rfc3339(time: DateTime<Utc>) -> String {
