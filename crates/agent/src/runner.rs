@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Local;
+use chrono::{DateTime, Local, Utc};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -227,6 +227,7 @@ pub async fn run_continuously(
     mut stop: StopSignal,
 ) -> Result<Outcome> {
     let mut last_sync = Instant::now();
+    let mut requests = SyncRequests::of(job);
     let _ = run_bounded(job, status, "start", &mut stop).await;
     loop {
         if stop.raised() {
@@ -254,10 +255,52 @@ pub async fn run_continuously(
         let reason = tokio::select! {
             _ = scheduled => "schedule",
             _ = change => "change",
+            _ = requests.next() => "requested",
             _ = stop.wait() => break,
         };
         last_sync = Instant::now();
+        requests.starting();
         let _ = run_bounded(job, status, reason, &mut stop).await;
     }
     run_bounded(job, status, "final", &mut stop).await
+}
+
+/// `riotkit.org/sync-requested-at` as the writer lease's answers carry it: a request newer
+/// than the start of this agent's last sync (or than the last request it served: the
+/// requester's clock may be ahead of this one) triggers one.
+struct SyncRequests {
+    receiver: Option<watch::Receiver<Option<DateTime<Utc>>>>,
+    served: DateTime<Utc>,
+}
+
+impl SyncRequests {
+    /// The sync at start serves every request made before it.
+    fn of(job: &SyncJob) -> Self {
+        SyncRequests {
+            receiver: job.writer_lease.as_ref().map(|lease| lease.sync_requests()),
+            served: Utc::now(),
+        }
+    }
+
+    /// Resolves when a request newer than the last sync's start arrives.
+    async fn next(&mut self) {
+        let served = self.served;
+        let newer = |known: &Option<DateTime<Utc>>| known.is_some_and(|at| at > served);
+        let Some(receiver) = self.receiver.as_mut() else {
+            return std::future::pending().await;
+        };
+        let requested = match receiver.wait_for(newer).await {
+            Ok(requested) => *requested,
+            Err(_) => return std::future::pending().await,
+        };
+        if let Some(at) = requested {
+            tracing::info!(requested_at = %at.to_rfc3339(), "a sync was requested");
+            self.served = at;
+        }
+    }
+
+    /// A sync starts now: it serves every request made before.
+    fn starting(&mut self) {
+        self.served = self.served.max(Utc::now());
+    }
 }

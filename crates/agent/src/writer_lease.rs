@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use vsc_types::writer_lease::{
@@ -55,6 +56,8 @@ pub struct WriterLease {
     remote_path: String,
     preferred: bool,
     state: watch::Sender<LeaseState>,
+    /// The resource's latest sync request, as the operator's answers carry it.
+    requested: watch::Sender<Option<DateTime<Utc>>>,
     /// Whether the last upload's turn was as the primary (a new grant after a hold is a
     /// takeover).
     was_primary: AtomicBool,
@@ -89,6 +92,7 @@ impl WriterLease {
             remote_path: remote_path.to_string(),
             preferred,
             state: watch::channel(LeaseState::Unknown).0,
+            requested: watch::channel(None).0,
             was_primary: false.into(),
             catch_up_pending: false.into(),
         }))
@@ -108,7 +112,18 @@ impl WriterLease {
 
     async fn ask(&self) {
         let sent = Instant::now();
-        let next = match self.request(LeaseAction::Acquire).await {
+        let answer = self.request(LeaseAction::Acquire).await;
+        if let Ok(answer) = &answer {
+            let requested = answer.sync_requested();
+            self.requested.send_if_modified(|known| {
+                let newer = requested > *known;
+                if newer {
+                    *known = requested;
+                }
+                newer
+            });
+        }
+        let next = match answer {
             Ok(answer) if answer.granted => {
                 let lasts = answer.lease_duration_seconds.min(LEASE_DURATION_SECONDS);
                 let believed = lasts.saturating_sub(STOP_MARGIN_SECONDS);
@@ -134,6 +149,11 @@ impl WriterLease {
             *state = next;
             true
         });
+    }
+
+    /// The resource's sync requests (`riotkit.org/sync-requested-at`), newest seen.
+    pub fn sync_requests(&self) -> watch::Receiver<Option<DateTime<Utc>>> {
+        self.requested.subscribe()
     }
 
     /// Whether this Pod may upload now (waiting up to one request for the first answer).

@@ -18,10 +18,13 @@ use kube::runtime::watcher;
 use kube::{Client, Resource as _, ResourceExt as _};
 use serde_json::json;
 
-use vsc_types::contract::NEW_ENCRYPTION_KEY_ANNOTATION;
+use vsc_types::contract::{
+    NEW_ENCRYPTION_KEY_ANNOTATION, SYNC_REQUESTED_AT_ANNOTATION, parse_sync_requested_at,
+};
 use vsc_types::crd::{
-    CONDITION_READY, EncryptionKeyStatus, PodFilesystemSync, REASON_ENCRYPTION_SECRET_LOST,
-    REASON_NO_RECENT_SUCCESS,
+    CONDITION_READY, CONDITION_SYNC_REQUESTED, EncryptionKeyStatus, PodFilesystemSync,
+    REASON_ENCRYPTION_SECRET_LOST, REASON_INVALID_SYNC_REQUEST, REASON_NO_RECENT_SUCCESS,
+    REASON_SYNC_REQUESTED,
 };
 
 use crate::encryption::{self, KnownKey, SecretOutcome};
@@ -244,8 +247,8 @@ async fn announce_new_key(
     publish(ctx, &reference, type_, reason, note).await;
 }
 
-/// Writes the `Ready` condition when it changed (a status write is itself a watch event:
-/// writing the same status again would reconcile forever).
+/// Writes the `Ready` and `SyncRequested` conditions when they changed (a status write is
+/// itself a watch event: writing the same status again would reconcile forever).
 async fn write_status(
     ctx: &Context,
     pfss: &PodFilesystemSync,
@@ -253,42 +256,41 @@ async fn write_status(
     verdict: &Verdict,
 ) -> Result<(), ReconcileError> {
     let status = pfss.status.clone().unwrap_or_default();
-    let previous = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == CONDITION_READY);
-    let status_word = if verdict.ready { "True" } else { "False" };
     let generation = pfss.metadata.generation;
-    let unchanged = previous.is_some_and(|c| {
-        c.status == status_word
-            && c.reason == verdict.reason
-            && c.message == verdict.message
-            && c.observed_generation == generation
-    }) && status.observed_generation == generation
-        && (verdict.key.is_none() || verdict.key == status.encryption_key);
+    let previous = find_condition(&status.conditions, CONDITION_READY);
+    let ready = ConditionVerdict {
+        type_: CONDITION_READY,
+        ok: verdict.ready,
+        reason: verdict.reason,
+        message: verdict.message.clone(),
+    };
+    let request = sync_request_verdict(pfss);
+    let previous_request = find_condition(&status.conditions, CONDITION_SYNC_REQUESTED);
+    let unchanged = ready.is_written_in(previous, generation)
+        && status.observed_generation == generation
+        && (verdict.key.is_none() || verdict.key == status.encryption_key)
+        && match (&request, previous_request) {
+            (Some(request), previous) => request.is_written_in(previous, generation),
+            (None, previous) => previous.is_none(),
+        };
     if unchanged {
         return Ok(());
     }
-    let flipped = previous.is_none_or(|c| c.status != status_word);
-    let last_transition_time = match previous {
-        Some(c) if !flipped => c.last_transition_time.clone(),
-        _ => Time(now()),
-    };
-    let condition = Condition {
-        type_: CONDITION_READY.to_string(),
-        status: status_word.to_string(),
-        reason: verdict.reason.to_string(),
-        message: verdict.message.clone(),
-        observed_generation: generation,
-        last_transition_time,
-    };
+    let flipped = previous.is_none_or(|c| c.status != ready.status_word());
+    let condition = ready.condition(previous, generation);
+    let mut conditions = vec![condition];
+    conditions.extend(
+        request
+            .as_ref()
+            .map(|r| r.condition(previous_request, generation)),
+    );
     let api: Api<PodFilesystemSync> = Api::namespaced(ctx.client.clone(), namespace);
     // Server-side apply of only what the reconciler owns: the `Synced` entry of the
     // conditions (a list keyed by type) and the reports' fields stay as the reports wrote them.
     api.patch_status(
         &pfss.name_any(),
         &PatchParams::apply(CONTROLLER_NAME).force(),
-        &Patch::Apply(ready_patch(&pfss.name_any(), generation, &condition)),
+        &Patch::Apply(ready_patch(&pfss.name_any(), generation, &conditions)),
     )
     .await?;
     // A merge patch, never an apply: an apply without the key would erase the record that
@@ -316,13 +318,81 @@ async fn write_status(
     Ok(())
 }
 
-/// The reconciler's server-side apply of `Ready` and `observedGeneration`.
-fn ready_patch(name: &str, generation: Option<i64>, ready: &Condition) -> serde_json::Value {
+/// The reconciler's server-side apply of `Ready` (and `SyncRequested`) and
+/// `observedGeneration`: a condition it no longer lists is removed.
+fn ready_patch(name: &str, generation: Option<i64>, conditions: &[Condition]) -> serde_json::Value {
     json!({
         "apiVersion": "riotkit.org/v1alpha1",
         "kind": "PodFilesystemSync",
         "metadata": {"name": name},
-        "status": {"observedGeneration": generation, "conditions": [ready]},
+        "status": {"observedGeneration": generation, "conditions": conditions},
+    })
+}
+
+fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// One condition the reconciler owns, before it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionVerdict {
+    pub type_: &'static str,
+    pub ok: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ConditionVerdict {
+    fn status_word(&self) -> &'static str {
+        if self.ok { "True" } else { "False" }
+    }
+
+    fn is_written_in(&self, previous: Option<&Condition>, generation: Option<i64>) -> bool {
+        previous.is_some_and(|c| {
+            c.status == self.status_word()
+                && c.reason == self.reason
+                && c.message == self.message
+                && c.observed_generation == generation
+        })
+    }
+
+    /// The condition, its transition time kept unless its status flips.
+    fn condition(&self, previous: Option<&Condition>, generation: Option<i64>) -> Condition {
+        let last_transition_time = match previous {
+            Some(c) if c.status == self.status_word() => c.last_transition_time.clone(),
+            _ => Time(now()),
+        };
+        Condition {
+            type_: self.type_.to_string(),
+            status: self.status_word().to_string(),
+            reason: self.reason.to_string(),
+            message: self.message.clone(),
+            observed_generation: generation,
+            last_transition_time,
+        }
+    }
+}
+
+/// `SyncRequested` while the resource carries `riotkit.org/sync-requested-at`: the time it
+/// asks for, or why it asks for nothing.
+pub fn sync_request_verdict(pfss: &PodFilesystemSync) -> Option<ConditionVerdict> {
+    let value = pfss.annotations().get(SYNC_REQUESTED_AT_ANNOTATION)?;
+    let (ok, reason, message) = match parse_sync_requested_at(value) {
+        Ok(time) => (
+            true,
+            REASON_SYNC_REQUESTED,
+            format!(
+                "a sync requested at {}: each sidecar whose last upload started before it runs one when it next asks for its writer lease (within 10 s)",
+                vsc_types::report::sent_at_text(time)
+            ),
+        ),
+        Err(e) => (false, REASON_INVALID_SYNC_REQUEST, e.to_string()),
+    };
+    Some(ConditionVerdict {
+        type_: CONDITION_SYNC_REQUESTED,
+        ok,
+        reason,
+        message,
     })
 }
 
@@ -391,4 +461,56 @@ pub fn build(
             }
         });
     (store, run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn annotated(value: Option<&str>) -> PodFilesystemSync {
+        let mut pfss: PodFilesystemSync = serde_json::from_value(json!({
+            "apiVersion": "riotkit.org/v1alpha1",
+            "kind": "PodFilesystemSync",
+            "metadata": {"name": "data", "namespace": "web"},
+            "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "localPath": "/srv/data", "remotePath": "/b"},
+        }))
+        .expect("resource");
+        if let Some(value) = value {
+            pfss.annotations_mut()
+                .insert(SYNC_REQUESTED_AT_ANNOTATION.into(), value.into());
+        }
+        pfss
+    }
+
+    #[test]
+    fn the_sync_request_condition_is_there_only_with_the_annotation_and_names_a_bad_value() {
+        assert_eq!(sync_request_verdict(&annotated(None)), None);
+        let valid = sync_request_verdict(&annotated(Some("2026-11-24T18:00:00Z"))).expect("set");
+        assert!(
+            valid.ok && valid.reason == REASON_SYNC_REQUESTED,
+            "{valid:?}"
+        );
+        assert!(
+            valid.message.contains("2026-11-24T18:00:00.000000Z"),
+            "{valid:?}"
+        );
+        let invalid = sync_request_verdict(&annotated(Some("tomorrow"))).expect("set");
+        assert!(!invalid.ok && invalid.reason == REASON_INVALID_SYNC_REQUEST);
+        assert!(
+            invalid.message.contains(SYNC_REQUESTED_AT_ANNOTATION)
+                && invalid.message.contains("'tomorrow'"),
+            "{invalid:?}"
+        );
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_until_its_status_flips() {
+        let verdict = sync_request_verdict(&annotated(Some("tomorrow"))).expect("set");
+        let written = verdict.condition(None, Some(1));
+        assert!(verdict.is_written_in(Some(&written), Some(1)));
+        let again = verdict.condition(Some(&written), Some(1));
+        assert_eq!(again.last_transition_time, written.last_transition_time);
+        let fixed = sync_request_verdict(&annotated(Some("2026-11-24T18:00:00Z"))).expect("set");
+        assert!(!fixed.is_written_in(Some(&written), Some(1)));
+    }
 }

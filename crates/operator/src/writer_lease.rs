@@ -23,6 +23,7 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use vsc_types::contract::{SYNC_REQUESTED_AT_ANNOTATION, parse_sync_requested_at};
 use vsc_types::crd::{PodFilesystemSync, PrimaryStatus};
 use vsc_types::writer_lease::{LEASE_DURATION_SECONDS, LeaseAction, LeaseAnswer, LeaseRequest};
 
@@ -346,7 +347,8 @@ async fn settle(
 ) -> Result<Option<LeaseAnswer>, Failure> {
     let Resource { namespace, name } = *resource;
     let resources: Api<PodFilesystemSync> = Api::namespaced(client.clone(), namespace);
-    resources.get_opt(name).await?.ok_or(Failure::NoResource)?;
+    let pfss = resources.get_opt(name).await?.ok_or(Failure::NoResource)?;
+    let sync_requested_at = requested_sync(&pfss);
     let lease_name = lease_name(namespace, name, remote_path);
     let mut tries = 0;
     loop {
@@ -377,7 +379,11 @@ async fn settle(
                     tracing::info!(resource = %format!("{namespace}/{name}"), pod = ask.pod, remote_path, "a new primary writer");
                     record_primary(&resources, name, remote_path, ask.pod, now).await;
                 }
-                return Ok(Some(answer(&decision, ask)));
+                let answer = LeaseAnswer {
+                    sync_requested_at: sync_requested_at.clone(),
+                    ..answer(&decision, ask)
+                };
+                return Ok(Some(answer));
             }
             Err(e) if crate::conflict::another_writer_won(&e) && tries < WRITE_TRIES => continue,
             Err(e) => return Err(e.into()),
@@ -395,7 +401,17 @@ fn answer(decision: &Decision, ask: &Ask<'_>) -> LeaseAnswer {
         granted,
         holder,
         lease_duration_seconds: LEASE_DURATION_SECONDS,
+        sync_requested_at: None,
     }
+}
+
+/// The resource's sync request, when its annotation is a valid time (an invalid one is the
+/// reconciler's to report, in the `SyncRequested` condition).
+fn requested_sync(pfss: &PodFilesystemSync) -> Option<String> {
+    let value = pfss.annotations().get(SYNC_REQUESTED_AT_ANNOTATION)?;
+    parse_sync_requested_at(value)
+        .ok()
+        .map(vsc_types::report::sent_at_text)
 }
 
 /// `status.primaries` with this remote path's primary; best effort (the Lease is the truth,
@@ -570,6 +586,24 @@ mod tests {
         assert_eq!(holder.last_sent_at, Some(at(3)));
         assert_eq!(view.candidate, None);
         assert_eq!(lease.spec.and_then(|s| s.lease_transitions), Some(1));
+    }
+
+    #[test]
+    fn the_answer_carries_a_valid_sync_request_only() {
+        let with = |value: &str| -> PodFilesystemSync {
+            serde_json::from_value(json!({
+                "apiVersion": "riotkit.org/v1alpha1",
+                "kind": "PodFilesystemSync",
+                "metadata": {"name": "data", "annotations": {SYNC_REQUESTED_AT_ANNOTATION: value}},
+                "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "localPath": "/srv/data", "remotePath": "/b"},
+            }))
+            .expect("resource")
+        };
+        assert_eq!(
+            requested_sync(&with("2026-11-24T19:00:00+01:00")).as_deref(),
+            Some("2026-11-24T18:00:00.000000Z")
+        );
+        assert_eq!(requested_sync(&with("soon")), None);
     }
 
     #[test]

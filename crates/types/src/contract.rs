@@ -61,6 +61,29 @@ pub const RESTORE_AS_OF_ANNOTATION: &str = "riotkit.org/restore-as-of";
 /// PodFilesystemSync annotation: the fingerprint of a lost encryption key, to make a new one
 /// in its place (an explicit act: what was encrypted with the old key stays unreadable).
 pub const NEW_ENCRYPTION_KEY_ANNOTATION: &str = "riotkit.org/new-encryption-key";
+/// PodFilesystemSync annotation: an RFC 3339 time. Each sidecar of the resource whose last
+/// upload started before it runs one more (`kubectl pfss sync-now`, or set in a manifest).
+pub const SYNC_REQUESTED_AT_ANNOTATION: &str = "riotkit.org/sync-requested-at";
+
+/// Why a [`SYNC_REQUESTED_AT_ANNOTATION`] value asks for nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "annotation {SYNC_REQUESTED_AT_ANNOTATION}: '{value}' is not an RFC 3339 time (e.g. 2026-11-24T18:00:00Z); no sync is requested"
+)]
+pub struct SyncRequestError {
+    pub value: String,
+}
+
+/// The time a [`SYNC_REQUESTED_AT_ANNOTATION`] value asks a sync for.
+pub fn parse_sync_requested_at(
+    value: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, SyncRequestError> {
+    chrono::DateTime::parse_from_rfc3339(value.trim())
+        .map(|time| time.with_timezone(&chrono::Utc))
+        .map_err(|_| SyncRequestError {
+            value: value.to_string(),
+        })
+}
 /// Pod annotation (`"true"`): with `syncOptions.writers: one`, this Pod is preferred as the
 /// primary writer of its remote path (granted a free lease first; a holder without it yields).
 pub const PREFER_PRIMARY_ANNOTATION: &str = "riotkit.org/prefer-primary";
@@ -267,6 +290,18 @@ pub fn forbidden_restore_root(path: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sync_request_is_an_rfc_3339_time_and_a_bad_one_names_the_annotation() {
+        let time = parse_sync_requested_at("2026-11-24T19:00:00+01:00").expect("valid");
+        assert_eq!(time.to_rfc3339(), "2026-11-24T18:00:00+00:00");
+        let error = parse_sync_requested_at("now please").expect_err("invalid");
+        let text = error.to_string();
+        assert!(
+            text.contains(SYNC_REQUESTED_AT_ANNOTATION) && text.contains("'now please'"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn forbidden_restore_roots_are_found_as_written() {

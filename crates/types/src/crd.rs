@@ -33,6 +33,13 @@ pub const VERSION: &str = "v1alpha1";
 pub const CONDITION_READY: &str = "Ready";
 /// Type of the condition that says whether the Pods' latest syncs succeeded.
 pub const CONDITION_SYNCED: &str = "Synced";
+/// Type of the condition about the `riotkit.org/sync-requested-at` annotation (present only
+/// while the annotation is).
+pub const CONDITION_SYNC_REQUESTED: &str = "SyncRequested";
+/// `SyncRequested=True`: the sidecars are told of the request when they next ask (10 s).
+pub const REASON_SYNC_REQUESTED: &str = "Requested";
+/// `SyncRequested=False`: the annotation is not an RFC 3339 time.
+pub const REASON_INVALID_SYNC_REQUEST: &str = "InvalidSyncRequest";
 /// `Synced=Unknown`: no Pod has reported a sync yet.
 pub const REASON_NO_REPORTS: &str = "NoReports";
 /// `Synced=True`: every reporting Pod's last sync succeeded.

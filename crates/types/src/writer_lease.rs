@@ -77,6 +77,18 @@ pub struct LeaseAnswer {
     pub holder: Option<String>,
     /// How long the grant lasts from the request's `sentAt`.
     pub lease_duration_seconds: u32,
+    /// The resource's `riotkit.org/sync-requested-at` (RFC 3339), when it is set and valid: a
+    /// sidecar whose last upload started before it runs one (the holder uploads; the others
+    /// hold as for any upload). Absent from older operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_requested_at: Option<String>,
+}
+
+impl LeaseAnswer {
+    /// `sync_requested_at` as a time, if it is RFC 3339.
+    pub fn sync_requested(&self) -> Option<DateTime<Utc>> {
+        self.sync_requested_at.as_deref().and_then(parse_sent_at)
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +111,21 @@ mod tests {
         let parsed: LeaseRequest = serde_json::from_value(json).expect("parse");
         assert_eq!(parsed, request);
         assert!(parsed.sent_at().is_some());
+    }
+
+    #[test]
+    fn an_answer_of_an_older_operator_requests_no_sync() {
+        let answer: LeaseAnswer =
+            serde_json::from_str(r#"{"granted":true,"holder":"web-0","leaseDurationSeconds":30}"#)
+                .expect("parse");
+        assert_eq!(answer.sync_requested(), None);
+        let asked = LeaseAnswer {
+            sync_requested_at: Some("2026-11-24T18:00:00Z".into()),
+            ..answer
+        };
+        let json = serde_json::to_value(&asked).expect("serialise");
+        assert_eq!(json["syncRequestedAt"], "2026-11-24T18:00:00Z");
+        assert!(asked.sync_requested().is_some());
     }
 
     #[test]
