@@ -51,6 +51,21 @@ pub fn report_flags() -> Vec<String> {
     ]
 }
 
+/// The CRD installed, then an operator (taking the agents' reports with `reports`) that the
+/// API server calls as its Pod webhook: how every test that creates Pods begins.
+pub async fn webhook_operator(
+    plane: &ControlPlane,
+    client: &kube::Client,
+    reports: bool,
+) -> OperatorProcess {
+    install_crd(client).await;
+    let flags = if reports { report_flags() } else { Vec::new() };
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let operator = OperatorProcess::start(plane, &args).await;
+    register_webhook(client, &operator).await;
+    operator
+}
+
 impl OperatorProcess {
     /// Starts the operator and waits until its cache has synced (`/readyz` = 200).
     pub async fn start(plane: &ControlPlane, extra_args: &[&str]) -> OperatorProcess {

@@ -10,7 +10,8 @@ use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 use vsc_e2e::control_plane::ControlPlane;
 use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, denial, wait_ready};
-use vsc_e2e::operator::{AGENT_IMAGE, OperatorProcess, install_crd, register_webhook};
+use vsc_e2e::operator::webhook_operator;
+use vsc_e2e::operator::{AGENT_IMAGE, OperatorProcess};
 use vsc_types::crd::PodFilesystemSync;
 
 fn spec(selector: serde_json::Value, remote_path: &str) -> serde_json::Value {
@@ -28,9 +29,7 @@ fn spec(selector: serde_json::Value, remote_path: &str) -> serde_json::Value {
 async fn served_namespace(namespace: &str) -> (ControlPlane, kube::Client, OperatorProcess) {
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
-    install_crd(&client).await;
-    let operator = OperatorProcess::start(&plane, &[]).await;
-    register_webhook(&client, &operator).await;
+    let operator = webhook_operator(&plane, &client, false).await;
     create_namespace(&client, namespace).await;
     (plane, client, operator)
 }
@@ -64,9 +63,7 @@ fn names(containers: Option<&Vec<k8s_openapi::api::core::v1::Container>>) -> Vec
 async fn crd_reconciler_and_webhook_on_a_real_api_server() {
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
-    install_crd(&client).await;
-    let operator = OperatorProcess::start(&plane, &[]).await;
-    register_webhook(&client, &operator).await;
+    let operator = webhook_operator(&plane, &client, false).await;
     for namespace in ["blog", "shop", "empty"] {
         create_namespace(&client, namespace).await;
     }

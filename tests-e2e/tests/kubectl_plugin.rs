@@ -17,9 +17,8 @@ use serde_json::{Value, json};
 use vsc_e2e::control_plane::ControlPlane;
 use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
 use vsc_e2e::kubelet::{Kubelet, chown_tree};
-use vsc_e2e::operator::{
-    OperatorProcess, install_crd, register_webhook, report_flags, workspace_binary,
-};
+use vsc_e2e::operator::webhook_operator;
+use vsc_e2e::operator::workspace_binary;
 use vsc_test_support::{S3Server, read_tree, write_tree};
 use vsc_types::crd::PodFilesystemSync;
 
@@ -104,11 +103,8 @@ async fn sync_now_makes_the_primary_upload_once_and_status_shows_its_report() {
     let bucket = s3.bucket("apps");
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
-    install_crd(&client).await;
-    let flags = report_flags();
-    let operator_args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let operator = OperatorProcess::start(&plane, &operator_args).await;
-    register_webhook(&client, &operator).await;
+    // Kept until the test ends: dropping it stops the operator.
+    let _operator = webhook_operator(&plane, &client, true).await;
     create_namespace(&client, "web").await;
     let mut env: BTreeMap<String, String> = s3.remote_env().into_iter().collect();
     env.insert("RCLONE_RETRIES".into(), "1".into());
@@ -271,9 +267,7 @@ async fn deployment_with_pod(client: &kube::Client) {
 async fn keys_export_restore_and_bad_input_on_the_api_server() {
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
-    install_crd(&client).await;
-    let operator = OperatorProcess::start(&plane, &[]).await;
-    register_webhook(&client, &operator).await;
+    let _operator = webhook_operator(&plane, &client, false).await;
     create_namespace(&client, "web").await;
     create_pfss(
         &client,

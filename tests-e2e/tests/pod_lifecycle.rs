@@ -9,7 +9,7 @@ use serde_json::json;
 use vsc_e2e::control_plane::ControlPlane;
 use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, wait_ready};
 use vsc_e2e::kubelet::{Kubelet, chown_tree};
-use vsc_e2e::operator::{OperatorProcess, install_crd, register_webhook, report_flags};
+use vsc_e2e::operator::webhook_operator;
 use vsc_test_support::{S3Server, eventually, owned, read_tree, write_tree};
 use vsc_types::crd::PodFilesystemSync;
 
@@ -22,12 +22,8 @@ async fn round_trip(encrypted: bool) {
     let bucket = s3.bucket("apps");
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
-    install_crd(&client).await;
     // Agents report each sync to the operator's admin port, which records it in the status.
-    let flags = report_flags();
-    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let operator = OperatorProcess::start(&plane, &args).await;
-    register_webhook(&client, &operator).await;
+    let operator = webhook_operator(&plane, &client, true).await;
     create_namespace(&client, "shop").await;
 
     let mut env: BTreeMap<String, String> = s3.remote_env().into_iter().collect();

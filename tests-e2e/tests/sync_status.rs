@@ -14,9 +14,8 @@ use vsc_e2e::fixtures::{
     app_pod, create_namespace, create_pfss, create_pod, projected_tokens, wait_ready,
 };
 use vsc_e2e::helm::kubectl_ok;
-use vsc_e2e::operator::{
-    OperatorProcess, http_post_json, install_crd, register_webhook, report_flags,
-};
+use vsc_e2e::operator::webhook_operator;
+use vsc_e2e::operator::{OperatorProcess, http_post_json, install_crd, register_webhook};
 use vsc_types::contract::{
     ENV_REPORT_RESOURCE, ENV_REPORT_URL, REPORT_TOKEN_VOLUME, SIDECAR_CONTAINER_NAME,
 };
@@ -42,11 +41,7 @@ fn spec(schedule: &str, unhealthy_after_failures: u32) -> serde_json::Value {
 async fn served(reports: bool) -> (ControlPlane, kube::Client, OperatorProcess) {
     let plane = ControlPlane::start().await;
     let client = plane.client().await;
-    install_crd(&client).await;
-    let flags = if reports { report_flags() } else { Vec::new() };
-    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let operator = OperatorProcess::start(&plane, &args).await;
-    register_webhook(&client, &operator).await;
+    let operator = webhook_operator(&plane, &client, reports).await;
     create_namespace(&client, NAMESPACE).await;
     (plane, client, operator)
 }
