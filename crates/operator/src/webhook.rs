@@ -134,26 +134,48 @@ pub fn encode_review(review: &AdmissionReview<DynamicObject>) -> serde_json::Val
     json
 }
 
+/// The webhook's routes: `/mutate-pods` and `/healthz`. A body that is no JSON
+/// `AdmissionReview` of a Pod is answered by axum's `Json` extractor: 415 without
+/// `Content-Type: application/json`, 400 for text that is no JSON, 422 naming the field
+/// that does not fit (`request.object.metadata.labels: invalid type ...`).
+pub fn router(state: Arc<WebhookState>) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/mutate-pods", post(mutate_pods))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(state)
+}
+
 pub async fn mutate_pods(
     State(state): State<Arc<WebhookState>>,
     Json(body): Json<AdmissionReview<Pod>>,
 ) -> Json<serde_json::Value> {
     let started = Instant::now();
-    let request: AdmissionRequest<Pod> = match body.try_into() {
-        Ok(request) => request,
-        Err(e) => {
-            state.metrics.admission("error");
-            return Json(encode_review(
-                &AdmissionResponse::invalid(format!("not an admission request: {e}")).into_review(),
-            ));
-        }
-    };
-    let (response, result) = review(&request, &state.store.state(), &state.injection);
+    let (answer, result) = respond(body, &state.store.state(), &state.injection);
     state.metrics.admission(result);
     state
         .metrics
         .admission_seconds
         .observe(started.elapsed().as_secs_f64());
+    Json(answer)
+}
+
+/// The encoded answer to a decoded review and its result label ("patched", "unchanged",
+/// "denied", "error"). Pure apart from the log line: what the fuzz target `admission_review`
+/// feeds.
+pub fn respond(
+    body: AdmissionReview<Pod>,
+    candidates: &[Arc<PodFilesystemSync>],
+    injection: &InjectionConfig,
+) -> (serde_json::Value, &'static str) {
+    let request: AdmissionRequest<Pod> = match body.try_into() {
+        Ok(request) => request,
+        Err(e) => {
+            let response = AdmissionResponse::invalid(format!("not an admission request: {e}"));
+            return (encode_review(&response.into_review()), "error");
+        }
+    };
+    let (response, result) = review(&request, candidates, injection);
     tracing::info!(
         namespace = request.namespace.as_deref().unwrap_or(""),
         pod = request.name.as_str(),
@@ -162,7 +184,7 @@ pub async fn mutate_pods(
         message = response.result.message.as_str(),
         "admission review"
     );
-    Json(encode_review(&response.into_review()))
+    (encode_review(&response.into_review()), result)
 }
 
 #[cfg(test)]
