@@ -215,8 +215,8 @@ impl RemoteParams {
             && kind.value != "crypt"
         {
             return Err(AgentError::invalid(format!(
-                "{} is '{}', but the encrypted remote is always of type 'crypt'; remove it",
-                kind.origin, kind.value
+                "{} is set to another type, but the encrypted remote is always of type 'crypt'; remove it (its value is not shown: errors never show one)",
+                kind.origin
             )));
         }
         for key in ["password", "password2"] {
@@ -901,6 +901,22 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("plain text!"), "{err}");
+    }
+
+    #[test]
+    fn a_crypt_remote_of_another_type_is_refused_by_name_without_its_value() {
+        let err = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "local"),
+                ("ENCRYPTED_TYPE", "s3-with-token-abc"),
+                ("ENCRYPTED_PASSWORD_PLAIN", "pw"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect_err("type s3");
+        assert!(err.to_string().contains("ENCRYPTED_TYPE"), "{err}");
+        assert!(!err.to_string().contains("s3-with-token-abc"), "{err}");
     }
 
     #[test]
