@@ -62,7 +62,10 @@ static INJECTION: LazyLock<InjectionConfig> =
 
 /// Feeds one input; panics when a property fails.
 pub fn admission_review(data: &[u8]) {
-    let (body, pfss) = if data.first().is_none_or(|b| *b == b'{' || b.is_ascii_whitespace()) {
+    let (body, pfss) = if data
+        .first()
+        .is_none_or(|b| *b == b'{' || b.is_ascii_whitespace())
+    {
         (data.to_vec(), seed_pfss())
     } else {
         edited(data)
@@ -98,7 +101,10 @@ fn edited(data: &[u8]) -> (Vec<u8>, Value) {
         "kind": "AdmissionReview",
         "request": document["request"].take(),
     });
-    (serde_json::to_vec(&review).expect("a JSON value serialises"), pfss)
+    (
+        serde_json::to_vec(&review).expect("a JSON value serialises"),
+        pfss,
+    )
 }
 
 /// Sets `value` at a JSON `pointer`, making the objects on the way; a pointer through
@@ -113,7 +119,8 @@ fn set(document: &mut Value, pointer: &str, value: Value) {
         }
         let next = match at {
             Value::Object(map) => map.entry(token).or_insert(Value::Null),
-            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+            {
                 Some(item) => item,
                 None => return,
             },
@@ -135,7 +142,10 @@ fn check_answer(answer: &Value, result: &str, uid: Option<&str>, pod: Option<&Po
         assert_eq!(result, "error", "no request, yet {result}: {answer}");
         return;
     };
-    assert_eq!(response["uid"], uid, "the answer is to another request: {answer}");
+    assert_eq!(
+        response["uid"], uid,
+        "the answer is to another request: {answer}"
+    );
     match result {
         "denied" => {
             assert_eq!(response["allowed"], false, "{answer}");
@@ -152,7 +162,9 @@ fn check_answer(answer: &Value, result: &str, uid: Option<&str>, pod: Option<&Po
 }
 
 fn check_patch(response: &Value, pod: Option<&Pod>) {
-    let encoded = response["patch"].as_str().expect("a patch is a base64 string");
+    let encoded = response["patch"]
+        .as_str()
+        .expect("a patch is a base64 string");
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .expect("the patch is base64");

@@ -107,7 +107,10 @@ impl Input {
                 }
             }
         }
-        for (plain, key) in [("password_plain", "password"), ("password2_plain", "password2")] {
+        for (plain, key) in [
+            ("password_plain", "password"),
+            ("password2_plain", "password2"),
+        ] {
             if keys[1].remove(plain) {
                 keys[1].insert(key.to_string());
             }
@@ -167,7 +170,11 @@ pub fn env_config(data: &[u8]) {
 /// Every line of the config is a section header, the blank line between the two sections,
 /// or one `key = value` of a key seen once in its section, and the keys are exactly those
 /// given: no value adds a line of its own.
-fn check_rendered(params: &RemoteParams, remote_path: &RemotePath, expected: &[BTreeSet<String>; 2]) {
+fn check_rendered(
+    params: &RemoteParams,
+    remote_path: &RemotePath,
+    expected: &[BTreeSet<String>; 2],
+) {
     let rendered = params.render(remote_path);
     let expected_sections = if params.encryption_enabled() { 2 } else { 1 };
     let mut sections = 0;

@@ -82,7 +82,11 @@ pub fn template(data: &[u8]) {
     match rendered {
         Err(e) => assert_eq!(e.field, field, "the error names its field: {e}"),
         Ok(value) => {
-            assert!(parses.is_ok(), "{:?} rendered but does not parse", input.template);
+            assert!(
+                parses.is_ok(),
+                "{:?} rendered but does not parse",
+                input.template
+            );
             match &input.env_key {
                 Some(key) => check_env_value(key, &value),
                 None => check_remote_path(&input.template, &value),
@@ -92,13 +96,19 @@ pub fn template(data: &[u8]) {
 }
 
 fn check_remote_path(template: &str, path: &str) {
-    assert!(!path.chars().any(char::is_control), "control character in {path:?}");
+    assert!(
+        !path.chars().any(char::is_control),
+        "control character in {path:?}"
+    );
     assert!(
         path.starts_with(static_prefix(template)),
         "{path:?} left the prefix of {template:?}"
     );
     assert!(
-        !path.trim_matches('/').split('/').any(|s| s == ".." || s == "."),
+        !path
+            .trim_matches('/')
+            .split('/')
+            .any(|s| s == ".." || s == "."),
         "a dot segment in {path:?}"
     );
 }

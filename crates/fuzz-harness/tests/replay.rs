@@ -46,7 +46,10 @@ fn the_template_corpus_holds_its_properties() {
 
 #[test]
 fn the_admission_review_corpus_holds_its_properties() {
-    replay("admission_review", vsc_fuzz_harness::admission_review::admission_review);
+    replay(
+        "admission_review",
+        vsc_fuzz_harness::admission_review::admission_review,
+    );
 }
 
 #[test]
