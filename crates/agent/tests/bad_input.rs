@@ -159,7 +159,7 @@ const CASES: &[Case] = &[
     Case {
         command: UPLOAD,
         env: &[],
-        args: &["--trash-retention-days", "-1"],
+        args: &["--trash-retention-days=-1"],
         named: "--trash-retention-days",
     },
     Case {
@@ -195,7 +195,7 @@ const CASES: &[Case] = &[
     Case {
         command: RESTORE,
         env: &[],
-        args: &["--max-delete-files", "-3"],
+        args: &["--max-delete-files=-3"],
         named: "--max-delete-files",
     },
 ];
