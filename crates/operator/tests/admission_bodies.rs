@@ -89,6 +89,9 @@ fn review(edit: Value) -> Vec<u8> {
 
 const JSON: Option<&str> = Some("application/json");
 
+/// One bad body: what it is, its content type, the bytes, the status and text expected.
+type BadBody<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+
 #[tokio::test]
 async fn a_valid_review_is_patched() {
     let addr = serve().await;
@@ -106,7 +109,7 @@ async fn each_bad_body_is_refused_naming_what_is_wrong() {
     let huge = review(
         json!({"request": {"object": {"metadata": {"annotations": {"big": "x".repeat(3 << 20)}}}}}),
     );
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<BadBody> = vec![
         (
             "no JSON",
             JSON,
