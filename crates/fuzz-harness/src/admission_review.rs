@@ -28,6 +28,22 @@ const NAMESPACE: &str = "press";
 
 /// The admission review the API server sends for creating the seed Pod, as JSON.
 pub fn seed_review() -> Value {
+    SEED_REVIEW.clone()
+}
+
+fn seed_pfss() -> Value {
+    SEED_PFSS_JSON.clone()
+}
+
+// Parsed once: the fixtures' YAML costs more than a review.
+static SEED_REVIEW: LazyLock<Value> = LazyLock::new(parse_seed_review);
+static SEED_PFSS_JSON: LazyLock<Value> = LazyLock::new(parse_seed_pfss);
+static SEED_CANDIDATES: LazyLock<Vec<Arc<PodFilesystemSync>>> = LazyLock::new(|| {
+    let pfss = serde_json::from_value(parse_seed_pfss()).expect("the seed resource decodes");
+    vec![Arc::new(pfss)]
+});
+
+fn parse_seed_review() -> Value {
     let pod: Value = serde_saphyr::from_str(SEED_POD).expect("the seed Pod fixture parses");
     json!({
         "apiVersion": "admission.k8s.io/v1",
@@ -50,7 +66,7 @@ pub fn seed_review() -> Value {
     })
 }
 
-fn seed_pfss() -> Value {
+fn parse_seed_pfss() -> Value {
     let mut pfss: Value =
         serde_saphyr::from_str(SEED_PFSS).expect("the seed PodFilesystemSync fixture parses");
     pfss["metadata"]["namespace"] = NAMESPACE.into();
@@ -62,18 +78,19 @@ static INJECTION: LazyLock<InjectionConfig> =
 
 /// Feeds one input; panics when a property fails.
 pub fn admission_review(data: &[u8]) {
-    let (body, pfss) = if data
+    let raw = data
         .first()
-        .is_none_or(|b| *b == b'{' || b.is_ascii_whitespace())
-    {
-        (data.to_vec(), seed_pfss())
+        .is_none_or(|b| *b == b'{' || b.is_ascii_whitespace());
+    let (body, candidates) = if raw {
+        (data.to_vec(), SEED_CANDIDATES.clone())
     } else {
-        edited(data)
+        let (body, pfss) = edited(data);
+        let candidates: Vec<Arc<PodFilesystemSync>> = serde_json::from_value(pfss)
+            .map(Arc::new)
+            .into_iter()
+            .collect();
+        (body, candidates)
     };
-    let candidates: Vec<Arc<PodFilesystemSync>> = serde_json::from_value(pfss)
-        .map(Arc::new)
-        .into_iter()
-        .collect();
     // What axum's `Json` extractor does; a body it refuses is answered 400/422 by axum.
     let Ok(review) = serde_json::from_slice::<AdmissionReview<Pod>>(&body) else {
         return;
