@@ -154,6 +154,7 @@ fn set(document: &mut Value, pointer: &str, value: Value) {
 fn check_answer(answer: &Value, result: &str, uid: Option<&str>, pod: Option<&Pod>) {
     let response = &answer["response"];
     assert_eq!(answer["kind"], "AdmissionReview", "{answer}");
+    assert_eq!(answer["apiVersion"], "admission.k8s.io/v1", "{answer}");
     assert!(response["allowed"].is_boolean(), "{answer}");
     let Some(uid) = uid else {
         assert_eq!(result, "error", "no request, yet {result}: {answer}");

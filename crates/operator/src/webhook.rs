@@ -172,7 +172,7 @@ pub fn respond(
         Ok(request) => request,
         Err(e) => {
             let response = AdmissionResponse::invalid(format!("not an admission request: {e}"));
-            return (encode_review(&response.into_review()), "error");
+            return (answer(response), "error");
         }
     };
     let (response, result) = review(&request, candidates, injection);
@@ -184,7 +184,19 @@ pub fn respond(
         message = response.result.message.as_str(),
         "admission review"
     );
-    (encode_review(&response.into_review()), result)
+    (answer(response), result)
+}
+
+/// The encoded review around `response`: always an `admission.k8s.io/v1` `AdmissionReview`,
+/// the only version the webhook is registered for, whatever `apiVersion`/`kind` the request
+/// claimed (kube would echo them; the API server refuses any other answer).
+fn answer(response: AdmissionResponse) -> serde_json::Value {
+    let mut review = response.into_review();
+    review.types = kube::core::TypeMeta {
+        api_version: "admission.k8s.io/v1".to_string(),
+        kind: "AdmissionReview".to_string(),
+    };
+    encode_review(&review)
 }
 
 #[cfg(test)]
@@ -193,6 +205,27 @@ mod tests {
     use base64::Engine as _;
     use json_patch::jsonptr::PointerBuf;
     use json_patch::{AddOperation, Patch, PatchOperation};
+
+    #[test]
+    fn the_answer_is_a_v1_admission_review_whatever_the_request_claimed() {
+        let body = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1beta7",
+            "kind": "AdmissionReivew",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "operation": "DELETE",
+                "userInfo": {},
+            }
+        });
+        let review = serde_json::from_value(body).expect("decodes");
+        let (answer, result) = respond(review, &[], &InjectionConfig::new("img"));
+        assert_eq!(result, "unchanged");
+        assert_eq!(answer["apiVersion"], "admission.k8s.io/v1", "{answer}");
+        assert_eq!(answer["kind"], "AdmissionReview", "{answer}");
+        assert_eq!(answer["response"]["uid"], "u-1", "{answer}");
+    }
 
     #[test]
     fn the_patch_is_sent_as_a_base64_string_that_decodes_to_the_json_patch() {
