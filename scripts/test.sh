@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project, on a fresh machine: installs the real parts the tests use
 # (rclone, kubectl, helm, etcd, kube-apiserver; see tools/README.md), then checks format and
-# lints and runs the whole test suite against them.
+# lints and runs the whole test suite against them, then fuzzes each fuzz target for a
+# minute (scripts/fuzz.sh).
 #
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh -p vsc-agent   # extra arguments go to `cargo test`
@@ -65,6 +66,10 @@ if [[ -n "$left" || -n "$new_vsc" ]]; then
   printf '%s\n' "$left" "$new_vsc" | sed '/^$/d' >&2
   failed+=("temp-dir-leftovers")
 fi
+
+# Bounded fuzzing, after the tests: each target for 60 s from its committed corpus
+# (scripts/fuzz.sh; cargo-fuzz and the fuzz build cached in $VSC_TOOLS_DIR).
+phase fuzz bash scripts/fuzz.sh
 
 echo "[test] phase times: ${timings[*]}" >&2
 if ((${#failed[@]})); then

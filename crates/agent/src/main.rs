@@ -1,31 +1,6 @@
 //! `volume-syncing-controller`: the agent that restores a directory from rclone remote
 //! storage and keeps it synced back, on bare metal, in Docker, or injected into a Pod.
-
-mod as_of;
-mod cli;
-mod error;
-mod fidelity;
-mod job;
-mod layout;
-mod local_record;
-mod pidfile;
-mod plan;
-mod rclone;
-mod rclone_config;
-mod record;
-mod remote_setup;
-mod report;
-mod runner;
-mod safety;
-mod stale_configs;
-mod status;
-mod status_server;
-mod sync_command;
-mod sync_lock;
-mod trash;
-mod verify;
-mod watch;
-mod writer_lease;
+//! A thin wrapper: the commands live in the `vsc_agent` library.
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -33,13 +8,14 @@ use std::time::Duration;
 
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command, Interrupt, LogFormat, Verify};
-use crate::error::{Result, exit_code};
-use crate::pidfile::DefaultPidPath;
-use crate::rclone::CheckMethod;
-use crate::rclone_config::{RemotePath, is_encrypted_target};
-use crate::remote_setup::{prepare_remote, rclone_for};
-use crate::verify::Verification;
+use vsc_agent::cli::{Cli, Command, Interrupt, LogFormat, Verify};
+use vsc_agent::error::{Result, exit_code};
+use vsc_agent::pidfile::DefaultPidPath;
+use vsc_agent::rclone::CheckMethod;
+use vsc_agent::rclone_config::{RemotePath, is_encrypted_target};
+use vsc_agent::remote_setup::{prepare_remote, rclone_for};
+use vsc_agent::verify::Verification;
+use vsc_agent::{pidfile, status_server, sync_command};
 
 fn init_logging(format: LogFormat, verbose: u8) {
     let default_level = if verbose > 0 { "debug" } else { "info" };

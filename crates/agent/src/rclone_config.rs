@@ -203,10 +203,20 @@ impl RemoteParams {
                 "no rclone remote is configured: set REMOTE_TYPE (and the other REMOTE_<KEY> variables of your backend), or pass -p type=<backend>",
             ));
         }
-        if self.remote.get("type").is_none() {
-            return Err(AgentError::invalid(
-                "REMOTE_TYPE is not set: name the rclone backend, e.g. REMOTE_TYPE=s3 (or -p type=s3)",
-            ));
+        match self.remote.get("type") {
+            None => {
+                return Err(AgentError::invalid(
+                    "REMOTE_TYPE is not set: name the rclone backend, e.g. REMOTE_TYPE=s3 (or -p type=s3)",
+                ));
+            }
+            // rclone would only say it "didn't find section in config file".
+            Some(kind) if kind.value.is_empty() => {
+                return Err(AgentError::invalid(format!(
+                    "{} is empty: name the rclone backend, e.g. REMOTE_TYPE=s3 (an empty Secret key?)",
+                    kind.origin
+                )));
+            }
+            Some(_) => {}
         }
         if !self.encryption_enabled() {
             return Ok(());
@@ -215,8 +225,8 @@ impl RemoteParams {
             && kind.value != "crypt"
         {
             return Err(AgentError::invalid(format!(
-                "{} is '{}', but the encrypted remote is always of type 'crypt'; remove it",
-                kind.origin, kind.value
+                "{} is set to another type, but the encrypted remote is always of type 'crypt'; remove it (its value is not shown: errors never show one)",
+                kind.origin
             )));
         }
         for key in ["password", "password2"] {
@@ -767,6 +777,12 @@ mod tests {
         let err = RemoteParams::collect(env(&[("REMOTE_PROVIDER", "Minio")]), &[], &[])
             .expect_err("no type");
         assert!(err.to_string().contains("REMOTE_TYPE"), "{err}");
+        let err = RemoteParams::collect(env(&[("REMOTE_TYPE", "s3")]), &["type=".into()], &[])
+            .expect_err("empty type");
+        assert!(
+            err.to_string().contains("--param 'type=…' is empty"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -914,6 +930,22 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("plain text!"), "{err}");
+    }
+
+    #[test]
+    fn a_crypt_remote_of_another_type_is_refused_by_name_without_its_value() {
+        let err = RemoteParams::collect(
+            env(&[
+                ("REMOTE_TYPE", "local"),
+                ("ENCRYPTED_TYPE", "s3-with-token-abc"),
+                ("ENCRYPTED_PASSWORD_PLAIN", "pw"),
+            ]),
+            &[],
+            &[],
+        )
+        .expect_err("type s3");
+        assert!(err.to_string().contains("ENCRYPTED_TYPE"), "{err}");
+        assert!(!err.to_string().contains("s3-with-token-abc"), "{err}");
     }
 
     #[test]

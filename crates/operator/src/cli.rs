@@ -50,7 +50,8 @@ pub struct Cli {
     #[arg(
         long,
         env = "VSC_AGENT_IMAGE_PULL_POLICY",
-        default_value = "IfNotPresent"
+        default_value = "IfNotPresent",
+        value_parser = ["Always", "IfNotPresent", "Never"]
     )]
     pub agent_image_pull_policy: String,
     /// Resources of the injected containers when a PodFilesystemSync sets none, as JSON
@@ -125,6 +126,9 @@ pub struct Cli {
 pub enum ConfigError {
     #[error("--agent-default-resources is not a valid ResourceRequirements JSON object")]
     DefaultResources(#[source] serde_json::Error),
+    /// Quantities every injected Pod would be refused for, named under the flag.
+    #[error("{0}")]
+    DefaultResourceQuantities(String),
     #[error("--agent-image must name the agent image")]
     AgentImage,
     #[error(
@@ -196,6 +200,13 @@ impl Cli {
             .map(serde_json::from_str::<ResourceRequirements>)
             .transpose()
             .map_err(ConfigError::DefaultResources)?;
+        if let Some(resources) = &default_resources {
+            let problems =
+                vsc_types::crd::resource_problems(resources, "--agent-default-resources");
+            if let Some(first) = problems.first() {
+                return Err(ConfigError::DefaultResourceQuantities(first.to_string()));
+            }
+        }
         if self.agent_image.trim().is_empty() {
             return Err(ConfigError::AgentImage);
         }

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
-use axum::Router;
-use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::sync::watch;
 
@@ -71,10 +69,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         injection,
         metrics,
     });
-    let webhook_app = Router::new()
-        .route("/mutate-pods", post(webhook::mutate_pods))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(webhook_state);
+    let webhook_app = webhook::router(webhook_state);
     let handle = axum_server::Handle::new();
     let webhook_server = axum_server::bind_rustls(config.webhook_addr, tls_config)
         .handle(handle.clone())

@@ -633,6 +633,54 @@ mod tests {
     }
 
     #[test]
+    fn bad_templates_are_refused_naming_their_field_and_what_is_wrong() {
+        let p = pod(&[("big", &"x".repeat(5000)), ("tab", "a\tb")], &[]);
+        let long = format!("/b/{}", "x".repeat(MAX_TEMPLATE_LEN));
+        let huge_env =
+            "{% for i in [1,2,3,4,5,6,7,8,9] %}{{ pod.metadata.annotations.big }}{% endfor %}";
+        for (key, template, needle) in [
+            (None, long.as_str(), "longer than 4096"),
+            (
+                None,
+                "/b/{{ pod.metadata.annotations.big }}",
+                "longer than 4096",
+            ),
+            (
+                None,
+                "/b/{{ pod.metadata.annotations.tab }}",
+                "control character",
+            ),
+            (
+                None,
+                "/b/{{ pod.metadata.name | nosuchfilter }}",
+                "unknown filter",
+            ),
+            (None, "/b/{% include \"other\" %}", "template not found"),
+            (None, "/b/{% if pod.metadata.name %}x", "syntax error"),
+            (None, "/b/{{ pod.metadata.name }}/../x", "'..'"),
+            (Some("REMOTE_ACL"), "{{ 1 / 0 }}", "spec.env.REMOTE_ACL"),
+            (Some("APP_DATA"), huge_env, "more than 32768 bytes"),
+            (
+                Some("REMOTE_ACL"),
+                " {{ pod.metadata.name }}",
+                "white space",
+            ),
+        ] {
+            let err = match key {
+                Some(key) => render_env_value(key, template, &p),
+                None => render_remote_path(template, &p),
+            }
+            .expect_err(template);
+            let field = key.map_or(REMOTE_PATH_FIELD.to_string(), |k| format!("spec.env.{k}"));
+            assert_eq!(err.field, field, "{template}: {err}");
+            assert!(
+                err.to_string().contains(needle),
+                "{template}: no {needle:?} in {err}"
+            );
+        }
+    }
+
+    #[test]
     fn static_prefix_stops_at_the_first_tag() {
         assert_eq!(static_prefix("/a/{{ x }}/{% if %}"), "/a/");
         assert_eq!(static_prefix("/a/{# c #}{{ x }}"), "/a/");

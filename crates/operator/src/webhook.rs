@@ -134,26 +134,48 @@ pub fn encode_review(review: &AdmissionReview<DynamicObject>) -> serde_json::Val
     json
 }
 
+/// The webhook's routes: `/mutate-pods` and `/healthz`. A body that is no JSON
+/// `AdmissionReview` of a Pod is answered by axum's `Json` extractor: 415 without
+/// `Content-Type: application/json`, 400 for text that is no JSON, 422 naming the field
+/// that does not fit (`request.object.metadata.labels: invalid type ...`).
+pub fn router(state: Arc<WebhookState>) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/mutate-pods", post(mutate_pods))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(state)
+}
+
 pub async fn mutate_pods(
     State(state): State<Arc<WebhookState>>,
     Json(body): Json<AdmissionReview<Pod>>,
 ) -> Json<serde_json::Value> {
     let started = Instant::now();
-    let request: AdmissionRequest<Pod> = match body.try_into() {
-        Ok(request) => request,
-        Err(e) => {
-            state.metrics.admission("error");
-            return Json(encode_review(
-                &AdmissionResponse::invalid(format!("not an admission request: {e}")).into_review(),
-            ));
-        }
-    };
-    let (response, result) = review(&request, &state.store.state(), &state.injection);
+    let (answer, result) = respond(body, &state.store.state(), &state.injection);
     state.metrics.admission(result);
     state
         .metrics
         .admission_seconds
         .observe(started.elapsed().as_secs_f64());
+    Json(answer)
+}
+
+/// The encoded answer to a decoded review and its result label ("patched", "unchanged",
+/// "denied", "error"). Pure apart from the log line: what the fuzz target `admission_review`
+/// feeds.
+pub fn respond(
+    body: AdmissionReview<Pod>,
+    candidates: &[Arc<PodFilesystemSync>],
+    injection: &InjectionConfig,
+) -> (serde_json::Value, &'static str) {
+    let request: AdmissionRequest<Pod> = match body.try_into() {
+        Ok(request) => request,
+        Err(e) => {
+            let response = AdmissionResponse::invalid(format!("not an admission request: {e}"));
+            return (answer(response), "error");
+        }
+    };
+    let (response, result) = review(&request, candidates, injection);
     tracing::info!(
         namespace = request.namespace.as_deref().unwrap_or(""),
         pod = request.name.as_str(),
@@ -162,7 +184,19 @@ pub async fn mutate_pods(
         message = response.result.message.as_str(),
         "admission review"
     );
-    Json(encode_review(&response.into_review()))
+    (answer(response), result)
+}
+
+/// The encoded review around `response`: always an `admission.k8s.io/v1` `AdmissionReview`,
+/// the only version the webhook is registered for, whatever `apiVersion`/`kind` the request
+/// claimed (kube would echo them; the API server refuses any other answer).
+fn answer(response: AdmissionResponse) -> serde_json::Value {
+    let mut review = response.into_review();
+    review.types = kube::core::TypeMeta {
+        api_version: "admission.k8s.io/v1".to_string(),
+        kind: "AdmissionReview".to_string(),
+    };
+    encode_review(&review)
 }
 
 #[cfg(test)]
@@ -171,6 +205,27 @@ mod tests {
     use base64::Engine as _;
     use json_patch::jsonptr::PointerBuf;
     use json_patch::{AddOperation, Patch, PatchOperation};
+
+    #[test]
+    fn the_answer_is_a_v1_admission_review_whatever_the_request_claimed() {
+        let body = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1beta7",
+            "kind": "AdmissionReivew",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "operation": "DELETE",
+                "userInfo": {},
+            }
+        });
+        let review = serde_json::from_value(body).expect("decodes");
+        let (answer, result) = respond(review, &[], &InjectionConfig::new("img"));
+        assert_eq!(result, "unchanged");
+        assert_eq!(answer["apiVersion"], "admission.k8s.io/v1", "{answer}");
+        assert_eq!(answer["kind"], "AdmissionReview", "{answer}");
+        assert_eq!(answer["response"]["uid"], "u-1", "{answer}");
+    }
 
     #[test]
     fn the_patch_is_sent_as_a_base64_string_that_decodes_to_the_json_patch() {

@@ -36,6 +36,66 @@ fn bad_flags_name_themselves() {
             vec!["--agent-image", "img", "--sidecar-mode", "sometimes"],
             "--sidecar-mode",
         ),
+        (vec![], "--agent-image"),
+        (
+            vec![
+                "--agent-image",
+                "img",
+                "--agent-default-resources",
+                r#"{"limits": {"memory": "lots"}}"#,
+            ],
+            "--agent-default-resources.limits.memory",
+        ),
+        (
+            vec![
+                "--agent-image",
+                "img",
+                "--agent-default-resources",
+                r#"{"limits": {"cpu": "1"}, "requests": {"cpu": "2"}}"#,
+            ],
+            "--agent-default-resources.requests.cpu",
+        ),
+        (
+            vec![
+                "--agent-image",
+                "img",
+                "--agent-image-pull-policy",
+                "Sometimes",
+            ],
+            "--agent-image-pull-policy",
+        ),
+        (
+            vec!["--agent-image", "img", "--webhook-addr", "localhost"],
+            "--webhook-addr",
+        ),
+        (
+            vec!["--agent-image", "img", "--admin-addr", "127.0.0.1:99999"],
+            "--admin-addr",
+        ),
+        (
+            vec!["--agent-image", "img", "--agent-log-format", "xml"],
+            "--agent-log-format",
+        ),
+        (
+            vec!["--agent-image", "img", "--log-format", "yaml"],
+            "--log-format",
+        ),
+        (
+            vec!["--agent-image", "img", "--certificate-mode", "magic"],
+            "--certificate-mode",
+        ),
+        (
+            vec!["--agent-image", "img", "--leader-election"],
+            "--namespace",
+        ),
+        (
+            vec!["--agent-image", "img", "--certificate-mode", "self-managed"],
+            "--namespace",
+        ),
+        (
+            vec!["--agent-image", "img", "--no-such-flag"],
+            "--no-such-flag",
+        ),
     ] {
         let (code, stderr) = operator(&args);
         assert_ne!(code, Some(0), "{args:?} was accepted");

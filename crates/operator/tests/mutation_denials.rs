@@ -75,6 +75,27 @@ fn bad_uid_or_gid_annotation() {
 }
 
 #[test]
+fn bad_restore_as_of_or_prefer_primary_annotation() {
+    for (annotation, value) in [
+        ("riotkit.org/restore-as-of", "yesterday"),
+        ("riotkit.org/restore-as-of", "2026-13-01T00:00:00Z"),
+        ("riotkit.org/restore-as-of", "2026-11-24 18:00"),
+        ("riotkit.org/restore-as-of", ""),
+        ("riotkit.org/prefer-primary", "yes"),
+        ("riotkit.org/prefer-primary", "True "),
+    ] {
+        let pod = pod_with(json!({"metadata": {"annotations": {annotation: value}}}));
+        let denial = deny(&pod, &seed_pfss(), &config());
+        assert_eq!(
+            denial.field,
+            format!("metadata.annotations[{annotation}]"),
+            "{value:?}: {denial}"
+        );
+        assert!(denial.message.contains(&format!("'{value}'")), "{denial}");
+    }
+}
+
+#[test]
 fn env_from_secret_in_another_namespace() {
     // A resource written before validation existed, or without a namespace to compare to:
     // the Pod's namespace decides.

@@ -986,7 +986,7 @@ impl PodFilesystemSync {
             errors.push(e);
         }
         if let Some(resources) = &spec.resources {
-            validate_resources(resources, &mut errors);
+            errors.extend(resource_problems(resources, "spec.resources"));
         }
 
         validate_sync_options(&spec.sync_options, &mut errors);
@@ -1057,15 +1057,17 @@ impl PodFilesystemSync {
 }
 
 /// Quantities a Pod would be refused for (the API server's error names neither this
-/// resource nor the field), and requests above their limits.
-fn validate_resources(resources: &ResourceRequirements, errors: &mut Vec<FieldError>) {
+/// resource nor the field), and requests above their limits; fields named under `prefix`
+/// (`spec.resources`, or the operator's `--agent-default-resources`).
+pub fn resource_problems(resources: &ResourceRequirements, prefix: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
     let mut values = BTreeMap::new();
     for (kind, map) in [
         ("limits", &resources.limits),
         ("requests", &resources.requests),
     ] {
         for (name, quantity) in map.iter().flatten() {
-            let field = format!("spec.resources.{kind}.{name}");
+            let field = format!("{prefix}.{kind}.{name}");
             match quantity_value(&quantity.0) {
                 Some(value) => {
                     values.insert((kind, name.as_str()), value);
@@ -1086,11 +1088,12 @@ fn validate_resources(resources: &ResourceRequirements, errors: &mut Vec<FieldEr
             && request > limit
         {
             errors.push(FieldError::new(
-                format!("spec.resources.requests.{name}"),
-                format!("must not be more than spec.resources.limits.{name}"),
+                format!("{prefix}.requests.{name}"),
+                format!("must not be more than {prefix}.limits.{name}"),
             ));
         }
     }
+    errors
 }
 
 /// The value of a Kubernetes quantity (`512Mi`, `0.5`, `100m`, `1e3`), if it is one and

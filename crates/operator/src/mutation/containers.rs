@@ -97,7 +97,7 @@ impl AgentContainers {
         let restore_args = restore_args(pod, pfss, &remote_path)?.to_argv();
         let status = status_endpoint(pod, pfss)?;
         let mut upload = upload_args(pfss, &remote_path, status.as_ref())?;
-        upload.writer_lease = writer_lease(pod, pfss, config);
+        upload.writer_lease = writer_lease(pod, pfss, config)?;
         let sync_args = upload.to_argv();
 
         Ok(Self {
@@ -430,21 +430,36 @@ fn writer_lease(
     pod: &Pod,
     pfss: &PodFilesystemSync,
     config: &InjectionConfig,
-) -> Option<WriterLeaseArgs> {
+) -> Result<Option<WriterLeaseArgs>, Denial> {
+    // Checked on every Pod: a misspelt preference is refused, never silently ignored.
+    let preferred = prefers_primary(pod)?;
     if pfss.spec.sync_options.writers != Writers::One {
-        return None;
+        return Ok(None);
     }
-    let report = config.report.as_ref().filter(|r| r.writer_leases)?;
-    let preferred = pod
+    let Some(report) = config.report.as_ref().filter(|r| r.writer_leases) else {
+        return Ok(None);
+    };
+    Ok(Some(WriterLeaseArgs {
+        url: report.lease_url(),
+        preferred,
+    }))
+}
+
+/// The Pod's [`PREFER_PRIMARY_ANNOTATION`]: `"true"`, `"false"` or absent (false).
+fn prefers_primary(pod: &Pod) -> Result<bool, Denial> {
+    let value = pod
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get(PREFER_PRIMARY_ANNOTATION))
-        .is_some_and(|value| value == "true");
-    Some(WriterLeaseArgs {
-        url: report.lease_url(),
-        preferred,
-    })
+        .and_then(|a| a.get(PREFER_PRIMARY_ANNOTATION));
+    match value.map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(Denial::new(
+            format!("metadata.annotations[{PREFER_PRIMARY_ANNOTATION}]"),
+            format!("'{other}' is neither \"true\" nor \"false\""),
+        )),
+    }
 }
 
 /// Where the sidecar serves `/healthz` and `/metrics`.
