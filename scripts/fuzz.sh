@@ -60,7 +60,7 @@ if [[ -n "${FUZZ_RUNS:-}" ]]; then bound="-runs=$FUZZ_RUNS"; else bound="-max_to
 for target in "${targets[@]}"; do
   work="$TOOLS_DIR/fuzz-corpus/$target"
   mkdir -p "$work"
-  cp -n fuzz/corpus/"$target"/* "$work"/
+  cp fuzz/corpus/"$target"/* "$work"/
   start=$SECONDS
   if ! fuzz run "$target" "$work" -- "$bound" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"$logs/$target.log" 2>&1; then
@@ -68,7 +68,7 @@ for target in "${targets[@]}"; do
     log "$target: FAILED (the input is in fuzz/artifacts/$target/)"
     exit 1
   fi
-  executions="$(awk -F': *' '/^stat::number_of_executed_units/ { print $2 }' "$logs/$target.log")"
+  executions="$(awk '/^stat::number_of_executed_units/ { print $NF }' "$logs/$target.log")"
   coverage="$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$logs/$target.log" | tail -n 1)"
   log "$target: $executions executions in $((SECONDS - start))s, $coverage, no crash"
 done
