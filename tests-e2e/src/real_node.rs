@@ -265,6 +265,24 @@ impl NodeS3 {
         Ok(server)
     }
 
+    /// Deletes one object (`bucket/key`) through the server's S3 API, as another client
+    /// would (the server caches its directory listing: a file removed on its disk stays
+    /// listed for minutes).
+    pub fn delete_object(&self, path: &str) {
+        let env = [
+            ("REMOTE_TYPE", "s3"),
+            ("REMOTE_PROVIDER", "Other"),
+            ("REMOTE_ACCESS_KEY_ID", vsc_test_support::ACCESS_KEY),
+            ("REMOTE_SECRET_ACCESS_KEY", vsc_test_support::SECRET_KEY),
+            (
+                "REMOTE_ENDPOINT",
+                &format!("http://127.0.0.1:{SEED_S3_PORT}"),
+            ),
+        ]
+        .map(|(key, value)| (key.to_string(), value.to_string()));
+        vsc_test_support::delete_object_with(&env, path);
+    }
+
     /// (Re)starts the server over the same directory: the remote comes back.
     pub fn resume(&mut self) -> Result<(), String> {
         for address in &self.addresses {

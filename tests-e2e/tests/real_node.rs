@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
+#[path = "real_node/plugin.rs"]
+mod plugin;
 #[path = "real_node/replicas.rs"]
 mod replicas;
 #[path = "real_node/storage_and_health.rs"]
@@ -140,6 +142,10 @@ fn main() {
         Trial::test(
             "the_seed_manual_sync_command_works_through_kubectl_exec",
             manual_sync,
+        ),
+        Trial::test(
+            "kubectl_pfss_verify_reports_each_pod_in_sync_or_differing",
+            plugin::verify_reports_each_pod,
         ),
         Trial::test(
             "three_replicas_upload_one_at_a_time_through_a_kill_a_cut_and_scaling",

@@ -72,5 +72,10 @@ async fn verify_in(kubectl: &str, namespace: &str, pod: &str) -> Result<(bool, S
         .with_context(|| format!("cannot run {kubectl} (--kubectl names it)"))?;
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
-    Ok((output.status.success(), text.trim_end().to_string()))
+    let mut text = text.trim_end().to_string();
+    if !output.status.success() {
+        // kubectl's own failures can be silent (a lost exec stream): say what ended.
+        text.push_str(&format!("\n({kubectl} exec: {})", output.status));
+    }
+    Ok((output.status.success(), text.trim_start().to_string()))
 }

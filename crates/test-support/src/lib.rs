@@ -143,20 +143,7 @@ impl S3Server {
     /// Deletes the object `bucket/key` through the S3 API, as a loss at the remote side
     /// (the server lists from a cache, so a file removed from its disk stays listed).
     pub fn delete_object(&self, path: &str) {
-        let status = Command::new(rclone_binary())
-            .arg("deletefile")
-            .arg(format!("server:{path}"))
-            .env("RCLONE_CONFIG", "/dev/null")
-            .envs(self.remote_env().into_iter().map(|(key, value)| {
-                let option = key.trim_start_matches("REMOTE_");
-                (format!("RCLONE_CONFIG_SERVER_{option}"), value)
-            }))
-            .status()
-            .expect("run rclone deletefile");
-        assert!(
-            status.success(),
-            "rclone deletefile server:{path}: {status}"
-        );
+        delete_object_with(&self.remote_env(), path);
     }
 
     /// Stops the server (the remote "goes away").
@@ -170,6 +157,26 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Deletes one object (`bucket/key`) through the S3 API of the server that `remote_env`
+/// (`REMOTE_*`, as a user sets them) configures: a server serving a directory caches its
+/// listing, so deleting the file on its disk is not seen at once.
+pub fn delete_object_with(remote_env: &[(String, String)], path: &str) {
+    let status = Command::new(rclone_binary())
+        .arg("deletefile")
+        .arg(format!("server:{path}"))
+        .env("RCLONE_CONFIG", "/dev/null")
+        .envs(remote_env.iter().map(|(key, value)| {
+            let option = key.trim_start_matches("REMOTE_");
+            (format!("RCLONE_CONFIG_SERVER_{option}"), value)
+        }))
+        .status()
+        .expect("run rclone deletefile");
+    assert!(
+        status.success(),
+        "rclone deletefile server:{path}: {status}"
+    );
 }
 
 /// Writes `files` (relative path -> contents) under `root`.
