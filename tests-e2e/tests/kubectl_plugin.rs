@@ -1,6 +1,7 @@
 //! The kubectl plugin `kubectl-pfss`, run as a user runs it (the built binary, KUBECONFIG of
 //! a real API server): `sync-now` makes a real sidecar upload through the operator's lease
-//! answer, and `status` shows its report; `keys export` prints the operator's Secret so that
+//! answer (or, with `writers: every`, its `/sync-requests` answer), and `status` shows its
+//! report; `keys export` prints the operator's Secret so that
 //! it applies back; `restore --as-of` annotates the workloads' Pod templates; bad input is
 //! refused naming it; every command has `--help`, and completion scripts are printed.
 
@@ -223,6 +224,111 @@ async fn sync_now_makes_the_primary_upload_once_and_status_shows_its_report() {
         "{shown}"
     );
     kubelet.stop(running).await;
+}
+
+/// `writers: every`: no sidecar holds a lease, so each asks the operator's `/sync-requests`
+/// and uploads its own tree once for one request.
+#[tokio::test]
+async fn sync_now_makes_every_writer_upload_once_without_a_lease() {
+    let s3 = S3Server::start();
+    let bucket = s3.bucket("apps");
+    let plane = ControlPlane::start().await;
+    let client = plane.client().await;
+    let _operator = webhook_operator(&plane, &client, true).await;
+    create_namespace(&client, "web").await;
+    let env: BTreeMap<String, String> = s3.remote_env().into_iter().collect();
+    create_pfss(
+        &client,
+        "web",
+        "web-data",
+        json!({
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "localPath": "/srv/data",
+            "remotePath": "/apps/{{ pod.metadata.labels.replica }}",
+            "syncOptions": {
+                "schedule": "@every 1h",
+                "writers": "every",
+                "permissions": {"uid": APP_UID, "gid": APP_UID},
+            },
+            "env": env,
+        }),
+    )
+    .await;
+    wait_ready(&client, "web", "web-data", "True").await;
+    let kubelet = Kubelet::new(client.clone());
+    let mut pods = Vec::new();
+    for (name, replica) in [("web-0", "a"), ("web-1", "b")] {
+        let labels = json!({"app": "web", "replica": replica});
+        let pod = app_pod(name, labels, json!({}), "/srv/data");
+        let stored = create_pod(&client, "web", &pod).await.expect("admitted");
+        let volume = kubelet.empty_dir(&format!("data-{name}"));
+        let volumes = BTreeMap::from([
+            ("data".to_string(), volume.clone()),
+            (
+                "volume-syncing-tmp".to_string(),
+                kubelet.empty_dir(&format!("tmp-{name}")),
+            ),
+        ]);
+        pods.push((replica, volume, kubelet.start(&stored, &volumes).await));
+    }
+    let kubeconfig = plane.kubeconfig.as_path();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let json: Value = serde_json::from_str(&plugin_ok(
+            kubeconfig,
+            &["status", "-n", "web", "web-data", "-o", "json"],
+        ))
+        .expect("status -o json");
+        let uploaded = json[0]["pods"].as_array().map_or(0, |pods| {
+            pods.iter()
+                .filter(|p| p["direction"] == "to-remote" && p["lastSyncSucceeded"] == true)
+                .count()
+        });
+        if uploaded == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the start uploads were not reported: {json}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    for (replica, volume, _) in &pods {
+        write_tree(volume, &[("asked.txt", &format!("from {replica}"))]);
+        chown_tree(volume, APP_UID, APP_UID);
+    }
+    let out = plugin_ok(
+        kubeconfig,
+        &[
+            "sync-now",
+            "-n",
+            "web",
+            "web-data",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    );
+    assert!(out.contains("web-0") && out.contains("web-1"), "{out}");
+    for (replica, _, _) in &pods {
+        let remote = read_tree(&bucket.join(replica));
+        assert!(
+            remote.contains(&("asked.txt".into(), format!("from {replica}"))),
+            "the requested upload of {replica} did not land: {remote:?}"
+        );
+    }
+    // One request, one upload each: later answers carry the same time.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    for (replica, _, running) in pods {
+        let log: String = running.sidecars.iter().map(|s| s.log_text()).collect();
+        assert_eq!(
+            log.matches("a sync was requested").count(),
+            1,
+            "the sidecar of {replica} did not sync exactly once for one request:\n{log}"
+        );
+        kubelet.stop(running).await;
+    }
 }
 
 /// A Deployment with a ReplicaSet and its Pod, made by hand (no controller-manager here).

@@ -137,6 +137,12 @@ pub struct SyncToRemote {
     /// `/healthz` and the `volume_syncing_upload_held` metric say so) and keeps asking.
     #[arg(long = flag::WRITER_LEASE_URL, env = "VSC_WRITER_LEASE_URL")]
     pub writer_lease_url: Option<String>,
+    /// Without a writer lease: ask the operator at this http:// URL every 10 s, with the
+    /// report token, for `kubectl pfss sync-now` requests, and upload once for each (set by
+    /// the webhook with `syncOptions.writers: every`; a lease holder hears of them from the
+    /// lease).
+    #[arg(long = flag::SYNC_REQUESTS_URL, env = "VSC_SYNC_REQUESTS_URL", conflicts_with = "writer_lease_url")]
+    pub sync_requests_url: Option<String>,
     /// With --writer-lease-url: ask to be preferred as the primary writer.
     #[arg(long = flag::PREFER_PRIMARY, env = "VSC_PREFER_PRIMARY")]
     pub prefer_primary: bool,
@@ -465,6 +471,7 @@ mod contract {
                 url: "http://operator:8080/writer-lease".into(),
                 preferred: true,
             }),
+            sync_requests_url: None,
             verbose: true,
         };
         let Command::SyncToRemote(parsed) = parse(rendered.to_argv()) else {
@@ -498,5 +505,33 @@ mod contract {
         );
         assert_eq!(common.unhealthy_after_failures, 4);
         assert_eq!(common.remote.verbose, 1);
+    }
+
+    #[test]
+    fn a_sidecar_without_a_lease_asks_for_sync_requests_and_never_both() {
+        let mut rendered = UploadArgs {
+            src: "/data".into(),
+            dst: "bucket/app".into(),
+            sync_requests_url: Some("http://operator:8080/sync-requests".into()),
+            ..UploadArgs::default()
+        };
+        let Command::SyncToRemote(parsed) = parse(rendered.to_argv()) else {
+            panic!("not an upload");
+        };
+        assert_eq!(
+            parsed.sync_requests_url.as_deref(),
+            Some("http://operator:8080/sync-requests")
+        );
+        rendered.writer_lease = Some(WriterLeaseArgs {
+            url: "http://operator:8080/writer-lease".into(),
+            preferred: false,
+        });
+        let argv =
+            std::iter::once("volume-syncing-controller".to_string()).chain(rendered.to_argv());
+        let refused = Cli::try_parse_from(argv).expect_err("both refused");
+        assert!(
+            refused.to_string().contains("--sync-requests-url"),
+            "{refused}"
+        );
     }
 }

@@ -72,6 +72,8 @@ pub struct SyncJob {
     pub reporter: Option<Reporter>,
     /// Upload: only while holding the remote path's writer lease.
     pub writer_lease: Option<std::sync::Arc<crate::writer_lease::WriterLease>>,
+    /// Upload without a writer lease: where `sync-now` requests are heard of.
+    pub sync_request_watch: Option<std::sync::Arc<crate::sync_requests::SyncRequestWatch>>,
     /// Upload: keep replaced and deleted files in the trash, with this retention.
     pub trash: Option<Retention>,
     /// Restore: the tree as it was at this time.
@@ -139,6 +141,7 @@ impl SyncJob {
             as_of: None,
             reporter: None,
             writer_lease: None,
+            sync_request_watch: None,
             ..self.clone()
         };
         restore.run().await?;

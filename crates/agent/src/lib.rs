@@ -23,6 +23,7 @@ pub mod status;
 pub mod status_server;
 pub mod sync_command;
 pub mod sync_lock;
+pub mod sync_requests;
 pub mod trash;
 pub mod verify;
 pub mod watch;

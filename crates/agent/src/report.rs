@@ -124,6 +124,33 @@ impl HttpTarget {
     }
 }
 
+/// Asks the operator at `target`: POSTs `body` with the token in `token_file`, and parses a
+/// 200's JSON answer; an error starting with `what` otherwise.
+pub async fn ask_operator<T: serde::de::DeserializeOwned>(
+    target: &HttpTarget,
+    token_file: &Path,
+    body: &impl serde::Serialize,
+    what: &str,
+) -> Result<T> {
+    let failed = |why: String| AgentError::Internal(format!("{what}: {why}"));
+    let token = tokio::fs::read_to_string(token_file)
+        .await
+        .map_err(|e| failed(format!("cannot read {}: {e}", token_file.display())))?;
+    let body = serde_json::to_string(body).map_err(|e| failed(e.to_string()))?;
+    let sent = post_json(target, token.trim(), &body);
+    let (status, answer) = tokio::time::timeout(TIMEOUT, sent)
+        .await
+        .map_err(|_| failed("the operator did not answer in time".into()))?
+        .map_err(|e| failed(e.to_string()))?;
+    if status != 200 {
+        return Err(failed(format!(
+            "the operator answered {status}: {}",
+            answer.trim()
+        )));
+    }
+    serde_json::from_str(&answer).map_err(|e| failed(format!("not an answer: {e}")))
+}
+
 /// POSTs a JSON `body` with a bearer token over HTTP/1.0; the status code and the body of
 /// the answer.
 pub async fn post_json(

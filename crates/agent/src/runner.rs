@@ -265,7 +265,8 @@ pub async fn run_continuously(
     run_bounded(job, status, "final", &mut stop).await
 }
 
-/// `riotkit.org/sync-requested-at` as the writer lease's answers carry it: a request newer
+/// `riotkit.org/sync-requested-at` as the operator's answers carry it (the writer lease's, or
+/// the sync-requests endpoint's without a lease): a request newer
 /// than the start of this agent's last sync (or than the last request it served: the
 /// requester's clock may be ahead of this one) triggers one.
 struct SyncRequests {
@@ -277,7 +278,11 @@ impl SyncRequests {
     /// The sync at start serves every request made before it.
     fn of(job: &SyncJob) -> Self {
         SyncRequests {
-            receiver: job.writer_lease.as_ref().map(|lease| lease.sync_requests()),
+            receiver: match (&job.writer_lease, &job.sync_request_watch) {
+                (Some(lease), _) => Some(lease.sync_requests()),
+                (None, Some(watch)) => Some(watch.sync_requests()),
+                (None, None) => None,
+            },
             served: Utc::now(),
         }
     }

@@ -19,6 +19,7 @@ use crate::runner::{self, StopSignal};
 use crate::status::Status;
 use crate::status_server::StatusServer;
 use crate::sync_lock;
+use crate::sync_requests::SyncRequestWatch;
 use crate::trash::Retention;
 use crate::watch::ChangeWatcher;
 use crate::writer_lease::WriterLease;
@@ -36,6 +37,7 @@ pub async fn sync_to_remote(args: SyncToRemote) -> Result<()> {
         full_sync_interval: args.full_sync_interval,
         trash,
         writer_lease: args.writer_lease_url.map(|url| (url, args.prefer_primary)),
+        sync_requests_url: args.sync_requests_url,
         ..JobOptions::default()
     };
     run_sync(
@@ -81,12 +83,16 @@ struct JobOptions {
     as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// `--writer-lease-url` and `--prefer-primary`.
     writer_lease: Option<(String, bool)>,
+    /// `--sync-requests-url`.
+    sync_requests_url: Option<String>,
 }
 
-/// What talks to the operator for this run: the sync reports and the writer lease.
+/// What talks to the operator for this run: the sync reports, the writer lease and the
+/// sync requests.
 struct OperatorClients {
     reporter: Option<Reporter>,
     writer_lease: Option<Arc<WriterLease>>,
+    sync_request_watch: Option<Arc<SyncRequestWatch>>,
 }
 
 async fn run_sync(
@@ -113,7 +119,14 @@ async fn run_sync(
     let status = Arc::new(Status::default());
     serve_status(direction, common, &status).await?;
     let asking = job.writer_lease.as_ref().map(WriterLease::keep_asking);
+    let watching = job
+        .sync_request_watch
+        .as_ref()
+        .map(SyncRequestWatch::keep_asking);
     let result = run_until_stopped(&job, schedule, watcher, &status, stop).await;
+    if let Some(watching) = watching {
+        watching.abort();
+    }
     if let (Some(lease), Some(asking)) = (&job.writer_lease, asking) {
         asking.abort();
         lease.release().await;
@@ -178,8 +191,8 @@ fn acquire_default_pid_file() -> Option<PidFile> {
     }
 }
 
-/// `--report-url` and `--writer-lease-url`: both present the token of
-/// `--report-token-file` and speak of the `--report-resource`.
+/// `--report-url`, `--writer-lease-url` and `--sync-requests-url`: each presents the token
+/// of `--report-token-file` and speaks of the `--report-resource`.
 fn operator_clients(
     direction: Direction,
     options: &JobOptions,
@@ -203,9 +216,19 @@ fn operator_clients(
         )?),
         None => None,
     };
+    let sync_request_watch = match &options.sync_requests_url {
+        Some(url) => Some(Arc::new(SyncRequestWatch::new(
+            url,
+            token_file,
+            resource,
+            &report::pod_name(),
+        )?)),
+        None => None,
+    };
     Ok(OperatorClients {
         reporter,
         writer_lease,
+        sync_request_watch,
     })
 }
 
@@ -222,6 +245,7 @@ fn sync_job(
         direction,
         reporter: operator.reporter,
         writer_lease: operator.writer_lease,
+        sync_request_watch: operator.sync_request_watch,
         local,
         encrypted: is_encrypted_target(&remote),
         remote,

@@ -20,7 +20,8 @@ use vsc_types::writer_lease::{
 };
 
 use crate::error::{AgentError, Result};
-use crate::report::{HttpTarget, post_json};
+use crate::report::{HttpTarget, ask_operator};
+use crate::sync_requests::RequestedSyncs;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -57,7 +58,7 @@ pub struct WriterLease {
     preferred: bool,
     state: watch::Sender<LeaseState>,
     /// The resource's latest sync request, as the operator's answers carry it.
-    requested: watch::Sender<Option<DateTime<Utc>>>,
+    requested: RequestedSyncs,
     /// Whether the last upload's turn was as the primary (a new grant after a hold is a
     /// takeover).
     was_primary: AtomicBool,
@@ -92,7 +93,7 @@ impl WriterLease {
             remote_path: remote_path.to_string(),
             preferred,
             state: watch::channel(LeaseState::Unknown).0,
-            requested: watch::channel(None).0,
+            requested: RequestedSyncs::default(),
             was_primary: false.into(),
             catch_up_pending: false.into(),
         }))
@@ -114,14 +115,7 @@ impl WriterLease {
         let sent = Instant::now();
         let answer = self.request(LeaseAction::Acquire).await;
         if let Ok(answer) = &answer {
-            let requested = answer.sync_requested();
-            self.requested.send_if_modified(|known| {
-                let newer = requested > *known;
-                if newer {
-                    *known = requested;
-                }
-                newer
-            });
+            self.requested.offer(answer.sync_requested());
         }
         let next = match answer {
             Ok(answer) if answer.granted => {
@@ -235,23 +229,7 @@ impl WriterLease {
             preferred: self.preferred,
             sent_at: LeaseRequest::timestamp(chrono::Utc::now()),
         };
-        let failed = |why: String| AgentError::Internal(format!("writer lease: {why}"));
-        let token = tokio::fs::read_to_string(&self.token_file)
-            .await
-            .map_err(|e| failed(format!("cannot read {}: {e}", self.token_file.display())))?;
-        let body = serde_json::to_string(&request).map_err(|e| failed(e.to_string()))?;
-        let sent = post_json(&self.target, token.trim(), &body);
-        let (status, answer) = tokio::time::timeout(TIMEOUT, sent)
-            .await
-            .map_err(|_| failed("the operator did not answer in time".into()))?
-            .map_err(|e| failed(e.to_string()))?;
-        if status != 200 {
-            return Err(failed(format!(
-                "the operator answered {status}: {}",
-                answer.trim()
-            )));
-        }
-        serde_json::from_str(&answer).map_err(|e| failed(format!("not an answer: {e}")))
+        ask_operator(&self.target, &self.token_file, &request, "writer lease").await
     }
 }
 

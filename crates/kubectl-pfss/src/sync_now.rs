@@ -1,6 +1,7 @@
 //! `kubectl pfss sync-now`: sets `riotkit.org/sync-requested-at` to now. The operator hands
-//! it to the sidecars in their writer-lease answers; each one whose last upload started
-//! before it runs one (see the README, "kubectl plugin").
+//! it to the sidecars when they next ask (in their writer-lease answers, or from
+//! `/sync-requests` with `writers: every`); each one whose last upload started before it runs
+//! one (see the README, "kubectl plugin").
 
 use std::io::Write;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use vsc_types::contract::SYNC_REQUESTED_AT_ANNOTATION;
-use vsc_types::crd::{PodFilesystemSync, PodSyncStatus, Writers};
+use vsc_types::crd::{PodFilesystemSync, PodSyncStatus};
 use vsc_types::report::sent_at_text;
 
 use crate::cli::SyncNowArgs;
@@ -21,17 +22,11 @@ use crate::status;
 pub async fn run(args: SyncNowArgs, out: &mut impl Write) -> Result<()> {
     let (client, namespace) = resources::connect(args.target.namespace.as_deref()).await?;
     let pfss = resources::get(&client, &namespace, &args.name).await?;
-    if pfss.spec.sync_options.writers == Writers::Every {
-        tracing::warn!(
-            "{}: syncOptions.writers is every: its sidecars do not ask for a writer lease, so they are not told of the request (only `writers: one` sidecars are)",
-            full_name(&pfss)
-        );
-    }
     let requested = Utc::now();
     request(&client, &pfss, requested).await?;
     writeln!(
         out,
-        "podfilesystemsync {} annotated {SYNC_REQUESTED_AT_ANNOTATION}={}: its sidecars upload when they next ask for their writer lease (within 10 s)",
+        "podfilesystemsync {} annotated {SYNC_REQUESTED_AT_ANNOTATION}={}: its sidecars upload when they next ask the operator (within 10 s)",
         full_name(&pfss),
         sent_at_text(requested)
     )?;

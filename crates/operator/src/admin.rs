@@ -60,7 +60,12 @@ pub fn router(
     let Some((report, report_state)) = reports else {
         return admin;
     };
-    let mut reports = Router::new().route("/report", post(crate::report::receive));
+    let mut reports = Router::new()
+        .route("/report", post(crate::report::receive))
+        .route(
+            vsc_types::sync_requests::SYNC_REQUESTS_PATH,
+            post(crate::sync_requests::receive),
+        );
     if report.writer_leases {
         reports = reports.route(
             vsc_types::writer_lease::LEASE_PATH,

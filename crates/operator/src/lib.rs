@@ -15,6 +15,7 @@ pub mod pki;
 pub mod report;
 pub mod resource_metrics;
 pub mod selection;
+pub mod sync_requests;
 pub mod sync_status;
 pub mod template;
 pub mod tls;

@@ -23,7 +23,6 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use vsc_types::contract::{SYNC_REQUESTED_AT_ANNOTATION, parse_sync_requested_at};
 use vsc_types::crd::{PodFilesystemSync, PrimaryStatus};
 use vsc_types::writer_lease::{LEASE_DURATION_SECONDS, LeaseAction, LeaseAnswer, LeaseRequest};
 
@@ -348,7 +347,7 @@ async fn settle(
     let Resource { namespace, name } = *resource;
     let resources: Api<PodFilesystemSync> = Api::namespaced(client.clone(), namespace);
     let pfss = resources.get_opt(name).await?.ok_or(Failure::NoResource)?;
-    let sync_requested_at = requested_sync(&pfss);
+    let sync_requested_at = crate::sync_requests::requested_sync(&pfss);
     let lease_name = lease_name(namespace, name, remote_path);
     let mut tries = 0;
     loop {
@@ -403,15 +402,6 @@ fn answer(decision: &Decision, ask: &Ask<'_>) -> LeaseAnswer {
         lease_duration_seconds: LEASE_DURATION_SECONDS,
         sync_requested_at: None,
     }
-}
-
-/// The resource's sync request, when its annotation is a valid time (an invalid one is the
-/// reconciler's to report, in the `SyncRequested` condition).
-fn requested_sync(pfss: &PodFilesystemSync) -> Option<String> {
-    let value = pfss.annotations().get(SYNC_REQUESTED_AT_ANNOTATION)?;
-    parse_sync_requested_at(value)
-        .ok()
-        .map(vsc_types::report::sent_at_text)
 }
 
 /// `status.primaries` with this remote path's primary; best effort (the Lease is the truth,
@@ -586,24 +576,6 @@ mod tests {
         assert_eq!(holder.last_sent_at, Some(at(3)));
         assert_eq!(view.candidate, None);
         assert_eq!(lease.spec.and_then(|s| s.lease_transitions), Some(1));
-    }
-
-    #[test]
-    fn the_answer_carries_a_valid_sync_request_only() {
-        let with = |value: &str| -> PodFilesystemSync {
-            serde_json::from_value(json!({
-                "apiVersion": "riotkit.org/v1alpha1",
-                "kind": "PodFilesystemSync",
-                "metadata": {"name": "data", "annotations": {SYNC_REQUESTED_AT_ANNOTATION: value}},
-                "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "localPath": "/srv/data", "remotePath": "/b"},
-            }))
-            .expect("resource")
-        };
-        assert_eq!(
-            requested_sync(&with("2026-11-24T19:00:00+01:00")).as_deref(),
-            Some("2026-11-24T18:00:00.000000Z")
-        );
-        assert_eq!(requested_sync(&with("soon")), None);
     }
 
     #[test]

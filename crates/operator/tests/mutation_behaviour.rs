@@ -691,3 +691,31 @@ fn with_one_writer_the_sidecar_asks_the_operator_for_the_lease_and_a_pod_may_be_
         assert!(!args.iter().any(|a| a.contains("writer-lease")), "{args:?}");
     }
 }
+
+#[test]
+fn a_sidecar_without_a_lease_asks_the_operator_for_sync_requests_when_it_reports() {
+    let reporting = InjectionConfig {
+        report: Some(mutation::ReportConfig {
+            url: "http://operator:8080/report".into(),
+            writer_leases: true,
+        }),
+        ..config()
+    };
+    let mut every = seed_pfss();
+    every.spec.sync_options.writers = vsc_types::crd::Writers::Every;
+    let args = sidecar_args(&every, json!({}), &reporting);
+    let url = args
+        .iter()
+        .position(|a| a == "--sync-requests-url")
+        .expect("the sync-requests URL");
+    assert_eq!(args[url + 1], "http://operator:8080/sync-requests");
+    // A lease holder hears of requests from its lease; without reports there is no operator
+    // to ask.
+    for (pfss, config) in [(seed_pfss(), reporting), (every, config())] {
+        let args = sidecar_args(&pfss, json!({}), &config);
+        assert!(
+            !args.iter().any(|a| a.contains("sync-requests")),
+            "{args:?}"
+        );
+    }
+}

@@ -32,6 +32,7 @@ pub mod flag {
     pub const UNHEALTHY_AFTER_FAILURES: &str = "unhealthy-after-failures";
     pub const WRITER_LEASE_URL: &str = "writer-lease-url";
     pub const PREFER_PRIMARY: &str = "prefer-primary";
+    pub const SYNC_REQUESTS_URL: &str = "sync-requests-url";
 }
 
 /// The deletion limits of both directions; None: the agent's default.
@@ -98,6 +99,9 @@ pub struct UploadArgs {
     pub trash: Option<TrashArgs>,
     pub status: Option<StatusArgs>,
     pub writer_lease: Option<WriterLeaseArgs>,
+    /// Without a writer lease: the operator's endpoint that tells of `sync-now` requests
+    /// (`http://.../sync-requests`).
+    pub sync_requests_url: Option<String>,
     pub verbose: bool,
 }
 
@@ -176,6 +180,7 @@ impl UploadArgs {
             argv.value(flag::WRITER_LEASE_URL, Some(&lease.url));
             argv.switch(flag::PREFER_PRIMARY, lease.preferred);
         }
+        argv.value(flag::SYNC_REQUESTS_URL, self.sync_requests_url.as_ref());
         argv.0
     }
 }

@@ -14,4 +14,6 @@ pub mod obscure;
 pub mod report;
 pub mod schedule;
 #[cfg(feature = "serde")]
+pub mod sync_requests;
+#[cfg(feature = "serde")]
 pub mod writer_lease;

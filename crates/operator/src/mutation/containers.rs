@@ -24,7 +24,7 @@ use vsc_types::contract::{
 };
 use vsc_types::crd::{PodFilesystemSync, Safety, SyncMethod, Writers, parse_numeric_id};
 
-use super::{Denial, InjectionConfig, mounts};
+use super::{Denial, InjectionConfig, ReportConfig, mounts};
 use crate::template::PodContext;
 
 /// In-memory emptyDir for the agent's private files (rclone config, PID file); the root
@@ -98,6 +98,12 @@ impl AgentContainers {
         let status = status_endpoint(pod, pfss)?;
         let mut upload = upload_args(pfss, &remote_path, status.as_ref())?;
         upload.writer_lease = writer_lease(pod, pfss, config)?;
+        // A lease holder hears of sync requests from the lease; the others ask for them.
+        upload.sync_requests_url = config
+            .report
+            .as_ref()
+            .filter(|_| upload.writer_lease.is_none())
+            .map(ReportConfig::sync_requests_url);
         let sync_args = upload.to_argv();
 
         Ok(Self {
@@ -420,6 +426,7 @@ fn upload_args(
             ..endpoint.args()
         }),
         writer_lease: None,
+        sync_requests_url: None,
         verbose: spec.debug,
     })
 }

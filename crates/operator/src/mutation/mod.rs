@@ -84,9 +84,18 @@ pub struct ReportConfig {
 impl ReportConfig {
     /// The writer-lease endpoint: the same admin port as `url`.
     pub fn lease_url(&self) -> String {
+        self.admin_url(vsc_types::writer_lease::LEASE_PATH)
+    }
+
+    /// The sync-requests endpoint (sidecars without a writer lease): the same admin port.
+    pub fn sync_requests_url(&self) -> String {
+        self.admin_url(vsc_types::sync_requests::SYNC_REQUESTS_PATH)
+    }
+
+    fn admin_url(&self, path: &str) -> String {
         let rest = self.url.strip_prefix("http://").unwrap_or(&self.url);
         let host = rest.split_once('/').map_or(rest, |(host, _)| host);
-        format!("http://{host}{}", vsc_types::writer_lease::LEASE_PATH)
+        format!("http://{host}{path}")
     }
 }
 
