@@ -18,6 +18,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 mod plugin;
 #[path = "real_node/replicas.rs"]
 mod replicas;
+#[path = "real_node/restore.rs"]
+mod restore;
 #[path = "real_node/storage_and_health.rs"]
 mod storage_and_health;
 use vsc_e2e::helm::{chart_dir, helm};
@@ -146,6 +148,10 @@ fn main() {
         Trial::test(
             "kubectl_pfss_verify_reports_each_pod_in_sync_or_differing",
             plugin::verify_reports_each_pod,
+        ),
+        Trial::test(
+            "kubectl_pfss_restore_as_of_rolls_out_pods_that_restore_and_upload_that_time",
+            || then_remove_namespace(restore::rollout_restores_and_uploads_that_time, "restore"),
         ),
         Trial::test(
             "three_replicas_upload_one_at_a_time_through_a_kill_a_cut_and_scaling",

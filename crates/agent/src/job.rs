@@ -13,12 +13,15 @@ use crate::layout;
 use crate::local_record::{self, LocalChanges, LocalRecord, LocalState, UploadId};
 use crate::plan::{self, DeletionPlan, Limits};
 use crate::rclone::{Rclone, TransferMode};
-use crate::record::{CompletionRecord, RemoteState, RemoteSurvey, Writer};
+use crate::record::{CompletionRecord, RemoteState, RemoteSurvey, Writer, format_time};
 use crate::report::Reporter;
 use crate::safety::{self, LocalTarget};
 use crate::trash::{self, Retention};
 
+mod takeover;
 mod upload;
+
+pub use takeover::CatchUp;
 
 /// `ToRemote` is `sync-to-remote` (local directory -> remote), `ToLocal` is
 /// `remote-to-local-sync`; the same names the operator reads in reports.
@@ -112,45 +115,6 @@ impl SyncJob {
         upload::run(self).await
     }
 
-    /// A Pod that just became the primary writer: when another Pod uploaded since this one
-    /// last matched the remote, restore that first (what this Pod changed while it held its
-    /// uploads is discarded: it was never the primary's data), so a stale view never
-    /// overwrites newer data. An upload the old primary did not finish is restored too: it
-    /// is the newest the remote has.
-    pub async fn catch_up(&self) -> Result<CatchUp> {
-        let survey = RemoteSurvey::take(&self.rclone, &self.remote).await?;
-        let matched = self.local_record()?.and_then(|record| record.remote_upload);
-        let behind = match &survey.state {
-            RemoteState::Complete(upload) => matched != Some(UploadId::of(upload)),
-            RemoteState::Incomplete(upload) => upload.writer.host != Writer::this_process().host,
-            RemoteState::NeverWritten
-            | RemoteState::Unrecorded
-            | RemoteState::UnreadableRecord(_) => false,
-        };
-        if !behind {
-            return Ok(CatchUp::UpToDate);
-        }
-        tracing::info!(remote = %self.remote, "taking over as the primary writer: restoring what the previous primary uploaded first");
-        let unfinished = matches!(survey.state, RemoteState::Incomplete(_));
-        let restore = SyncJob {
-            direction: Direction::ToLocal,
-            force: false,
-            allow_incomplete: true,
-            keep_local_if_remote_empty: true,
-            discard_local_changes: true,
-            as_of: None,
-            reporter: None,
-            writer_lease: None,
-            sync_request_watch: None,
-            ..self.clone()
-        };
-        restore.run().await?;
-        Ok(match unfinished {
-            true => CatchUp::RestoredAnUnfinishedUpload,
-            false => CatchUp::Restored,
-        })
-    }
-
     /// An upload that compares both sides in full whatever the local record says, and
     /// writes a completion record of its own.
     pub async fn full_upload(&self) -> Result<Outcome> {
@@ -183,7 +147,7 @@ impl SyncJob {
         }
         if let Some(when) = self.as_of {
             match as_of::rebuild(&self.rclone, &self.remote, when).await? {
-                Some(rebuilt) => return self.restore_rebuilt(rebuilt, local_state).await,
+                Some(rebuilt) => return self.restore_rebuilt(rebuilt, when, local_state).await,
                 None => {
                     tracing::info!(as_of = %when, "no sync changed the remote since --as-of: restoring the current tree")
                 }
@@ -419,14 +383,20 @@ impl SyncJob {
 
     /// After a restore: the local tree is the remote's.
     fn remember_restore(&self, remote: &RemoteState) -> Result<()> {
-        let upload = match remote {
-            RemoteState::Complete(record) | RemoteState::Incomplete(record) => {
-                Some(UploadId::of(record))
-            }
-            _ => None,
-        };
+        let upload = remote.last_upload();
         let tree = local_record::scan(&self.local)?;
-        LocalRecord::synced(&self.remote, upload, self.delete, tree).write(&self.local)
+        LocalRecord::synced(&self.remote, upload.map(UploadId::of), self.delete, tree)
+            .descending_from(self.lineage_after_restore(upload))
+            .write(&self.local)
+    }
+
+    /// A restore `--as-of` starts a history of its own (even when the current tree is that
+    /// of the time); a plain one continues the remote's.
+    fn lineage_after_restore(&self, upload: Option<&CompletionRecord>) -> Option<String> {
+        match self.as_of {
+            Some(as_of) => Some(format_time(as_of)),
+            None => upload.and_then(|record| record.restored_as_of.clone()),
+        }
     }
 
     /// Whether the completion record lets the restore go on.
@@ -476,7 +446,12 @@ impl SyncJob {
 
     /// `--as-of`: copies each file's version of that time from where it is now, then (sync)
     /// deletes local files the tree of that time did not have.
-    async fn restore_rebuilt(&self, rebuilt: Rebuilt, local_state: LocalTarget) -> Result<Outcome> {
+    async fn restore_rebuilt(
+        &self,
+        rebuilt: Rebuilt,
+        as_of: DateTime<Utc>,
+        local_state: LocalTarget,
+    ) -> Result<Outcome> {
         self.create_local_target()?;
         let local = self.local_path();
         if !rebuilt.lost.is_empty() {
@@ -527,7 +502,10 @@ impl SyncJob {
             let list = write_list(lists.path(), "delete", &extras)?;
             self.rclone.delete_listed(&local, &list).await?;
         }
-        self.remember_restore(&RemoteState::Unrecorded)?;
+        let as_of = format_time(as_of);
+        let tree = local_record::scan(&self.local)?;
+        LocalRecord::after_restore_as_of(&self.remote, as_of, self.delete, tree)
+            .write(&self.local)?;
         tracing::info!(
             files = rebuilt.tree.len(),
             trash_versions_used = from_trash,
@@ -555,18 +533,6 @@ impl SyncJob {
         std::fs::create_dir_all(&self.local)
             .map_err(|e| AgentError::io("cannot create --dst (local target)", &self.local, e))
     }
-}
-
-/// What a new primary writer found at the remote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CatchUp {
-    /// Nothing newer than this Pod's own view.
-    UpToDate,
-    /// Another Pod's finished upload, now restored here.
-    Restored,
-    /// Another Pod's upload that never finished (it died or was cut off), restored here; the
-    /// remote's record still says unfinished, which refuses every new Pod's restore.
-    RestoredAnUnfinishedUpload,
 }
 
 /// What the local changes since the last sync mean for a restore.

@@ -71,7 +71,8 @@ pub struct LocalRecord {
     /// When the record was written (RFC 3339, UTC).
     pub at: String,
     /// When local and remote were last compared in full (a restore, or an upload that
-    /// listed both sides); uploads of only the changes keep it.
+    /// listed both sides); uploads of only the changes keep it. Empty after a restore as
+    /// of an earlier time: the remote still holds a later tree, so the next upload is full.
     #[serde(default)]
     pub full_sync_at: String,
     /// The rclone path of the remote side.
@@ -85,6 +86,11 @@ pub struct LocalRecord {
     pub mirrored: bool,
     #[serde(default)]
     pub tree: LocalTree,
+    /// The `--as-of` time of the restore this tree descends from: set by that restore,
+    /// taken over from the remote's record by a plain restore, kept by uploads (which write
+    /// it into their completion record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_as_of: Option<String>,
 }
 
 /// What changed in the local directory since the record was written.
@@ -192,6 +198,7 @@ impl LocalRecord {
             remote_upload: None,
             mirrored: false,
             tree: LocalTree::new(),
+            restored_as_of: None,
         }
     }
 
@@ -213,7 +220,29 @@ impl LocalRecord {
             remote_upload,
             mirrored,
             tree,
+            restored_as_of: None,
         }
+    }
+
+    /// The record of a restore as of `as_of`: the tree of that time, which the remote does
+    /// not hold as its current tree (so no upload of it is matched, and no full sync done).
+    pub fn after_restore_as_of(
+        remote: &str,
+        as_of: String,
+        mirrored: bool,
+        tree: LocalTree,
+    ) -> Self {
+        LocalRecord {
+            full_sync_at: String::new(),
+            restored_as_of: Some(as_of),
+            ..Self::synced(remote, None, mirrored, tree)
+        }
+    }
+
+    /// The same record, for a tree that descends from a restore as of `restored_as_of`.
+    pub fn descending_from(mut self, restored_as_of: Option<String>) -> Self {
+        self.restored_as_of = restored_as_of;
+        self
     }
 
     /// The same record after an upload of only the changes: the last full sync stays what

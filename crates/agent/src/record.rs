@@ -39,6 +39,11 @@ pub struct CompletionRecord {
     /// Whether the data is behind the crypt remote (the record itself is then encrypted too).
     pub encrypted: bool,
     pub writer: Writer,
+    /// The `--as-of` time of the restore this upload's tree descends from (kept by every
+    /// later upload of it): a Pod restored as of that time that becomes the primary follows
+    /// uploads of the same history, and replaces the others (the older generation's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_as_of: Option<String>,
 }
 
 /// Who wrote a record, to find the Pod or machine behind an interrupted upload.
@@ -93,7 +98,14 @@ impl CompletionRecord {
             bytes,
             encrypted,
             writer: Writer::this_process(),
+            restored_as_of: None,
         }
+    }
+
+    /// The same record, for a tree that descends from a restore as of `restored_as_of`.
+    pub fn descending_from(mut self, restored_as_of: Option<String>) -> Self {
+        self.restored_as_of = restored_as_of;
+        self
     }
 
     /// The same upload, finished now.
@@ -162,6 +174,16 @@ pub enum RemoteState {
     Unrecorded,
     /// A record that cannot be read: the state of the last upload is unknown.
     UnreadableRecord(String),
+}
+
+impl RemoteState {
+    /// The record of the remote's last upload, finished or not.
+    pub fn last_upload(&self) -> Option<&CompletionRecord> {
+        match self {
+            RemoteState::Complete(record) | RemoteState::Incomplete(record) => Some(record),
+            _ => None,
+        }
+    }
 }
 
 /// The top of a remote path: the user's entries and the agent's record.

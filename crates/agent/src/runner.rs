@@ -189,9 +189,13 @@ async fn as_primary(job: &SyncJob, lease: &WriterLease) -> Result<Outcome> {
         if lease.take_over_pending() {
             let found = job.catch_up().await?;
             lease.caught_up();
-            if found == CatchUp::RestoredAnUnfinishedUpload {
-                // Nothing may have changed here since the restore, so a plain upload would
-                // send nothing and leave the record unfinished: a full one completes it.
+            // Nothing may have changed here since the restore (or the restored tree is
+            // older than what the remote holds), so a plain upload could send nothing: a
+            // full one completes the record, or replaces the other history.
+            if matches!(
+                found,
+                CatchUp::RestoredAnUnfinishedUpload | CatchUp::KeptRestoredTree
+            ) {
                 return job.full_upload().await;
             }
         }

@@ -216,10 +216,56 @@ fn trash_and_as_of_work_inside_an_encrypted_remote(provider: Provider) {
     );
 }
 
+/// The restored tree is not what the remote holds: the next upload sends it (a full sync,
+/// the later versions into the trash) and names its history in the record; a plain restore
+/// of that remote continues the history, and so do its uploads.
+fn the_upload_after_an_as_of_restore_sends_that_tree_and_names_its_history(provider: Provider) {
+    let server = S3Server::start();
+    let remote = server.bucket("bkt").join("app");
+    let sandbox = Sandbox::with_provider(&server, provider);
+    sandbox.write("src", &[("a.txt", "a1")]);
+    upload(&sandbox, &[]);
+    let after_first = completed_at(&remote);
+    sandbox.write("src", &[("a.txt", "a2"), ("b.txt", "b1")]);
+    upload(&sandbox, &[]);
+    assert_eq!(stored_record(&remote).get("restored_as_of"), None);
+
+    assert_exit(&restore_as_of(&sandbox, &after_first, "restored"), 0);
+    let send = [
+        "sync-to-remote",
+        "--trash",
+        "-s",
+        "restored",
+        "-d",
+        "bkt/app",
+    ];
+    assert_exit(&sandbox.run(&send), 0);
+    assert_eq!(stored_data(&remote), owned(&[("a.txt", "a1")]));
+    assert_eq!(
+        stored_record(&remote)["restored_as_of"],
+        after_first.as_str()
+    );
+
+    // A plain restore and its upload: the same history.
+    sandbox.restore(&[], "bkt/app", "next");
+    sandbox.write("next", &[("c.txt", "c1")]);
+    let send = ["sync-to-remote", "--trash", "-s", "next", "-d", "bkt/app"];
+    assert_exit(&sandbox.run(&send), 0);
+    assert_eq!(
+        stored_data(&remote),
+        owned(&[("a.txt", "a1"), ("c.txt", "c1")])
+    );
+    assert_eq!(
+        stored_record(&remote)["restored_as_of"],
+        after_first.as_str()
+    );
+}
+
 for_each_provider!(
     the_trash_keeps_what_a_sync_deletes_or_overwrites,
     as_of_restores_the_tree_of_each_earlier_time,
     as_of_needs_a_history,
     retention_purges_old_versions_and_moves_the_start_of_history,
     trash_and_as_of_work_inside_an_encrypted_remote,
+    the_upload_after_an_as_of_restore_sends_that_tree_and_names_its_history,
 );

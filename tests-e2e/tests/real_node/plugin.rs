@@ -11,7 +11,7 @@ use vsc_e2e::operator::workspace_binary;
 
 use super::{check, ready_pod, world};
 
-fn kubectl_pfss(kubeconfig: &Path, args: &[&str]) -> Result<Output, Failed> {
+pub(super) fn kubectl_pfss(kubeconfig: &Path, args: &[&str]) -> Result<Output, Failed> {
     std::process::Command::new(workspace_binary("kubectl-pfss"))
         .env("KUBECONFIG", kubeconfig)
         .args(args)
@@ -21,7 +21,7 @@ fn kubectl_pfss(kubeconfig: &Path, args: &[&str]) -> Result<Output, Failed> {
         .map_err(|e| format!("cannot run kubectl-pfss: {e}").into())
 }
 
-fn text(output: &Output) -> String {
+pub(super) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -150,7 +150,9 @@ async fn upload_changes(
     }
     tracing::info!(changes = %changes.describe(), "uploading the changes since the last sync");
     let (files, bytes) = file_totals(&tree);
-    let record = CompletionRecord::in_progress(Utc::now(), files, bytes, job.encrypted);
+    let lineage = last.restored_as_of.clone();
+    let record = CompletionRecord::in_progress(Utc::now(), files, bytes, job.encrypted)
+        .descending_from(lineage.clone());
     record.write(&job.rclone, &job.remote).await?;
     let lists = tempfile::tempdir().map_err(|e| {
         AgentError::io(
@@ -174,7 +176,8 @@ async fn upload_changes(
     let record = record.complete();
     record.write(&job.rclone, &job.remote).await?;
     let local = LocalRecord::synced(&job.remote, Some(UploadId::of(&record)), job.delete, tree)
-        .keeping_full_sync_of(last);
+        .keeping_full_sync_of(last)
+        .descending_from(lineage);
     remember(job, local);
     Ok(Outcome::Transferred)
 }
@@ -219,7 +222,9 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
     }
     let stamp = Utc::now();
     let bytes = source.values().sum();
-    let record = CompletionRecord::in_progress(stamp, source.len() as u64, bytes, job.encrypted);
+    let lineage = job.local_record()?.and_then(|record| record.restored_as_of);
+    let record = CompletionRecord::in_progress(stamp, source.len() as u64, bytes, job.encrypted)
+        .descending_from(lineage.clone());
     // The record first: it makes a destination that does not exist yet (so the sync needs
     // no bucket check either; without this, the `--backup-dir` of `--trash`, a second,
     // never-listed path of the same bucket, sends CreateBucket), and the change log is
@@ -239,7 +244,8 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
     record.write(&job.rclone, &job.remote).await?;
     remember(
         job,
-        LocalRecord::synced(&job.remote, Some(UploadId::of(&record)), job.delete, tree),
+        LocalRecord::synced(&job.remote, Some(UploadId::of(&record)), job.delete, tree)
+            .descending_from(lineage),
     );
     if let Some(retention) = job.trash
         && let Err(e) = trash::maintain(&job.rclone, &job.remote, stamp, retention).await
