@@ -11,14 +11,20 @@ use vsc_e2e::operator::workspace_binary;
 
 use super::{check, ready_pod, world};
 
+/// Runs `kubectl pfss` with the cluster's kubeconfig.
 pub(super) fn kubectl_pfss(kubeconfig: &Path, args: &[&str]) -> Result<Output, Failed> {
     std::process::Command::new(workspace_binary("kubectl-pfss"))
         .env("KUBECONFIG", kubeconfig)
         .args(args)
-        .arg("--kubectl")
-        .arg(vsc_test_support::tool("kubectl"))
         .output()
         .map_err(|e| format!("cannot run kubectl-pfss: {e}").into())
+}
+
+/// `kubectl pfss verify`, which execs into the sidecar through this run's kubectl.
+fn verify(kubeconfig: &Path, args: &[&str]) -> Result<Output, Failed> {
+    let kubectl = vsc_test_support::tool("kubectl");
+    let kubectl = kubectl.to_string_lossy();
+    kubectl_pfss(kubeconfig, &[args, &["--kubectl", &kubectl]].concat())
 }
 
 pub(super) fn text(output: &Output) -> String {
@@ -30,14 +36,14 @@ pub(super) fn text(output: &Output) -> String {
 }
 
 /// `verify` until it passes, for up to 30 s (the sidecar uploads every 3 s).
-fn verify_until_in_sync(kubeconfig: &Path, verify: &[&str]) -> Result<Output, Failed> {
-    let mut output = kubectl_pfss(kubeconfig, verify)?;
+fn verify_until_in_sync(kubeconfig: &Path, args: &[&str]) -> Result<Output, Failed> {
+    let mut output = verify(kubeconfig, args)?;
     for _ in 0..10 {
         if output.status.success() {
             break;
         }
         std::thread::sleep(Duration::from_secs(3));
-        output = kubectl_pfss(kubeconfig, verify)?;
+        output = verify(kubeconfig, args)?;
     }
     Ok(output)
 }
@@ -49,10 +55,10 @@ pub(super) fn verify_reports_each_pod() -> Result<(), Failed> {
     let (cluster, s3) = (&world.cluster, &world.s3);
     let namespace = "plain-deployment";
     let pod = ready_pod(cluster, namespace, "plain", None)?;
-    let verify = ["verify", "-n", namespace, "plain"];
+    let verify_args = ["verify", "-n", namespace, "plain"];
 
     // The app writes a file at start; the sidecar's next tick uploads it.
-    let in_sync = verify_until_in_sync(&cluster.kubeconfig, &verify)?;
+    let in_sync = verify_until_in_sync(&cluster.kubeconfig, &verify_args)?;
     check(
         in_sync.status.success() && text(&in_sync).contains(&format!("Pod {pod}: in sync")),
         || {
@@ -66,7 +72,7 @@ pub(super) fn verify_reports_each_pod() -> Result<(), Failed> {
     // The remote loses an object; an unchanged volume is not uploaded again until its
     // full sync, so verify is what notices.
     s3.delete_object("plain-bucket/app/seeded-before-start.txt");
-    let differs = kubectl_pfss(&cluster.kubeconfig, &verify)?;
+    let differs = verify(&cluster.kubeconfig, &verify_args)?;
     check(
         !differs.status.success()
             && text(&differs).contains(&format!("Pod {pod}: DIFFERS"))
@@ -83,7 +89,7 @@ pub(super) fn verify_reports_each_pod() -> Result<(), Failed> {
     let touch = ["exec", "-n", namespace, &pod, "-c", "app", "--"];
     let touch = [&touch[..], &["touch", "/data/seeded-before-start.txt"]].concat();
     cluster.kubectl(&touch, None)?;
-    let again = verify_until_in_sync(&cluster.kubeconfig, &verify)?;
+    let again = verify_until_in_sync(&cluster.kubeconfig, &verify_args)?;
     check(again.status.success(), || {
         format!(
             "verify failed once the file was uploaded again:\n{}",
