@@ -98,6 +98,21 @@ async fn wait_condition(client: &kube::Client, type_: &str, status: &str) -> Str
     }
 }
 
+/// `kubectl pfss sync-now -n web web-data --wait`: returns once every selected Pod reported
+/// the requested upload.
+fn sync_now_and_wait(kubeconfig: &Path) -> String {
+    let args = [
+        "sync-now",
+        "-n",
+        "web",
+        "web-data",
+        "--wait",
+        "--timeout",
+        "60s",
+    ];
+    plugin_ok(kubeconfig, &args)
+}
+
 #[tokio::test]
 async fn sync_now_makes_the_primary_upload_once_and_status_shows_its_report() {
     let s3 = S3Server::start();
@@ -150,18 +165,7 @@ async fn sync_now_makes_the_primary_upload_once_and_status_shows_its_report() {
     write_tree(&volume, &[("asked.txt", "upload me now")]);
     chown_tree(&volume, APP_UID, APP_UID);
     let started = Instant::now();
-    let out = plugin_ok(
-        kubeconfig,
-        &[
-            "sync-now",
-            "-n",
-            "web",
-            "web-data",
-            "--wait",
-            "--timeout",
-            "60s",
-        ],
-    );
+    let out = sync_now_and_wait(kubeconfig);
     let took = started.elapsed();
     assert!(
         out.contains("annotated riotkit.org/sync-requested-at=") && out.contains("  web-0  yes"),
@@ -298,18 +302,7 @@ async fn sync_now_makes_every_writer_upload_once_without_a_lease() {
         write_tree(volume, &[("asked.txt", &format!("from {replica}"))]);
         chown_tree(volume, APP_UID, APP_UID);
     }
-    let out = plugin_ok(
-        kubeconfig,
-        &[
-            "sync-now",
-            "-n",
-            "web",
-            "web-data",
-            "--wait",
-            "--timeout",
-            "60s",
-        ],
-    );
+    let out = sync_now_and_wait(kubeconfig);
     assert!(out.contains("web-0") && out.contains("web-1"), "{out}");
     for (replica, _, _) in &pods {
         let remote = read_tree(&bucket.join(replica));

@@ -536,7 +536,7 @@ async fn a_report_without_a_pod_or_with_an_unknown_direction_is_refused_and_reco
     let agent = Agent::admitted(&client, "web-0").await;
     let sent_at = SyncReport::timestamp(chrono::Utc::now());
     for (pod, direction, refusal) in [
-        ("", "to-remote", "pod must name the reporting Pod"),
+        ("", "to-remote", "pod must name the sending Pod"),
         (
             "web-0",
             "sideways",

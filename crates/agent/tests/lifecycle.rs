@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -13,6 +14,20 @@ fn spawn(sandbox: &Sandbox, args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn the agent")
+}
+
+/// `sync-to-remote <options> -s src -d <destination>`.
+fn sync_src(sandbox: &Sandbox, options: &[&str], destination: &str) -> Child {
+    let paths = ["-s", "src", "-d", destination];
+    spawn(
+        sandbox,
+        &[&["sync-to-remote"], options, &paths[..]].concat(),
+    )
+}
+
+/// Whether `path` appears in the bucket within 15 s.
+fn uploaded(bucket: &Path, path: &str) -> bool {
+    eventually(Duration::from_secs(15), || bucket.join(path).exists())
 }
 
 fn wait_with_stderr(child: Child) -> (Option<i32>, String) {
@@ -37,32 +52,11 @@ fn the_schedule_syncs_at_start_and_on_every_tick() {
     let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     let src = sandbox.write("src", &[("first.txt", "1")]);
-    let agent = spawn(
-        &sandbox,
-        &[
-            "sync-to-remote",
-            "--schedule",
-            "@every 1s",
-            "-s",
-            "src",
-            "-d",
-            "bkt/live",
-        ],
-    );
+    let agent = sync_src(&sandbox, &["--schedule", "@every 1s"], "bkt/live");
 
-    assert!(
-        eventually(Duration::from_secs(15), || bucket
-            .join("live/first.txt")
-            .exists()),
-        "no sync at start"
-    );
+    assert!(uploaded(&bucket, "live/first.txt"), "no sync at start");
     sandbox.write("src", &[("second.txt", "2")]);
-    assert!(
-        eventually(Duration::from_secs(15), || bucket
-            .join("live/second.txt")
-            .exists()),
-        "no sync on a tick"
-    );
+    assert!(uploaded(&bucket, "live/second.txt"), "no sync on a tick");
     std::fs::remove_file(src.join("first.txt")).expect("rm");
     assert!(
         eventually(Duration::from_secs(15), || !bucket
@@ -83,26 +77,11 @@ fn cron_with_seconds_is_accepted_and_runs() {
     let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("a.txt", "1")]);
-    let agent = spawn(
-        &sandbox,
-        &[
-            "sync-to-remote",
-            "--schedule",
-            "* * * * * *",
-            "-s",
-            "src",
-            "-d",
-            "bkt/cron",
-        ],
-    );
-    assert!(eventually(Duration::from_secs(15), || bucket
-        .join("cron/a.txt")
-        .exists()));
+    let agent = sync_src(&sandbox, &["--schedule", "* * * * * *"], "bkt/cron");
+    assert!(uploaded(&bucket, "cron/a.txt"));
     sandbox.write("src", &[("b.txt", "2")]);
     assert!(
-        eventually(Duration::from_secs(15), || bucket
-            .join("cron/b.txt")
-            .exists()),
+        uploaded(&bucket, "cron/b.txt"),
         "the every-second cron did not tick"
     );
     sigterm(&agent);
@@ -115,21 +94,8 @@ fn sigterm_runs_a_final_sync_that_carries_files_written_after_start() {
     let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("early.txt", "1")]);
-    let agent = spawn(
-        &sandbox,
-        &[
-            "sync-to-remote",
-            "--schedule",
-            "@every 1h",
-            "-s",
-            "src",
-            "-d",
-            "bkt/app",
-        ],
-    );
-    assert!(eventually(Duration::from_secs(15), || bucket
-        .join("app/early.txt")
-        .exists()));
+    let agent = sync_src(&sandbox, &["--schedule", "@every 1h"], "bkt/app");
+    assert!(uploaded(&bucket, "app/early.txt"));
 
     sandbox.write(
         "src",
@@ -160,21 +126,8 @@ fn a_failed_final_sync_exits_non_zero() {
     sandbox.set_env("RCLONE_RETRIES", "1");
     sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
     sandbox.write("src", &[("a.txt", "1")]);
-    let agent = spawn(
-        &sandbox,
-        &[
-            "sync-to-remote",
-            "--schedule",
-            "@every 1h",
-            "-s",
-            "src",
-            "-d",
-            "bkt/app",
-        ],
-    );
-    assert!(eventually(Duration::from_secs(15), || bucket
-        .join("app/a.txt")
-        .exists()));
+    let agent = sync_src(&sandbox, &["--schedule", "@every 1h"], "bkt/app");
+    assert!(uploaded(&bucket, "app/a.txt"));
     drop(server); // the remote goes away before the final sync
     sandbox.write("src", &[("b.txt", "for the final sync")]);
     sigterm(&agent);
@@ -188,21 +141,8 @@ fn interrupt_signals_the_agent_through_its_pid_file_and_waits_for_it() {
     let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("early.txt", "1")]);
-    let mut agent = spawn(
-        &sandbox,
-        &[
-            "sync-to-remote",
-            "--schedule",
-            "@every 1h",
-            "-s",
-            "src",
-            "-d",
-            "bkt/app",
-        ],
-    );
-    assert!(eventually(Duration::from_secs(15), || bucket
-        .join("app/early.txt")
-        .exists()));
+    let mut agent = sync_src(&sandbox, &["--schedule", "@every 1h"], "bkt/app");
+    assert!(uploaded(&bucket, "app/early.txt"));
     let pid_text = std::fs::read_to_string(sandbox.pid_path())
         .expect("the PID file exists while the agent runs");
     assert_eq!(pid_text.trim(), agent.id().to_string());
@@ -235,7 +175,7 @@ fn a_one_shot_run_finishes_its_sync_despite_sigterm() {
     sandbox.set_env("RCLONE_BWLIMIT", "200k");
     let big = "x".repeat(400 * 1024);
     sandbox.write("src", &[("big.bin", big.as_str())]);
-    let agent = spawn(&sandbox, &["sync-to-remote", "-s", "src", "-d", "bkt/one"]);
+    let agent = sync_src(&sandbox, &[], "bkt/one");
     std::thread::sleep(Duration::from_millis(700));
     sigterm(&agent);
     let (code, log) = wait_with_stderr(agent);
@@ -254,19 +194,12 @@ fn watch_syncs_changes_soon_after_they_settle() {
     let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("a.txt", "1")]);
-    let agent = spawn(
-        &sandbox,
-        &["sync-to-remote", "--watch", "-s", "src", "-d", "bkt/w"],
-    );
-    assert!(eventually(Duration::from_secs(15), || bucket
-        .join("w/a.txt")
-        .exists()));
+    let agent = sync_src(&sandbox, &["--watch"], "bkt/w");
+    assert!(uploaded(&bucket, "w/a.txt"));
     // One write (as root, readable by the agent; no chown to add events of its own).
     std::fs::write(sandbox.path("src/new.txt"), "2").expect("write");
     assert!(
-        eventually(Duration::from_secs(15), || bucket
-            .join("w/new.txt")
-            .exists()),
+        uploaded(&bucket, "w/new.txt"),
         "a file change was not synced"
     );
     // Quiet now: the upload's own write of its local record is not a change to sync.
@@ -287,22 +220,12 @@ fn watch_min_interval_holds_changes_until_it_passes_or_the_agent_stops() {
     let bucket = server.bucket("bkt");
     let sandbox = Sandbox::new(&server);
     sandbox.write("src", &[("a.txt", "1")]);
-    let agent = spawn(
+    let agent = sync_src(
         &sandbox,
-        &[
-            "sync-to-remote",
-            "--watch",
-            "--watch-min-interval",
-            "1h",
-            "-s",
-            "src",
-            "-d",
-            "bkt/w",
-        ],
+        &["--watch", "--watch-min-interval", "1h"],
+        "bkt/w",
     );
-    assert!(eventually(Duration::from_secs(15), || bucket
-        .join("w/a.txt")
-        .exists()));
+    assert!(uploaded(&bucket, "w/a.txt"));
     sandbox.write("src", &[("b.txt", "2")]);
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -357,25 +280,19 @@ fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
     sandbox.write("src", &[("a.txt", "1")]);
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let healthy = spawn(
+    let healthy = sync_src(
         &sandbox,
         &[
-            "sync-to-remote",
             "--schedule",
             "@every 1h",
             "--status-addr",
             &addr,
             "--unhealthy-after-failures",
             "2",
-            "-s",
-            "src",
-            "-d",
-            "bkt/h",
         ],
+        "bkt/h",
     );
-    assert!(eventually(Duration::from_secs(15), || bucket
-        .join("h/a.txt")
-        .exists()));
+    assert!(uploaded(&bucket, "h/a.txt"));
     assert!(eventually(Duration::from_secs(5), || http_get(
         port, "/metrics"
     )
@@ -399,21 +316,17 @@ fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
     broken.write("src", &[("a.txt", "1")]);
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let agent = spawn(
+    let agent = sync_src(
         &broken,
         &[
-            "sync-to-remote",
             "--schedule",
             "@every 1s",
             "--status-addr",
             &addr,
             "--unhealthy-after-failures",
             "2",
-            "-s",
-            "src",
-            "-d",
-            "bkt/h",
         ],
+        "bkt/h",
     );
     assert!(
         eventually(Duration::from_secs(20), || http_get(port, "/healthz").0
@@ -436,21 +349,17 @@ fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
 fn spawn_health_checked(sandbox: &Sandbox) -> (Child, u16) {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let agent = spawn(
+    let agent = sync_src(
         sandbox,
         &[
-            "sync-to-remote",
             "--schedule",
             "@every 1s",
             "--status-addr",
             &addr,
             "--unhealthy-after-failures",
             "1",
-            "-s",
-            "src",
-            "-d",
-            "bkt/app",
         ],
+        "bkt/app",
     );
     (agent, port)
 }
@@ -551,9 +460,7 @@ fn a_manual_sync_beside_the_sidecar_uses_its_config_and_keeps_it() {
     std::fs::create_dir_all(&config_dir).expect("mkdir");
     give_to_agent(&sandbox.path("etc"));
     let sidecar = spawn(&sandbox, &["sync-to-remote", "--schedule", "@every 1h"]);
-    assert!(eventually(Duration::from_secs(15), || bucket
-        .join("app/a.txt")
-        .exists()));
+    assert!(uploaded(&bucket, "app/a.txt"));
     std::fs::set_permissions(&config_dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
 
     let src_arg = src.display().to_string();
@@ -591,10 +498,9 @@ fn health_probes_an_agent_on_a_port_chosen_at_start() {
         sandbox.set_env("RCLONE_LOW_LEVEL_RETRIES", "1");
         // A change to upload: an idle tick makes no request, so it cannot fail.
         sandbox.write("src", &[(&format!("for-{healthy}.txt"), "new")]);
-        let agent = spawn(
+        let agent = sync_src(
             &sandbox,
             &[
-                "sync-to-remote",
                 "--schedule",
                 "@every 1s",
                 "--status-addr",
@@ -603,11 +509,8 @@ fn health_probes_an_agent_on_a_port_chosen_at_start() {
                 &addr_file,
                 "--unhealthy-after-failures",
                 "1",
-                "-s",
-                "src",
-                "-d",
-                "bkt/app",
             ],
+            "bkt/app",
         );
         let want = if healthy { 0 } else { 1 };
         let reached = eventually(Duration::from_secs(15), || {

@@ -52,7 +52,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let report = match parse(&body) {
+    let report = match parse_from_pod::<SyncReport>(&body) {
         Ok(report) => report,
         Err(answer) => return answer,
     };
@@ -135,21 +135,36 @@ fn bearer(headers: &HeaderMap) -> &str {
         .unwrap_or("")
 }
 
-/// The report in `body`, or a 400 that says what is wrong with it.
-fn parse(body: &[u8]) -> Result<SyncReport, Answer> {
-    let report: SyncReport = serde_json::from_slice(body).map_err(|e| {
+/// A request body sent by an agent in a Pod, which names that Pod.
+pub(crate) trait FromPod: serde::de::DeserializeOwned {
+    /// What the body is, for the 400 ("a sync report").
+    const WHAT: &'static str;
+    fn pod(&self) -> &str;
+}
+
+impl FromPod for SyncReport {
+    const WHAT: &'static str = "a sync report";
+    fn pod(&self) -> &str {
+        &self.pod
+    }
+}
+
+/// The body as a `T`, or a 400 that says what is wrong with it.
+pub(crate) fn parse_from_pod<T: FromPod>(body: &[u8]) -> Result<T, Answer> {
+    let parsed: T = serde_json::from_slice(body).map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
-            format!("the body is not a sync report: {e}"),
+            format!("the body is not {}: {e}", T::WHAT),
         )
     })?;
-    if report.pod.is_empty() || report.pod.len() > MAX_POD_NAME {
+    let pod = parsed.pod();
+    if pod.is_empty() || pod.len() > MAX_POD_NAME {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
-            "pod must name the reporting Pod",
+            "pod must name the sending Pod",
         ));
     }
-    Ok(report)
+    Ok(parsed)
 }
 
 /// Asks the API server whether `token` is a service account token of a Pod named `pod` in
@@ -283,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_a_report_is_refused_with_what_is_wrong() {
-        let (code, text) = parse(
+        let (code, text) = parse_from_pod::<SyncReport>(
             br#"{"resource":"a/b","pod":"p","direction":"sideways","success":true,"sentAt":"x"}"#,
         )
         .expect_err("refused");

@@ -16,14 +16,14 @@ use vsc_types::contract::{SYNC_REQUESTED_AT_ANNOTATION, parse_sync_requested_at}
 use vsc_types::crd::PodFilesystemSync;
 use vsc_types::sync_requests::{SyncRequestsAnswer, SyncRequestsQuery};
 
-use crate::report::{Answer, MAX_POD_NAME, ReportState, check_sender, refuse};
+use crate::report::{Answer, FromPod, ReportState, check_sender, parse_from_pod, refuse};
 
 pub async fn receive(
     State(state): State<Arc<ReportState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let query = match parse(&body) {
+    let query = match parse_from_pod::<SyncRequestsQuery>(&body) {
         Ok(query) => query,
         Err(answer) => return answer,
     };
@@ -52,20 +52,11 @@ pub async fn receive(
     }
 }
 
-fn parse(body: &[u8]) -> Result<SyncRequestsQuery, Answer> {
-    let query: SyncRequestsQuery = serde_json::from_slice(body).map_err(|e| {
-        refuse(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not a sync-requests query: {e}"),
-        )
-    })?;
-    if query.pod.is_empty() || query.pod.len() > MAX_POD_NAME {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "pod must name the asking Pod",
-        ));
+impl FromPod for SyncRequestsQuery {
+    const WHAT: &'static str = "a sync-requests query";
+    fn pod(&self) -> &str {
+        &self.pod
     }
-    Ok(query)
 }
 
 /// The resource's sync request, when its annotation is a valid time (an invalid one is the
@@ -105,10 +96,12 @@ mod tests {
 
     #[test]
     fn a_query_without_a_pod_is_refused_by_name() {
-        let (status, text) = parse(br#"{"resource":"web/data","pod":""}"#).expect_err("refused");
+        let (status, text) =
+            parse_from_pod::<SyncRequestsQuery>(br#"{"resource":"web/data","pod":""}"#)
+                .expect_err("refused");
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(text.contains("pod must name"), "{text}");
-        let (_, text) = parse(b"{}").expect_err("refused");
+        let (_, text) = parse_from_pod::<SyncRequestsQuery>(b"{}").expect_err("refused");
         assert!(text.contains("not a sync-requests query"), "{text}");
     }
 }

@@ -14,12 +14,12 @@
 //! so `/bucket/{{ ... }}` cannot render to `/other`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::LazyLock;
 
 use k8s_openapi::api::core::v1::Pod;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use vsc_types::contract::{config_value_problem, is_config_env};
+use vsc_types::crd::FieldError;
 
 /// Longest template source and rendered value accepted.
 pub const MAX_TEMPLATE_LEN: usize = 4096;
@@ -28,31 +28,9 @@ const MAX_ENV_VALUE_LEN: usize = 32 * 1024;
 /// Field path of the remote path template.
 pub const REMOTE_PATH_FIELD: &str = "spec.remotePath";
 
-/// A template that does not parse, fails to render, or renders to an unsafe value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TemplateError {
-    /// The field holding the template, e.g. `spec.remotePath` or `spec.env.REMOTE_ENDPOINT`.
-    pub field: String,
-    /// What went wrong.
-    pub message: String,
-}
-
-impl TemplateError {
-    fn new(field: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for TemplateError {}
+/// A template that does not parse, fails to render, or renders to an unsafe value: the field
+/// holding it (e.g. `spec.remotePath`, `spec.env.REMOTE_ENDPOINT`) and what went wrong.
+pub type TemplateError = FieldError;
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();

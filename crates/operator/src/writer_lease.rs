@@ -26,7 +26,9 @@ use sha2::{Digest as _, Sha256};
 use vsc_types::crd::{PodFilesystemSync, PrimaryStatus};
 use vsc_types::writer_lease::{LEASE_DURATION_SECONDS, LeaseAction, LeaseAnswer, LeaseRequest};
 
-use crate::report::{Answer, MAX_REPORT_AGE_SECONDS, ReportState, check_sender, refuse};
+use crate::report::{
+    Answer, FromPod, MAX_REPORT_AGE_SECONDS, ReportState, check_sender, parse_from_pod, refuse,
+};
 
 /// Labels on each writer Lease: the resource's name and namespace.
 pub const LEASE_LABEL: &str = "riotkit.org/podfilesystemsync";
@@ -284,19 +286,16 @@ pub async fn receive(
     }
 }
 
-fn parse(body: &[u8]) -> Result<LeaseRequest, Answer> {
-    let request: LeaseRequest = serde_json::from_slice(body).map_err(|e| {
-        refuse(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not a writer-lease request: {e}"),
-        )
-    })?;
-    if request.pod.is_empty() || request.pod.len() > crate::report::MAX_POD_NAME {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "pod must name the asking Pod",
-        ));
+impl FromPod for LeaseRequest {
+    const WHAT: &'static str = "a writer-lease request";
+    fn pod(&self) -> &str {
+        &self.pod
     }
+}
+
+/// The request in `body`, with its pod and remote path checked.
+fn parse(body: &[u8]) -> Result<LeaseRequest, Answer> {
+    let request: LeaseRequest = parse_from_pod(body)?;
     if request.remote_path.is_empty() || request.remote_path.len() > MAX_REMOTE_PATH {
         return Err(refuse(
             StatusCode::BAD_REQUEST,

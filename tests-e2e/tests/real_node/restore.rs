@@ -192,7 +192,9 @@ pub(super) fn rollout_restores_and_uploads_that_time() -> Result<(), Failed> {
 }
 
 /// The command the plugin prints, run: the next Pod restores the latest upload (the
-/// restored tree) and follows its history, so the old Pod's last upload reaches it.
+/// restored tree), takes over once the old Pod's final sync landed, and its uploads continue
+/// the restore's history. (What its app wrote while it held its uploads is discarded by the
+/// takeover, as documented, so the test writes after it.)
 fn annotation_removed_rolls_out_from_the_restored_tree(
     cluster: &LocalCluster,
     remote: &Path,
@@ -212,13 +214,15 @@ fn annotation_removed_rolls_out_from_the_restored_tree(
     cluster.kubectl(&patch, None)?;
     let third = ready_pod(cluster, NAMESPACE, APP, Some(second))?;
     only_pod_left(cluster, &third)?;
+    synced_as_primary(cluster, &third)?;
+    run_in_app(cluster, &third, "echo three > /data/after-the-restore.txt")?;
     remote_until(
         remote,
-        "the restored tree, then what its Pods wrote",
+        "the restored tree, the old Pod's last upload, and the new Pod's change",
         |files| {
             holds(files, "notes.txt", "one\n")
                 && has(files, &format!("written-at-sigterm-{second}"))
-                && has(files, &format!("written-while-running-{third}"))
+                && holds(files, "after-the-restore.txt", "three\n")
         },
     )
     .map_err(|e| {
@@ -228,7 +232,23 @@ fn annotation_removed_rolls_out_from_the_restored_tree(
         )
     })?;
     let record = read(&remote.join(".volume-syncing-controller.json")).unwrap_or_default();
-    check(record.contains("\"restored_as_of\""), || {
-        format!("the third Pod's upload does not continue the restore's history: {record}")
-    })
+    check(
+        record.contains("\"restored_as_of\"") && record.contains(&third),
+        || format!("the third Pod's upload does not continue the restore's history: {record}"),
+    )
+}
+
+/// Waits until `pod`'s sidecar is the primary writer and has finished a sync as such (its
+/// takeover catch-up).
+fn synced_as_primary(cluster: &LocalCluster, pod: &str) -> Result<(), Failed> {
+    poll(
+        Duration::from_secs(120),
+        "the new Pod to sync as the primary",
+        || {
+            let log = logs(cluster, NAMESPACE, pod, "volume-syncing-sidecar");
+            let (_, as_primary) = log.split_once("this Pod is the primary writer: uploading")?;
+            as_primary.contains("sync finished").then_some(())
+        },
+    )
+    .map_err(Failed::from)
 }

@@ -13,8 +13,6 @@ mod containers;
 mod mounts;
 mod patch;
 
-use std::fmt;
-
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ResourceRequirements, Volume};
 use vsc_types::contract::{INIT_CONTAINER_NAME, LogFormat, SIDECAR_CONTAINER_NAME};
 use vsc_types::crd::{
@@ -22,7 +20,7 @@ use vsc_types::crd::{
     REASON_ENCRYPTION_SECRET_LOST,
 };
 
-use crate::template::{PodContext, TemplateError};
+use crate::template::PodContext;
 
 pub use containers::{
     CONFIG_MOUNT_PATH, CONFIG_VOLUME_NAME, ENV_FILENAME_ENCRYPTION, POD_PID_PATH,
@@ -108,51 +106,11 @@ pub struct Mutation {
     pub warnings: Vec<String>,
 }
 
-/// Why a Pod is rejected: the field at fault (of the `PodFilesystemSync` or the Pod) and what
-/// is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Denial {
-    /// E.g. `spec.localPath`, `spec.env.REMOTE_ACL`,
-    /// `metadata.annotations[riotkit.org/volume-user-id]`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl Denial {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Denial {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for Denial {}
-
-impl From<FieldError> for Denial {
-    fn from(e: FieldError) -> Self {
-        Denial {
-            field: e.field,
-            message: e.message,
-        }
-    }
-}
-
-impl From<TemplateError> for Denial {
-    fn from(e: TemplateError) -> Self {
-        Denial {
-            field: e.field,
-            message: e.message,
-        }
-    }
-}
+/// Why a Pod is rejected: the field at fault (of the `PodFilesystemSync` or the Pod, e.g.
+/// `spec.env.REMOTE_ACL`, `metadata.annotations[riotkit.org/volume-user-id]`) and what is
+/// wrong with it. The same type as the reconciler's and the templates' errors, so each
+/// passes through unchanged.
+pub type Denial = FieldError;
 
 /// Computes the patch that injects the agent into `pod` for `pfss`. `namespace` is the
 /// Pod's namespace from the admission request.
