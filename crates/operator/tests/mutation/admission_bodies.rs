@@ -4,15 +4,12 @@
 //! patched. The API server treats any answer but a 200 review as the webhook failing
 //! (`failurePolicy`), so a bad body never admits a Pod half-injected.
 
-#[path = "mutation_support.rs"]
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use kube::runtime::reflector;
 use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
-use support::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use vsc_operator::webhook::{WebhookState, router};
 

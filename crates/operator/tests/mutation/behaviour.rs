@@ -1,15 +1,12 @@
 //! What the injected containers run with: args per sync option, env, mounts, security
 //! context, resources; and the patch's properties (idempotent, deterministic, minimal).
 
-#[path = "mutation_support.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::*;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::json;
-use support::*;
 use vsc_operator::mutation::{self, InjectionConfig};
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -182,7 +179,7 @@ fn env_holds_paths_pid_log_format_and_encryption_mode() {
         ..config()
     };
     let pod = apply(&seed_pod(), &seed_pfss(), &config);
-    let env: BTreeMap<_, _> = support::env(&pod, SIDECAR).into_iter().collect();
+    let env: BTreeMap<_, _> = crate::support::env(&pod, SIDECAR).into_iter().collect();
     assert_eq!(env["VSC_LOCAL_PATH"], "/var/www/riotkit/wp-content");
     assert_eq!(env["VSC_REMOTE_PATH"], "/example-org-bucket");
     assert_eq!(env["VSC_PID_PATH"], "/tmp/volume-syncing-controller.pid");
@@ -194,7 +191,7 @@ fn env_holds_paths_pid_log_format_and_encryption_mode() {
         json!({"env": {"VSC_LOG_FORMAT": "text", "ENCRYPTED_FILENAME_ENCRYPTION": "off"}}),
     );
     let pod = apply(&seed_pod(), &own, &config);
-    let env: BTreeMap<_, _> = support::env(&pod, SIDECAR).into_iter().collect();
+    let env: BTreeMap<_, _> = crate::support::env(&pod, SIDECAR).into_iter().collect();
     assert_eq!(
         (
             env["VSC_LOG_FORMAT"].as_str(),
@@ -207,7 +204,7 @@ fn env_holds_paths_pid_log_format_and_encryption_mode() {
     let plain = seed_pfss_with(json!({"automaticEncryption": {"enabled": false}}));
     let pod = apply(&seed_pod(), &plain, &InjectionConfig::new(IMAGE));
     assert!(
-        !support::env(&pod, SIDECAR)
+        !crate::support::env(&pod, SIDECAR)
             .iter()
             .any(|(k, _)| k == "ENCRYPTED_FILENAME_ENCRYPTION" || k == "VSC_LOG_FORMAT")
     );
@@ -229,14 +226,14 @@ fn the_final_sync_timeout_follows_the_grace_period_a_little_short_of_it() {
     ] {
         let pod = apply(&pod_with(json!({"spec": grace})), &seed_pfss(), &config());
         for container in [RESTORE, SIDECAR] {
-            let env: BTreeMap<_, _> = support::env(&pod, container).into_iter().collect();
+            let env: BTreeMap<_, _> = crate::support::env(&pod, container).into_iter().collect();
             assert_eq!(env["VSC_FINAL_SYNC_TIMEOUT"], expected, "{grace}");
         }
     }
     // The resource may choose its own.
     let own = seed_pfss_with(json!({"env": {"VSC_FINAL_SYNC_TIMEOUT": "0"}}));
     let pod = apply(&seed_pod(), &own, &config());
-    let env: BTreeMap<_, _> = support::env(&pod, SIDECAR).into_iter().collect();
+    let env: BTreeMap<_, _> = crate::support::env(&pod, SIDECAR).into_iter().collect();
     assert_eq!(env["VSC_FINAL_SYNC_TIMEOUT"], "0");
 }
 

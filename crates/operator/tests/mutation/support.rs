@@ -1,5 +1,4 @@
-//! Helpers shared by the `mutation_*` tests (included with `#[path]`); no tests of its own.
-#![allow(dead_code)]
+//! Helpers shared by the mutation tests; no tests of its own.
 
 use std::path::PathBuf;
 

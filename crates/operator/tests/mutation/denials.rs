@@ -1,10 +1,7 @@
 //! Bad input denies the Pod with a message naming the field; nothing is half-injected.
 
-#[path = "mutation_support.rs"]
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 #[test]
 fn unknown_container_reference() {

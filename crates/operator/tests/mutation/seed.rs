@@ -1,10 +1,7 @@
 //! The seed README's example, end to end through the pure mutation.
 
-#[path = "mutation_support.rs"]
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 use vsc_types::crd::{
     EffectivePlacement, IntOrNumericString, PodFilesystemSync, SidecarMode, SyncMethod,
 };

@@ -1,11 +1,8 @@
 //! Where the injected containers go: placement of the restore init container, native versus
 //! classic sidecar, and re-ordering on reinvocation.
 
-#[path = "mutation_support.rs"]
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 use vsc_operator::mutation;
 
 /// A Pod with init containers `a` and `b` (both mounting the synced volume).
@@ -100,7 +97,7 @@ fn native_sidecar_restarts_always_classic_does_not() {
     assert_eq!(find(&native_pod, RESTORE).restart_policy, None);
     let classic = apply(&pod_ab(), &pfss, &config());
     assert_eq!(find(&classic, SIDECAR).restart_policy, None);
-    // Neither has a preStop hook: SIGTERM starts the last sync (mutation_real_kubelet.rs).
+    // Neither has a preStop hook: SIGTERM starts the last sync (real_kubelet.rs).
     for pod in [&native_pod, &classic] {
         assert_eq!(find(pod, SIDECAR).lifecycle, None);
     }

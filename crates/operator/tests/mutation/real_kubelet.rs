@@ -2,11 +2,8 @@
 //! the sidecar, the config at the seed's documented path, hostNetwork Pods, the Pod's own
 //! name in reports, and warnings for a short grace period and an app running as another user.
 
-#[path = "mutation_support.rs"]
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 fn warnings_of(pod: &k8s_openapi::api::core::v1::Pod, native_sidecars: bool) -> Vec<String> {
     let config = if native_sidecars { native() } else { config() };
