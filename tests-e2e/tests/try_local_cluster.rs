@@ -1,6 +1,6 @@
 //! The README's "Try it on a local cluster": its one command as written
 //! (`scripts/try-local-cluster.sh`), then the tear-down it names. Runs after, never beside,
-//! tests/real_node.rs: test binaries run one at a time, and both use the node's address and
+//! tests/real_node/main.rs: test binaries run one at a time, and both use the node's address and
 //! the seed's S3 port.
 
 use std::path::Path;

@@ -22,7 +22,7 @@ const APP: &str = "replicas";
 const BUCKET: &str = "replicas-bucket";
 const SIDECAR: &str = "volume-syncing-sidecar";
 const RESTORE: &str = "init-volume-restore";
-/// The operator's Service, where the sidecars ask for the writer lease (real_node.rs).
+/// The operator's Service, where the sidecars ask for the writer lease (main.rs).
 const OPERATOR_IP: &str = "10.96.0.90";
 /// Request bodies through the logged proxy go at 2 MiB/s: a 16 MiB upload takes 8 s.
 const BODY_BYTES_PER_SECOND: u64 = 2 * 1024 * 1024;

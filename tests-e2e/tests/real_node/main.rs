@@ -14,13 +14,9 @@ use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-#[path = "real_node/plugin.rs"]
 mod plugin;
-#[path = "real_node/replicas.rs"]
 mod replicas;
-#[path = "real_node/restore.rs"]
 mod restore;
-#[path = "real_node/storage_and_health.rs"]
 mod storage_and_health;
 use vsc_e2e::helm::{chart_dir, helm};
 use vsc_e2e::real_node::{LocalCluster, NodeS3, build_images, missing_prerequisite, poll};
