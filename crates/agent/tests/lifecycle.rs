@@ -241,37 +241,6 @@ fn watch_min_interval_holds_changes_until_it_passes_or_the_agent_stops() {
     );
 }
 
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    // Not listening yet (the agent is still starting) reads as status 0.
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    let mut response = String::new();
-    if write!(stream, "GET {path} HTTP/1.0\r\n\r\n").is_err()
-        || stream.read_to_string(&mut response).is_err()
-    {
-        return (0, String::new());
-    }
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
 #[test]
 fn health_turns_unhealthy_after_n_failed_syncs_and_metrics_count_them() {
     let server = S3Server::start();
