@@ -23,6 +23,8 @@ use vsc_types::crd::PodFilesystemSync;
 
 const SEED_POD: &str = include_str!("../../operator/tests/fixtures/seed-pod.yaml");
 const SEED_PFSS: &str = include_str!("../../operator/tests/fixtures/seed-podfilesystemsync.yaml");
+const SEED_REVIEW_ENVELOPE: &str =
+    include_str!("../../operator/tests/fixtures/seed-admission-review.yaml");
 /// The namespace of the seed's resource and its Pods.
 const NAMESPACE: &str = "press";
 
@@ -44,26 +46,11 @@ static SEED_CANDIDATES: LazyLock<Vec<Arc<PodFilesystemSync>>> = LazyLock::new(||
 });
 
 fn parse_seed_review() -> Value {
-    let pod: Value = serde_saphyr::from_str(SEED_POD).expect("the seed Pod fixture parses");
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
-            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "",
-            "namespace": NAMESPACE,
-            "operation": "CREATE",
-            "userInfo": {"username": "system:serviceaccount:press:deployer", "groups": ["system:authenticated"]},
-            "object": pod,
-            "oldObject": null,
-            "dryRun": false,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
-        }
-    })
+    let mut review: Value =
+        serde_saphyr::from_str(SEED_REVIEW_ENVELOPE).expect("the seed review fixture parses");
+    review["request"]["object"] =
+        serde_saphyr::from_str(SEED_POD).expect("the seed Pod fixture parses");
+    review
 }
 
 fn parse_seed_pfss() -> Value {

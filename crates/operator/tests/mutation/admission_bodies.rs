@@ -67,19 +67,10 @@ async fn post(
 
 /// The review the API server sends for creating the seed Pod, with `edit` merged in.
 fn review(edit: Value) -> Vec<u8> {
-    let mut review = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": NAMESPACE,
-            "operation": "CREATE",
-            "userInfo": {"username": "admin"},
-            "object": serde_json::to_value(seed_pod()).expect("the seed Pod serialises"),
-        }
-    });
+    let mut review: Value = serde_saphyr::from_str(&fixture("seed-admission-review.yaml"))
+        .expect("the seed review fixture parses");
+    review["request"]["object"] =
+        serde_json::to_value(seed_pod()).expect("the seed Pod serialises");
     merge(&mut review, edit);
     serde_json::to_vec(&review).expect("serialises")
 }
