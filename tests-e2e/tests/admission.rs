@@ -1,12 +1,15 @@
 //! The CRD, the reconciler and the webhook on a real API server: what `kubectl apply` and
-//! `kubectl create` of a user's objects store, and the errors a user reads.
+//! `kubectl create` of a user's objects store, and the errors a user reads. One API server
+//! and operator serve every case (`main`), each case in its own namespace.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
+use libtest_mimic::{Arguments, Trial};
 use serde_json::json;
 use vsc_e2e::control_plane::ControlPlane;
 use vsc_e2e::fixtures::{app_pod, create_namespace, create_pfss, create_pod, denial, wait_ready};
@@ -22,16 +25,6 @@ fn spec(selector: serde_json::Value, remote_path: &str) -> serde_json::Value {
         "syncOptions": {"schedule": "@every 5m", "permissions": {"uid": "1001", "gid": 1001}},
         "env": {"REMOTE_TYPE": "s3", "REMOTE_PROVIDER": "Minio", "REMOTE_ENDPOINT": "http://minio:9000"},
     })
-}
-
-/// A real API server with the CRD, the operator serving its webhook, and `namespace`. Keep
-/// the plane and the operator alive for the test's length.
-async fn served_namespace(namespace: &str) -> (ControlPlane, kube::Client, OperatorProcess) {
-    let plane = ControlPlane::start().await;
-    let client = plane.client().await;
-    let operator = webhook_operator(&plane, &client, false).await;
-    create_namespace(&client, namespace).await;
-    (plane, client, operator)
 }
 
 /// The seed's Pod: the app, and an init container the restore is placed before.
@@ -59,19 +52,31 @@ fn names(containers: Option<&Vec<k8s_openapi::api::core::v1::Container>>) -> Vec
         .collect()
 }
 
-#[tokio::test]
-async fn crd_reconciler_and_webhook_on_a_real_api_server() {
-    let plane = ControlPlane::start().await;
-    let client = plane.client().await;
-    let operator = webhook_operator(&plane, &client, false).await;
-    for namespace in ["blog", "shop", "empty"] {
-        create_namespace(&client, namespace).await;
+/// The seed's resource `cloud-press` in a new `namespace`: the remote path templated from
+/// the Pod's `subdir` annotation, the restore placed before `some-container-name`, and when
+/// `encrypted` its automatic-encryption Secret `cloud-press-remote-sync`. Waits until Ready.
+async fn seed_resource(client: &kube::Client, namespace: &str, encrypted: bool) {
+    create_namespace(client, namespace).await;
+    let mut seed = spec(
+        json!({"my-pod-label": "test"}),
+        "/example-org-bucket/{{ pod.ObjectMeta.Annotations[\"subdir\"] }}",
+    );
+    seed["initContainerPlacement"] =
+        json!({"containerReference": "some-container-name", "placement": "before"});
+    if encrypted {
+        seed["automaticEncryption"] =
+            json!({"enabled": true, "secretName": "cloud-press-remote-sync"});
     }
+    create_pfss(client, namespace, "cloud-press", seed).await;
+    wait_ready(client, namespace, "cloud-press", "True").await;
+}
 
-    // --- The CRD: defaults filled in by the API server, cross-field rules enforced by it.
+/// The API server fills in the CRD's defaults and enforces its cross-field rules.
+async fn the_api_server_fills_in_defaults_and_enforces_cross_field_rules(client: kube::Client) {
+    create_namespace(&client, "crd").await;
     let created = create_pfss(
         &client,
-        "blog",
+        "crd",
         "minimal",
         json!({
             "podSelector": {"matchLabels": {"app": "minimal"}},
@@ -94,7 +99,7 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
             && options.restore_remote_on_first_run
     );
 
-    let api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "blog");
+    let api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "crd");
     let mut bad: PodFilesystemSync = serde_json::from_value(json!({
         "apiVersion": "riotkit.org/v1alpha1", "kind": "PodFilesystemSync",
         "metadata": {"name": "bad-placement"},
@@ -114,20 +119,18 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
         .await
         .expect_err("localPath must be absolute");
     assert!(err.to_string().contains("localPath"), "{err}");
+}
 
-    // --- The reconciler: Ready, and the encryption Secret created once, never replaced.
-    let mut with_encryption = spec(
-        json!({"my-pod-label": "test"}),
-        "/example-org-bucket/{{ pod.ObjectMeta.Annotations[\"subdir\"] }}",
-    );
-    with_encryption["automaticEncryption"] =
-        json!({"enabled": true, "secretName": "cloud-press-remote-sync"});
-    with_encryption["initContainerPlacement"] =
-        json!({"containerReference": "some-container-name", "placement": "before"});
-    create_pfss(&client, "blog", "cloud-press", with_encryption).await;
-    let message = wait_ready(&client, "blog", "cloud-press", "True").await;
+/// The reconciler makes the encryption Secret once; a Secret of that name without the key
+/// is reported, never overwritten; deleting the resource keeps its Secret (the only key to
+/// the data).
+async fn the_encryption_secret_is_made_once_never_overwritten_and_outlives_its_resource(
+    client: kube::Client,
+) {
+    seed_resource(&client, "reconciler", true).await;
+    let message = wait_ready(&client, "reconciler", "cloud-press", "True").await;
     assert!(message.contains("cloud-press-remote-sync"), "{message}");
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "blog");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "reconciler");
     let secret = secrets
         .get("cloud-press-remote-sync")
         .await
@@ -153,8 +156,8 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
         .expect("secret");
     let mut half = spec(json!({"app": "half"}), "/bucket/half");
     half["automaticEncryption"] = json!({"enabled": true, "secretName": "half-secret"});
-    create_pfss(&client, "blog", "half", half).await;
-    let message = wait_ready(&client, "blog", "half", "False").await;
+    create_pfss(&client, "reconciler", "half", half).await;
+    let message = wait_ready(&client, "reconciler", "half", "False").await;
     assert!(
         message.contains("half-secret") && message.contains("never overwritten"),
         "{message}"
@@ -162,7 +165,24 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
     let after = secrets.get("half-secret").await.expect("still there");
     assert_eq!(after.data, broken.data, "the Secret was modified");
 
-    // --- The webhook: the seed's example Pod, with its annotation used in the template.
+    let pfss_api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "reconciler");
+    pfss_api
+        .delete("cloud-press", &DeleteParams::default())
+        .await
+        .expect("delete");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        secrets
+            .get_opt("cloud-press-remote-sync")
+            .await
+            .expect("get")
+            .is_some()
+    );
+}
+
+/// The seed's example Pod, with its annotation used in the template.
+async fn the_webhook_injects_the_seed_example_into_its_pod(client: kube::Client) {
+    seed_resource(&client, "blog", true).await;
     let pod = seed_pod(
         "wordpress-1",
         json!({"subdir": "blog-1", "riotkit.org/volume-user-id": "161"}),
@@ -252,29 +272,36 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
         mounts.contains(&("data".to_string(), "/var/www/riotkit".to_string())),
         "{mounts:?}"
     );
+}
 
-    // --- Denials name what is wrong.
+/// A Pod the resource cannot serve is denied naming what is wrong.
+async fn denials_name_what_is_wrong(client: kube::Client) {
+    seed_resource(&client, "denials", false).await;
     let pod = seed_pod("no-subdir", json!({}), "/var/www/riotkit");
-    let message = denial(create_pod(&client, "blog", &pod).await);
+    let message = denial(create_pod(&client, "denials", &pod).await);
     assert!(message.contains("spec.remotePath"), "{message}");
     let pod = seed_pod("no-mount", json!({"subdir": "x"}), "/srv/other");
-    let message = denial(create_pod(&client, "blog", &pod).await);
+    let message = denial(create_pod(&client, "denials", &pod).await);
     assert!(message.contains("spec.localPath"), "{message}");
     let pod = seed_pod(
         "bad-uid",
         json!({"subdir": "x", "riotkit.org/volume-user-id": "root"}),
         "/var/www/riotkit",
     );
-    let message = denial(create_pod(&client, "blog", &pod).await);
+    let message = denial(create_pod(&client, "denials", &pod).await);
     assert!(message.contains("riotkit.org/volume-user-id"), "{message}");
     let pod = seed_pod(
         "traversal",
         json!({"subdir": "../../etc"}),
         "/var/www/riotkit",
     );
-    let message = denial(create_pod(&client, "blog", &pod).await);
+    let message = denial(create_pod(&client, "denials", &pod).await);
     assert!(message.contains("spec.remotePath"), "{message}");
+}
 
+/// Two resources selecting one Pod: denied, naming both.
+async fn two_resources_selecting_one_pod_deny_it_naming_both(client: kube::Client) {
+    create_namespace(&client, "shop").await;
     // Two resources selecting one Pod: denied, naming both.
     create_pfss(
         &client,
@@ -302,8 +329,15 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
         message.contains("first") && message.contains("second"),
         "{message}"
     );
+}
 
-    // --- Namespaces are isolated: a labelled Pod where no resource selects it is admitted unchanged.
+/// A labelled Pod that no resource of its namespace selects, and one that did not opt in,
+/// are admitted unchanged.
+async fn pods_no_resource_selects_or_that_did_not_opt_in_are_admitted_unchanged(
+    client: kube::Client,
+) {
+    create_namespace(&client, "empty").await;
+    seed_resource(&client, "opt-in", false).await;
     let pod = app_pod(
         "lonely",
         json!({"my-pod-label": "test"}),
@@ -333,7 +367,7 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
         .as_mut()
         .expect("labels")
         .remove("riotkit.org/volume-syncing-controller");
-    let stored = create_pod(&client, "blog", &pod).await.expect("admitted");
+    let stored = create_pod(&client, "opt-in", &pod).await.expect("admitted");
     assert!(
         stored
             .spec
@@ -342,9 +376,12 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
             .init_containers
             .is_none()
     );
+}
 
-    // --- A dry run is answered like a real request and stores nothing.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "blog");
+/// A dry run is answered like a real request and stores nothing.
+async fn a_dry_run_is_answered_like_a_real_request_and_stores_nothing(client: kube::Client) {
+    seed_resource(&client, "dry", false).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "dry");
     let pod = seed_pod("dry", json!({"subdir": "dry"}), "/var/www/riotkit");
     let dry = pods
         .create(
@@ -365,22 +402,20 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
         ]
     );
     assert!(pods.get_opt("dry").await.expect("get").is_none());
+}
 
-    // --- Deleting the resource keeps its encryption Secret (the only key to the data).
-    let pfss_api: Api<PodFilesystemSync> = Api::namespaced(client.clone(), "blog");
-    pfss_api
-        .delete("cloud-press", &DeleteParams::default())
+/// The operator's metrics count the webhook's answers by result.
+async fn the_operator_counts_patched_and_denied_admissions(
+    client: kube::Client,
+    operator: &OperatorProcess,
+) {
+    seed_resource(&client, "metrics", false).await;
+    let patched = seed_pod("counted", json!({"subdir": "counted"}), "/var/www/riotkit");
+    create_pod(&client, "metrics", &patched)
         .await
-        .expect("delete");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        secrets
-            .get_opt("cloud-press-remote-sync")
-            .await
-            .expect("get")
-            .is_some()
-    );
-
+        .expect("admitted");
+    let denied = seed_pod("no-subdir", json!({}), "/var/www/riotkit");
+    denial(create_pod(&client, "metrics", &denied).await);
     let metrics = operator.metrics().await;
     assert!(
         metrics.contains("volume_syncing_operator_admissions_total{result=\"patched\"}"),
@@ -394,9 +429,8 @@ async fn crd_reconciler_and_webhook_on_a_real_api_server() {
 
 /// Input the schema cannot judge but the sidecar, the agent or a kubelet would refuse: the
 /// resource is Ready=False naming the field, and the Pods it selects are denied with it.
-#[tokio::test]
-async fn a_resource_that_would_break_every_pod_it_selects_is_never_ready() {
-    let (_plane, client, _operator) = served_namespace("broken").await;
+async fn a_resource_that_would_break_every_pod_it_selects_is_never_ready(client: kube::Client) {
+    create_namespace(&client, "broken").await;
     let cases = [
         (
             "schedule-words",
@@ -451,9 +485,8 @@ async fn a_resource_that_would_break_every_pod_it_selects_is_never_ready() {
 /// The seed's example names `cloud-press-secret-envs`; applied where it does not exist, a
 /// kubelet would not start the Pods. Not Ready, with a Warning Event, until it exists; the
 /// Pods are admitted (the Secret may come after them).
-#[tokio::test]
-async fn a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists() {
-    let (_plane, client, _operator) = served_namespace("press").await;
+async fn a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists(client: kube::Client) {
+    create_namespace(&client, "press").await;
     let mut with_secret = spec(json!({"app": "press"}), "/bucket/press");
     with_secret["envFromSecrets"] = json!([{"name": "cloud-press-secret-envs"}]);
     create_pfss(&client, "press", "cloud-press", with_secret).await;
@@ -498,9 +531,8 @@ async fn a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists() {
 /// Deleting the automatic-encryption Secret never makes a new key silently: Ready=False
 /// naming the lost key, Pods denied; restoring the Secret recovers; a new key only when
 /// asked for by the lost key's fingerprint.
-#[tokio::test]
-async fn a_lost_encryption_secret_is_never_replaced_silently() {
-    let (_plane, client, _operator) = served_namespace("keys").await;
+async fn a_lost_encryption_secret_is_never_replaced_silently(client: kube::Client) {
+    create_namespace(&client, "keys").await;
     let mut encrypted = spec(json!({"app": "keys"}), "/bucket/keys");
     encrypted["automaticEncryption"] = json!({"enabled": true, "secretName": "keys-key"});
     create_pfss(&client, "keys", "keys", encrypted).await;
@@ -577,4 +609,77 @@ async fn a_lost_encryption_secret_is_never_replaced_silently() {
         .and_then(|s| s.encryption_key)
         .expect("recorded");
     assert_ne!(now.fingerprint, recorded.fingerprint);
+}
+
+/// One API server and one operator for every case, each case in a namespace of its own; both
+/// are stopped when the cases are done.
+struct World {
+    runtime: tokio::runtime::Runtime,
+    plane: ControlPlane,
+    operator: OperatorProcess,
+}
+
+impl World {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+        let (plane, operator) = runtime.block_on(async {
+            let plane = ControlPlane::start().await;
+            let client = plane.client().await;
+            let operator = webhook_operator(&plane, &client, false).await;
+            (plane, operator)
+        });
+        Self {
+            runtime,
+            plane,
+            operator,
+        }
+    }
+
+    /// Runs `case` with a client of its own on the shared runtime.
+    fn run<F: Future<Output = ()>>(&self, case: impl FnOnce(kube::Client) -> F) {
+        self.runtime
+            .block_on(async { case(self.plane.client().await).await });
+    }
+}
+
+macro_rules! cases {
+    ($world:expr; $($case:ident),* $(,)?) => {
+        vec![$({
+            let world = Arc::clone(&$world);
+            Trial::test(stringify!($case), move || {
+                world.run($case);
+                Ok(())
+            })
+        }),*]
+    };
+}
+
+fn main() {
+    let arguments = Arguments::from_args();
+    let world = Arc::new(World::start());
+    let mut trials = cases![world;
+        the_api_server_fills_in_defaults_and_enforces_cross_field_rules,
+        the_encryption_secret_is_made_once_never_overwritten_and_outlives_its_resource,
+        the_webhook_injects_the_seed_example_into_its_pod,
+        denials_name_what_is_wrong,
+        two_resources_selecting_one_pod_deny_it_naming_both,
+        pods_no_resource_selects_or_that_did_not_opt_in_are_admitted_unchanged,
+        a_dry_run_is_answered_like_a_real_request_and_stores_nothing,
+        a_resource_that_would_break_every_pod_it_selects_is_never_ready,
+        a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists,
+        a_lost_encryption_secret_is_never_replaced_silently,
+    ];
+    let counted = Arc::clone(&world);
+    trials.push(Trial::test(
+        "the_operator_counts_patched_and_denied_admissions",
+        move || {
+            counted.run(|client| {
+                the_operator_counts_patched_and_denied_admissions(client, &counted.operator)
+            });
+            Ok(())
+        },
+    ));
+    let conclusion = libtest_mimic::run(&arguments, trials);
+    drop(world); // stops the operator and the API server
+    conclusion.exit();
 }
