@@ -15,6 +15,8 @@
 //! everything else (this load generator, kube-apiserver, etcd) on the others (`taskset`), so
 //! the operator's figures are its own rather than the load generator's share of a core.
 
+// Percentile indexes and counts from the command line are small and non-negative.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 // The figures on stdout are this program's output, not diagnostics.
 #![allow(clippy::print_stdout)]
 
@@ -250,7 +252,7 @@ async fn main() {
     );
     match server_p99_bound(&operator.metrics().await) {
         Some(bound) => {
-            println!("webhook, the operator's own histogram: 99% answered within {bound} ms")
+            println!("webhook, the operator's own histogram: 99% answered within {bound} ms");
         }
         None => println!("webhook, the operator's own histogram: not found in /metrics"),
     }

@@ -112,7 +112,7 @@ impl Kubelet {
                 sidecars.push(process);
                 continue;
             }
-            let status = wait_timeout(&mut process.child, Duration::from_secs(120)).await;
+            let status = wait_timeout(&mut process.child, Duration::from_mins(2)).await;
             assert_eq!(
                 status,
                 Some(0),
@@ -144,7 +144,7 @@ impl Kubelet {
             let _ = Command::new("kill")
                 .args(["-TERM", &sidecar.child.id().to_string()])
                 .status();
-            let code = wait_timeout(&mut sidecar.child, Duration::from_secs(120)).await;
+            let code = wait_timeout(&mut sidecar.child, Duration::from_mins(2)).await;
             results.push((sidecar.name.clone(), code, sidecar.log_text()));
         }
         results
@@ -320,15 +320,17 @@ fn translate_path(value: &str, mounts: &[(String, PathBuf)]) -> String {
             value == mount || value.starts_with(&format!("{}/", mount.trim_end_matches('/')))
         })
         .max_by_key(|(mount, _)| mount.len())
-        .map(|(mount, host)| {
-            let rest = value[mount.len()..].trim_start_matches('/');
-            if rest.is_empty() {
-                host.display().to_string()
-            } else {
-                host.join(rest).display().to_string()
-            }
-        })
-        .unwrap_or_else(|| value.to_string())
+        .map_or_else(
+            || value.to_string(),
+            |(mount, host)| {
+                let rest = value[mount.len()..].trim_start_matches('/');
+                if rest.is_empty() {
+                    host.display().to_string()
+                } else {
+                    host.join(rest).display().to_string()
+                }
+            },
+        )
 }
 
 async fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {

@@ -194,7 +194,7 @@ pub async fn wait_until_ready(
     log: &std::path::Path,
     context: &str,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
     let log_text = || fs::read_to_string(log).unwrap_or_default();
     loop {
         if http_get(&format!("{admin_url}/readyz"))
@@ -206,9 +206,11 @@ pub async fn wait_until_ready(
         if let Ok(Some(status)) = child.try_wait() {
             panic!("the operator exited ({status}){context}:\n{}", log_text());
         }
-        if tokio::time::Instant::now() > deadline {
-            panic!("the operator never became ready{context}:\n{}", log_text());
-        }
+        assert!(
+            tokio::time::Instant::now() <= deadline,
+            "the operator never became ready{context}:\n{}",
+            log_text()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

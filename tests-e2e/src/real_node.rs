@@ -69,8 +69,7 @@ pub fn build_images() -> Result<Images, String> {
 
 fn images_dir() -> PathBuf {
     std::env::var_os("VSC_IMAGES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".build/images"))
+        .map_or_else(|| repo_root().join(".build/images"), PathBuf::from)
 }
 
 /// A running local cluster; `down` (or drop) stops it and checks the host is as it was.

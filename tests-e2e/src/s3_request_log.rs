@@ -78,7 +78,7 @@ impl S3RequestLog {
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.log
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }
@@ -128,7 +128,7 @@ fn forward(
         requests.get_ref().set_read_timeout(None)?;
         if let Some(entry) = log
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get_mut(index)
         {
             entry.ended = Some(to_server.last_byte);
@@ -139,7 +139,9 @@ fn forward(
 }
 
 fn push(log: &Log, entry: LoggedRequest) -> usize {
-    let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut log = log
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     log.push(entry);
     log.len() - 1
 }

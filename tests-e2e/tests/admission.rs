@@ -112,7 +112,7 @@ async fn the_api_server_fills_in_defaults_and_enforces_cross_field_rules(client:
         .await
         .expect_err("CEL rule");
     assert!(err.to_string().contains("containerReference"), "{err}");
-    bad.spec.init_container_placement = Default::default();
+    bad.spec.init_container_placement = vsc_types::crd::InitContainerPlacement::default();
     bad.spec.local_path = "relative/path".into();
     let err = api
         .create(&PostParams::default(), &bad)
@@ -496,7 +496,10 @@ async fn a_missing_env_secret_keeps_the_resource_not_ready_until_it_exists(clien
         "{message}"
     );
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "press");
-    let listed = events.list(&Default::default()).await.expect("events");
+    let listed = events
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("events");
     assert!(
         listed
             .items

@@ -54,8 +54,10 @@ fn exported_metrics() -> BTreeSet<String> {
             .unwrap_or_else(|| panic!("the metric variable of {name}"));
         let definition = operator
             .split_once(&format!("let {variable} = "))
-            .map(|(_, rest)| rest.lines().next().unwrap_or_default())
-            .unwrap_or_else(|| panic!("the definition of {variable}"));
+            .map_or_else(
+                || panic!("the definition of {variable}"),
+                |(_, rest)| rest.lines().next().unwrap_or_default(),
+            );
         let full = format!("{prefix}_{name}");
         if definition.contains("Counter") {
             names.insert(format!("{full}_total"));

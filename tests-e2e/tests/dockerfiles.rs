@@ -4,6 +4,10 @@
 //! binaries need no system library, the user is numeric and not root, and the pinned rclone
 //! is the one the tests run. Plus the docker-compose example's wiring.
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;

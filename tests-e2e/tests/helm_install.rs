@@ -7,6 +7,10 @@
 //! there is no kube-proxy here). It reconciles PodFilesystemSyncs and admits Pods: the
 //! chart's permissions, names and selectors are enough and fit together.
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use std::fs;
 use std::path::Path;
 use std::time::Duration;

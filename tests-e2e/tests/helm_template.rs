@@ -1,6 +1,10 @@
 //! `helm template` for the default values and for each option: what the objects say, and
 //! that the real API server accepts every one of them (`kubectl apply --dry-run=server`).
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;

@@ -6,6 +6,10 @@
 //! when built twice. The script runs once for this test binary (and once more for the
 //! reproducibility check): the first run compiles the static release binaries.
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +22,7 @@ use vsc_e2e::dockerfile::{BaseImage, Dockerfile, ImageConfig, distroless_static_
 use vsc_e2e::helm::{chart_dir, repo_root};
 
 struct Role {
-    role: &'static str,
+    name: &'static str,
     dockerfile: &'static str,
     /// The binaries in /usr/bin and the argument that makes each print and exit 0.
     binaries: &'static [(&'static str, &'static str)],
@@ -26,7 +30,7 @@ struct Role {
 
 const ROLES: [Role; 2] = [
     Role {
-        role: "agent",
+        name: "agent",
         dockerfile: "Dockerfile.agent",
         binaries: &[
             ("volume-syncing-controller", "--help"),
@@ -34,7 +38,7 @@ const ROLES: [Role; 2] = [
         ],
     },
     Role {
-        role: "operator",
+        name: "operator",
         dockerfile: "Dockerfile.operator",
         binaries: &[("volume-syncing-operator", "--help")],
     },
@@ -271,13 +275,14 @@ with tarfile.open(sys.argv[1], "r:gz") as t:
         .map(|row| {
             let s = |i: usize| row[i].as_str().expect("string").to_string();
             let n = |i: usize| row[i].as_u64().expect("number");
+            let n32 = |i: usize| u32::try_from(n(i)).expect("a 32-bit number");
             (
                 format!("/{}", s(0)),
                 Entry {
                     kind: s(1),
-                    mode: n(2) as u32,
-                    uid: n(3) as u32,
-                    gid: n(4) as u32,
+                    mode: n32(2),
+                    uid: n32(3),
+                    gid: n32(4),
                     mtime: n(5),
                     names: (s(6), s(7)),
                     link: s(8),
@@ -289,7 +294,7 @@ with tarfile.open(sys.argv[1], "r:gz") as t:
 
 fn image_of(role: &Role) -> Image {
     let build = built();
-    let archive = build.dir.join(format!("{}.oci.tar", role.role));
+    let archive = build.dir.join(format!("{}.oci.tar", role.name));
     Image::open(&archive)
 }
 
@@ -307,7 +312,7 @@ fn each_image_is_what_its_dockerfile_declares() {
             role.dockerfile
         );
         let image = image_of(role);
-        let what = format!("{} image vs {}", role.role, role.dockerfile);
+        let what = format!("{} image vs {}", role.name, role.dockerfile);
 
         let expected = dockerfile.final_config(&base.config);
         assert_eq!(
@@ -421,32 +426,32 @@ fn layers_have_sorted_entries_fixed_times_and_numeric_owners() {
         assert_eq!(
             paths, sorted,
             "{}: entries sorted, parents first",
-            role.role
+            role.name
         );
         let unique: BTreeSet<&str> = paths.iter().copied().collect();
-        assert_eq!(unique.len(), paths.len(), "{}: no duplicates", role.role);
+        assert_eq!(unique.len(), paths.len(), "{}: no duplicates", role.name);
         for (path, entry) in &image.entries {
-            assert_eq!(entry.mtime, 0, "{}: {path}", role.role);
+            assert_eq!(entry.mtime, 0, "{}: {path}", role.name);
             assert_eq!(
                 entry.names,
                 (String::new(), String::new()),
                 "{}: {path}",
-                role.role
+                role.name
             );
             assert!(
                 !entry.link.starts_with('/'),
                 "{}: {path} links outside the image ({})",
-                role.role,
+                role.name,
                 entry.link
             );
             assert!(
                 ["file", "dir", "symlink"].contains(&entry.kind.as_str()),
                 "{}: {path} is {}",
-                role.role,
+                role.name,
                 entry.kind
             );
             if (entry.uid, entry.gid) != (0, 0) {
-                assert_eq!(path, "/home/nonroot", "{}: {path} owner", role.role);
+                assert_eq!(path, "/home/nonroot", "{}: {path} owner", role.name);
             }
         }
     }
@@ -469,7 +474,7 @@ fn images_are_named_as_the_chart_installs_them() {
     let build = built();
     let mut archives = Vec::new();
     for role in &ROLES {
-        let image_values = match role.role {
+        let image_values = match role.name {
             "agent" => &values["agent"]["image"],
             _ => &values["image"],
         };
@@ -492,8 +497,8 @@ fn images_are_named_as_the_chart_installs_them() {
         // Also by digest, for values that pin `image.digest`.
         let repository = image_values["repository"].as_str().expect("repository");
         let by_digest = format!("{repository}@{}", image.manifest_digest);
-        assert_eq!(names, [name.as_str(), by_digest.as_str()], "{}", role.role);
-        let summary = &build.images["images"][role.role];
+        assert_eq!(names, [name.as_str(), by_digest.as_str()], "{}", role.name);
+        let summary = &build.images["images"][role.name];
         assert_eq!(summary["name"], name.as_str(), "images.json: {summary}");
         assert_eq!(
             summary["digest"],
@@ -502,10 +507,10 @@ fn images_are_named_as_the_chart_installs_them() {
         );
         assert_eq!(
             summary["archive"],
-            format!("{}.oci.tar", role.role),
+            format!("{}.oci.tar", role.name),
             "images.json: {summary}"
         );
-        archives.push(build.dir.join(format!("{}.oci.tar", role.role)));
+        archives.push(build.dir.join(format!("{}.oci.tar", role.name)));
     }
     let printed: Vec<PathBuf> = build.stdout.lines().map(PathBuf::from).collect();
     assert_eq!(printed, archives, "stdout lists the archives, nothing else");
@@ -536,18 +541,18 @@ fn the_binaries_are_static_and_run_and_rclone_is_the_pinned_one() {
             assert!(
                 says.contains("not a dynamic executable") || says.contains("statically linked"),
                 "{}: /usr/bin/{binary} is dynamic: {says}",
-                role.role
+                role.name
             );
             let output = Command::new(&path)
                 .arg(argument)
                 .env_clear()
                 .output()
-                .unwrap_or_else(|e| panic!("{}: run /usr/bin/{binary}: {e}", role.role));
+                .unwrap_or_else(|e| panic!("{}: run /usr/bin/{binary}: {e}", role.name));
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
             assert!(
                 output.status.success(),
                 "{}: /usr/bin/{binary} {argument}: {}\n{stdout}{}",
-                role.role,
+                role.name,
                 output.status,
                 String::from_utf8_lossy(&output.stderr)
             );
@@ -589,13 +594,13 @@ fn the_images_have_no_shell() {
     const SHELLS: [&str; 7] = ["sh", "bash", "dash", "ash", "zsh", "busybox", "toybox"];
     for role in &ROLES {
         let image = image_of(role);
-        assert!(image.entry("/bin/sh").is_none(), "{}: /bin/sh", role.role);
+        assert!(image.entry("/bin/sh").is_none(), "{}: /bin/sh", role.name);
         let paths = image.paths();
         let shells: Vec<&&str> = paths
             .iter()
             .filter(|p| SHELLS.contains(&p.rsplit('/').next().unwrap_or("")))
             .collect();
-        assert!(shells.is_empty(), "{}: shells {shells:?}", role.role);
+        assert!(shells.is_empty(), "{}: shells {shells:?}", role.name);
     }
 }
 
@@ -608,7 +613,7 @@ fn building_twice_gives_the_same_bytes() {
     let second = run_build(&work_dir("third")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.images, second.images, "images.json");
     for role in &ROLES {
-        let name = format!("{}.oci.tar", role.role);
+        let name = format!("{}.oci.tar", role.name);
         let a = fs::read(first.dir.join(&name)).expect("first archive");
         let b = fs::read(second.dir.join(&name)).expect("second archive");
         assert!(a == b, "{name} differs between two builds");

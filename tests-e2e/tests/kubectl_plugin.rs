@@ -5,6 +5,10 @@
 //! it applies back; `restore --as-of` annotates the workloads' Pod templates; bad input is
 //! refused naming it; every command has `--help`, and completion scripts are printed.
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
@@ -155,7 +159,7 @@ async fn sync_now_makes_the_primary_upload_once_and_status_shows_its_report() {
         ("volume-syncing-tmp".to_string(), kubelet.empty_dir("tmp")),
     ]);
     let running = kubelet.start(&stored, &volumes).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while !plugin_ok(kubeconfig, &["status", "-n", "web", "web-data"]).contains("  web-0  yes") {
         assert!(Instant::now() < deadline, "web-0 never became the primary");
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -182,7 +186,11 @@ async fn sync_now_makes_the_primary_upload_once_and_status_shows_its_report() {
 
     // One request, one upload: later lease answers carry the same time.
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let log: String = running.sidecars.iter().map(|s| s.log_text()).collect();
+    let log: String = running
+        .sidecars
+        .iter()
+        .map(vsc_e2e::kubelet::ContainerProcess::log_text)
+        .collect();
     assert_eq!(
         log.matches("a sync was requested").count(),
         1,
@@ -276,7 +284,7 @@ async fn sync_now_makes_every_writer_upload_once_without_a_lease() {
         pods.push((replica, volume, kubelet.start(&stored, &volumes).await));
     }
     let kubeconfig = plane.kubeconfig.as_path();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let json: Value = serde_json::from_str(&plugin_ok(
             kubeconfig,
@@ -314,7 +322,11 @@ async fn sync_now_makes_every_writer_upload_once_without_a_lease() {
     // One request, one upload each: later answers carry the same time.
     tokio::time::sleep(Duration::from_secs(12)).await;
     for (replica, _, running) in pods {
-        let log: String = running.sidecars.iter().map(|s| s.log_text()).collect();
+        let log: String = running
+            .sidecars
+            .iter()
+            .map(vsc_e2e::kubelet::ContainerProcess::log_text)
+            .collect();
         assert_eq!(
             log.matches("a sync was requested").count(),
             1,

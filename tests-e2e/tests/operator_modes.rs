@@ -241,7 +241,7 @@ async fn a_rotated_mounted_certificate_is_served_without_a_restart() {
     );
     let configurations: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     configurations
-        .delete(WEBHOOK_CONFIGURATION, &Default::default())
+        .delete(WEBHOOK_CONFIGURATION, &kube::api::DeleteParams::default())
         .await
         .expect("delete");
     register_webhook_url(

@@ -3,6 +3,10 @@
 //! columns of `kubectl get pfss`. Reports are posted to the operator's report endpoint as the
 //! agents post them, with the token the kubelet projects into the Pod (the TokenRequest API).
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use std::time::Duration;
 
 use k8s_openapi::api::events::v1::Event;
@@ -221,11 +225,10 @@ fn table(plane: &ControlPlane, wide: bool) -> Vec<(String, String)> {
 }
 
 fn column(table: &[(String, String)], name: &str) -> String {
-    table
-        .iter()
-        .find(|(header, _)| header == name)
-        .map(|(_, value)| value.clone())
-        .unwrap_or_else(|| panic!("no column {name} in {table:?}"))
+    table.iter().find(|(header, _)| header == name).map_or_else(
+        || panic!("no column {name} in {table:?}"),
+        |(_, value)| value.clone(),
+    )
 }
 
 #[tokio::test]

@@ -126,7 +126,7 @@ mod tests {
     }
 
     fn log(sync: &str, added: &[&str], deleted: &[&str]) -> (String, Changes) {
-        let strings = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        let strings = |paths: &[&str]| paths.iter().map(std::string::ToString::to_string).collect();
         (
             sync.to_string(),
             Changes {

@@ -149,7 +149,7 @@ impl SyncJob {
             match as_of::rebuild(&self.rclone, &self.remote, when).await? {
                 Some(rebuilt) => return self.restore_rebuilt(rebuilt, when, local_state).await,
                 None => {
-                    tracing::info!(as_of = %when, "no sync changed the remote since --as-of: restoring the current tree")
+                    tracing::info!(as_of = %when, "no sync changed the remote since --as-of: restoring the current tree");
                 }
             }
         }

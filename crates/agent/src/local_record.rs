@@ -248,7 +248,7 @@ impl LocalRecord {
     /// The same record after an upload of only the changes: the last full sync stays what
     /// it was.
     pub fn keeping_full_sync_of(mut self, previous: &LocalRecord) -> Self {
-        self.full_sync_at = previous.full_sync_at.clone();
+        self.full_sync_at.clone_from(&previous.full_sync_at);
         self
     }
 
@@ -319,17 +319,16 @@ pub const NON_UTF8_MARK: char = '\0';
 /// a tree that holds one is synced in full.
 fn tree_key(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt as _;
-    match path.to_str() {
-        Some(text) => text.to_owned(),
-        None => {
-            let hex: String = path
-                .as_os_str()
-                .as_bytes()
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect();
-            format!("{}{NON_UTF8_MARK}{hex}", path.to_string_lossy())
-        }
+    if let Some(text) = path.to_str() {
+        text.to_owned()
+    } else {
+        let hex: String = path
+            .as_os_str()
+            .as_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        format!("{}{NON_UTF8_MARK}{hex}", path.to_string_lossy())
     }
 }
 

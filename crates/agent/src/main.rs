@@ -48,14 +48,14 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::from(exit_code::INTERNAL as u8);
+            return exit_with(exit_code::INTERNAL);
         }
     };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(exit_code = e.exit_code(), "{e}");
-            ExitCode::from(e.exit_code() as u8)
+            exit_with(e.exit_code())
         }
     }
 }
@@ -96,15 +96,19 @@ async fn verify(args: Verify) -> Result<()> {
 }
 
 async fn interrupt(args: Interrupt) -> Result<()> {
-    let pid_path = match args.pid_path {
-        Some(path) => path,
-        None => {
-            let default = DefaultPidPath::for_this_user();
-            default.check()?;
-            default.path
-        }
+    let pid_path = if let Some(path) = args.pid_path {
+        path
+    } else {
+        let default = DefaultPidPath::for_this_user();
+        default.check()?;
+        default.path
     };
     pidfile::interrupt(&pid_path, !args.no_wait, args.timeout)
         .await
         .map(|_| ())
+}
+
+/// The process exit code for one of the agent's codes (all fit a byte; anything else is 1).
+fn exit_with(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

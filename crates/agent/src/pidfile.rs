@@ -108,8 +108,7 @@ fn is_private_dir_of(dir: &Path, uid: u32) -> bool {
     use std::os::unix::fs::MetadataExt as _;
     dir.is_absolute()
         && fs::symlink_metadata(dir)
-            .map(|meta| meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0)
-            .unwrap_or(false)
+            .is_ok_and(|meta| meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0)
 }
 
 /// The PID file of this process; removed on drop if it still names this process.
@@ -324,7 +323,7 @@ pub async fn interrupt(path: &Path, wait: bool, timeout: Option<Duration>) -> Re
     }
     tracing::info!(
         pid,
-        waited_ms = started.elapsed().as_millis() as u64,
+        waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "the agent has exited"
     );
     Ok(pid)

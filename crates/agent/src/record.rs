@@ -66,8 +66,7 @@ impl Writer {
         let host = named(vsc_types::contract::ENV_POD_NAME)
             .or_else(|| named("HOSTNAME"))
             .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-            .map(|host| host.trim().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
+            .map_or_else(|| "unknown".to_string(), |host| host.trim().to_string());
         Writer {
             host,
             pid: std::process::id(),

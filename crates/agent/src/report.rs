@@ -76,7 +76,7 @@ impl Reporter {
         let body = serde_json::to_string(&report).unwrap_or_default();
         match tokio::time::timeout(TIMEOUT, post_json(&self.target, &token, &body)).await {
             Ok(Ok((status, _))) if (200..300).contains(&status) => {
-                tracing::debug!(status, "sync reported to the operator")
+                tracing::debug!(status, "sync reported to the operator");
             }
             Ok(Ok((status, _))) => tracing::warn!(status, "the operator refused the sync report"),
             Ok(Err(e)) => tracing::warn!(error = %e, "could not report the sync to the operator"),

@@ -173,10 +173,10 @@ async fn run_logged(job: &SyncJob, status: &Status, reason: &str) -> Result<Outc
                 ?outcome,
                 seconds = elapsed.as_secs_f64(),
                 "sync finished"
-            )
+            );
         }
         Err(e) => {
-            tracing::error!(reason, error = %e, seconds = elapsed.as_secs_f64(), "sync failed")
+            tracing::error!(reason, error = %e, seconds = elapsed.as_secs_f64(), "sync failed");
         }
     }
     result
@@ -203,7 +203,7 @@ async fn as_primary(job: &SyncJob, lease: &WriterLease) -> Result<Outcome> {
     };
     tokio::select! {
         result = upload => result,
-        _ = lease.lost() => Err(AgentError::LeaseLost(
+        () = lease.lost() => Err(AgentError::LeaseLost(
             "the writer lease was not renewed in time (the operator or the API server unreachable, or a preferred Pod takes over): the upload was stopped before another Pod may write".into(),
         )),
     }
@@ -257,10 +257,10 @@ pub async fn run_continuously(
             }
         };
         let reason = tokio::select! {
-            _ = scheduled => "schedule",
-            _ = change => "change",
-            _ = requests.next() => "requested",
-            _ = stop.wait() => break,
+            () = scheduled => "schedule",
+            () = change => "change",
+            () = requests.next() => "requested",
+            () = stop.wait() => break,
         };
         last_sync = Instant::now();
         requests.starting();

@@ -95,9 +95,10 @@ pub fn check_files_readable<'a>(
         }
         count += 1;
         if unreadable.len() < 5 {
-            let owner = fs::symlink_metadata(&path)
-                .map(|m| format!("owner uid {}, mode {:o}", m.uid(), m.mode() & 0o7777))
-                .unwrap_or_else(|_| "owner unknown".into());
+            let owner = fs::symlink_metadata(&path).map_or_else(
+                |_| "owner unknown".into(),
+                |m| format!("owner uid {}, mode {:o}", m.uid(), m.mode() & 0o7777),
+            );
             unreadable.push(format!("{relative} ({owner})"));
         }
     }

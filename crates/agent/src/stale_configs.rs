@@ -40,10 +40,10 @@ pub fn remove_left_by_killed_runs(temp_dir: &Path) {
         }
         match fs::remove_dir_all(&dir) {
             Ok(()) => {
-                tracing::info!(dir = %dir.display(), pid, "removed the rclone config (with credentials) that a killed run left")
+                tracing::info!(dir = %dir.display(), pid, "removed the rclone config (with credentials) that a killed run left");
             }
             Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the rclone config a killed run left")
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the rclone config a killed run left");
             }
         }
     }

@@ -62,7 +62,7 @@ impl Status {
     fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {
         self.inner
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -83,12 +83,9 @@ impl TrashState {
             .filter(|entry| entry.ends_with('/'))
             .filter_map(|entry| {
                 let name = entry.trim_end_matches('/');
-                match parse_stamp(name) {
-                    Some(time) => Some((time, name.to_string())),
-                    None => {
-                        tracing::warn!(entry = %name, trash = %root, "ignoring a directory in the trash that the agent did not write");
-                        None
-                    }
+                if let Some(time) = parse_stamp(name) { Some((time, name.to_string())) } else {
+                    tracing::warn!(entry = %name, trash = %root, "ignoring a directory in the trash that the agent did not write");
+                    None
                 }
             })
             .collect();

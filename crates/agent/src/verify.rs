@@ -136,9 +136,7 @@ impl Verification {
                 "{} file(s) could not be compared",
                 report.unreadable.count
             ))
-        } else if !matches!(run.code, Some(0) | Some(1))
-            || (run.code == Some(1) && differences == 0)
-        {
+        } else if !matches!(run.code, Some(0 | 1)) || (run.code == Some(1) && differences == 0) {
             Some(if run.errors.is_empty() {
                 format!("rclone exited with {:?} (see the log above)", run.code)
             } else {

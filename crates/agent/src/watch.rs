@@ -65,7 +65,7 @@ impl ChangeWatcher {
         loop {
             let settle_deadline = (Instant::now() + SETTLE).min(first + MAX_SETTLE);
             match tokio::time::timeout_at(settle_deadline, self.events.recv()).await {
-                Ok(Some(())) if Instant::now() < first + MAX_SETTLE => continue,
+                Ok(Some(())) if Instant::now() < first + MAX_SETTLE => {}
                 _ => break,
             }
         }

@@ -197,7 +197,7 @@ impl WriterLease {
                 _ => return,
             };
             tokio::select! {
-                _ = tokio::time::sleep_until(until) => {
+                () = tokio::time::sleep_until(until) => {
                     if matches!(&*self.state.borrow(), LeaseState::Holding { until: now } if *now <= until) {
                         return;
                     }
@@ -215,7 +215,7 @@ impl WriterLease {
         match self.request(LeaseAction::Release).await {
             Ok(_) => tracing::info!(remote = %self.remote_path, "released the writer lease"),
             Err(e) => {
-                tracing::warn!(error = %e, "could not release the writer lease; another Pod takes over when it expires")
+                tracing::warn!(error = %e, "could not release the writer lease; another Pod takes over when it expires");
             }
         }
     }
@@ -236,7 +236,7 @@ impl WriterLease {
 fn log_change(next: &LeaseState, remote: &str) {
     match next {
         LeaseState::Holding { .. } => {
-            tracing::info!(remote, "this Pod is the primary writer: uploading")
+            tracing::info!(remote, "this Pod is the primary writer: uploading");
         }
         LeaseState::Held { holder } => tracing::info!(
             remote,

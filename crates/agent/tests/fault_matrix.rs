@@ -86,11 +86,13 @@ fn assert_same_bytes(a: &Path, b: &Path) {
             assert_eq!(
                 read,
                 read_full(&mut right, &mut right_chunk),
-                "{relative:?} differs in size"
+                "{} differs in size",
+                relative.display()
             );
             assert!(
                 left_chunk[..read] == right_chunk[..read],
-                "{relative:?} differs"
+                "{} differs",
+                relative.display()
             );
             if read == 0 {
                 break;

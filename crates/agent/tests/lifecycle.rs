@@ -481,7 +481,7 @@ fn health_probes_an_agent_on_a_port_chosen_at_start() {
             ],
             "bkt/app",
         );
-        let want = if healthy { 0 } else { 1 };
+        let want = i32::from(!healthy);
         let reached = eventually(Duration::from_secs(15), || {
             sandbox.run(&probe).status.code() == Some(want)
         });

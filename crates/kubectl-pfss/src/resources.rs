@@ -14,9 +14,7 @@ pub async fn connect(namespace: Option<&str>) -> Result<(Client, String)> {
     let config = kube::Config::infer()
         .await
         .context("cannot read the kubeconfig (KUBECONFIG, ~/.kube/config)")?;
-    let namespace = namespace
-        .map(str::to_string)
-        .unwrap_or_else(|| config.default_namespace.clone());
+    let namespace = namespace.map_or_else(|| config.default_namespace.clone(), str::to_string);
     let client = Client::try_from(config).context("cannot make a Kubernetes client")?;
     Ok((client, namespace))
 }
@@ -58,7 +56,7 @@ pub async fn selected_pods(client: &Client, pfss: &PodFilesystemSync) -> Result<
         .await
         .with_context(|| format!("cannot list the Pods of {namespace} ({selector})"))?
         .items;
-    pods.sort_by_key(|pod| pod.name_any());
+    pods.sort_by_key(kube::ResourceExt::name_any);
     Ok(pods)
 }
 

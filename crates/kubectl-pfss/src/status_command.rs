@@ -11,12 +11,11 @@ use crate::status;
 
 pub async fn run(args: StatusArgs, out: &mut impl Write) -> Result<()> {
     let (client, namespace) = resources::connect(args.target.namespace.as_deref()).await?;
-    let resources = match &args.name {
-        Some(name) => vec![resources::get(&client, &namespace, name).await?],
-        None => {
-            let scope = (!args.all_namespaces).then_some(namespace.as_str());
-            resources::list(&client, scope).await?
-        }
+    let resources = if let Some(name) = &args.name {
+        vec![resources::get(&client, &namespace, name).await?]
+    } else {
+        let scope = (!args.all_namespaces).then_some(namespace.as_str());
+        resources::list(&client, scope).await?
     };
     let now = Utc::now();
     let views: Vec<status::ResourceView> = resources.iter().map(|r| status::view(r, now)).collect();

@@ -9,7 +9,12 @@ pub struct Table {
 impl Table {
     pub fn new(header: &[&str]) -> Self {
         Table {
-            rows: vec![header.iter().map(|h| h.to_string()).collect()],
+            rows: vec![
+                header
+                    .iter()
+                    .map(std::string::ToString::to_string)
+                    .collect(),
+            ],
         }
     }
 

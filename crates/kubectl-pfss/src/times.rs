@@ -4,8 +4,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
 pub fn of(time: &Time) -> DateTime<Utc> {
-    DateTime::from_timestamp(time.0.as_second(), time.0.subsec_nanosecond().max(0) as u32)
-        .unwrap_or_default()
+    DateTime::from_timestamp(
+        time.0.as_second(),
+        time.0.subsec_nanosecond().max(0).cast_unsigned(),
+    )
+    .unwrap_or_default()
 }
 
 pub fn of_micro(time: &MicroTime) -> DateTime<Utc> {

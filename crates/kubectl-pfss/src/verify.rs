@@ -4,7 +4,6 @@
 use std::io::Write;
 
 use anyhow::{Context as _, Result, bail};
-use kube::ResourceExt as _;
 use tokio::process::Command;
 use vsc_types::contract::{AGENT_BINARY_PATH, SIDECAR_CONTAINER_NAME};
 
@@ -19,7 +18,7 @@ pub async fn run(args: VerifyArgs, out: &mut impl Write) -> Result<()> {
         .await?
         .iter()
         .filter(|pod| workloads::has_sidecar(pod))
-        .map(|pod| pod.name_any())
+        .map(kube::ResourceExt::name_any)
         .collect();
     if pods.is_empty() {
         bail!(

@@ -4,6 +4,8 @@
 //!
 //!     cargo run --release -p vsc-operator --example review_timing
 
+// Percentile indexes and counts from the command line are small and non-negative.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 // The figures on stdout are this program's output, not diagnostics.
 #![allow(clippy::print_stdout)]
 

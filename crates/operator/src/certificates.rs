@@ -102,12 +102,13 @@ impl SelfManaged {
                 ByteString(serving.key_pem.into_bytes()),
             ),
         ]);
-        let mut metadata = existing
-            .map(|s| s.metadata.clone())
-            .unwrap_or_else(|| ObjectMeta {
+        let mut metadata = existing.map_or_else(
+            || ObjectMeta {
                 name: Some(self.secret_name.clone()),
                 ..ObjectMeta::default()
-            });
+            },
+            |s| s.metadata.clone(),
+        );
         metadata
             .annotations
             .get_or_insert_with(BTreeMap::new)
@@ -205,8 +206,8 @@ impl SelfManaged {
         tokio::pin!(stop);
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(period) => {}
-                _ = &mut stop => return,
+                () = tokio::time::sleep(period) => {}
+                () = &mut stop => return,
             }
             if let Err(e) = self.reconcile().await {
                 tracing::warn!(error = %e, "webhook certificate check failed; retrying");

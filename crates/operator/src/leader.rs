@@ -47,8 +47,8 @@ impl LeaderElection {
                 tracing::info!(identity = %self.identity, leading = turn == Turn::Leading, "leadership changed");
             }
             tokio::select! {
-                _ = tokio::time::sleep(self.renew_every) => {}
-                _ = &mut stop => break,
+                () = tokio::time::sleep(self.renew_every) => {}
+                () = &mut stop => break,
             }
         }
         if is_leader.swap(false, Ordering::SeqCst)
@@ -61,7 +61,9 @@ impl LeaderElection {
     fn spec(&self, now: Timestamp, transitions: i32) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
-            lease_duration_seconds: Some(self.lease_duration.as_secs() as i32),
+            lease_duration_seconds: Some(
+                i32::try_from(self.lease_duration.as_secs()).unwrap_or(i32::MAX),
+            ),
             acquire_time: Some(MicroTime(now)),
             renew_time: Some(MicroTime(now)),
             lease_transitions: Some(transitions),

@@ -42,7 +42,7 @@ impl Default for Metrics {
             "Pod admission reviews answered, by result",
             admissions.clone(),
         );
-        let admission_seconds = Histogram::new(exponential_buckets(0.000125, 2.0, 16));
+        let admission_seconds = Histogram::new(exponential_buckets(0.000_125, 2.0, 16));
         registry.register(
             "admission_duration_seconds",
             "Time to answer a Pod admission review",

@@ -28,14 +28,13 @@ fn validity(params: &mut CertificateParams, days: i64) {
     let now = rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(unix_now());
     // A little slack for clocks that run behind.
     params.not_before = now - std::time::Duration::from_secs(3600);
-    params.not_after = now + std::time::Duration::from_secs(days.max(1) as u64 * 86_400);
+    params.not_after = now + std::time::Duration::from_secs(days.max(1).cast_unsigned() * 86_400);
 }
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl CertificateAuthority {
@@ -72,7 +71,7 @@ impl CertificateAuthority {
 
     /// A serving certificate for `names` (DNS names or IP addresses).
     pub fn issue_server(&self, names: &[String], days: i64) -> Result<CertifiedKey, PkiError> {
-        let common_name = names.first().map(String::as_str).unwrap_or("localhost");
+        let common_name = names.first().map_or("localhost", String::as_str);
         let sans = names
             .iter()
             .map(|n| match n.parse::<IpAddr>() {

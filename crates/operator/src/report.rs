@@ -269,7 +269,7 @@ mod tests {
             extra: Some(
                 [(
                     EXTRA_POD_NAME.to_string(),
-                    pods.iter().map(|p| p.to_string()).collect(),
+                    pods.iter().map(std::string::ToString::to_string).collect(),
                 )]
                 .into(),
             ),

@@ -122,7 +122,7 @@ async fn shutdown_signal() {
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
+        () = terminate => {},
     }
     tracing::info!("stopping");
 }

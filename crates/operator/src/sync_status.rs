@@ -118,34 +118,32 @@ pub fn record(
         return None;
     }
     let mut pods = pods.to_vec();
-    let index = match pods.iter().position(|p| p.name == report.pod) {
-        Some(index) => index,
-        None => {
-            while pods.len() >= MAX_REPORTED_PODS {
-                let oldest = pods
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, p)| p.last_report_time.0)
-                    .map(|(i, _)| i)
-                    .unwrap_or(0);
-                pods.remove(oldest);
-            }
-            pods.push(PodSyncStatus {
-                name: report.pod.clone(),
-                direction: report.direction.clone(),
-                last_report_time: Time(now),
-                last_report_sent_at: None,
-                last_success_time: None,
-                consecutive_failures: 0,
-                last_failure_time: None,
-                last_error: String::new(),
-            });
-            pods.len() - 1
+    let index = if let Some(index) = pods.iter().position(|p| p.name == report.pod) {
+        index
+    } else {
+        while pods.len() >= MAX_REPORTED_PODS {
+            let oldest = pods
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, p)| p.last_report_time.0)
+                .map_or(0, |(i, _)| i);
+            pods.remove(oldest);
         }
+        pods.push(PodSyncStatus {
+            name: report.pod.clone(),
+            direction: report.direction.clone(),
+            last_report_time: Time(now),
+            last_report_sent_at: None,
+            last_success_time: None,
+            consecutive_failures: 0,
+            last_failure_time: None,
+            last_error: String::new(),
+        });
+        pods.len() - 1
     };
     let pod = &mut pods[index];
     let before = pod.consecutive_failures;
-    pod.direction = report.direction.clone();
+    pod.direction.clone_from(&report.direction);
     pod.last_report_time = Time(now);
     pod.last_report_sent_at = Some(MicroTime(sent_at));
     let streak = if report.success {
@@ -472,10 +470,10 @@ fn written(
     verdict: SyncedVerdict,
 ) -> Recorded {
     Recorded::Written(Box::new(Written {
-        previous_reason,
         before,
         streak,
         verdict,
+        previous_reason,
     }))
 }
 

@@ -503,7 +503,7 @@ mod tests {
     #[test]
     fn template_that_escapes_a_static_prefix_is_rejected() {
         let p = pod(&[], &[]);
-        let err = render_remote_path(r#"/bucket/{% if true %}{% endif %}"#, &p)
+        let err = render_remote_path(r"/bucket/{% if true %}{% endif %}", &p)
             .expect_err("empty dynamic part");
         assert!(err.message.contains("static prefix"), "{err}");
     }

@@ -169,10 +169,10 @@ pub fn watch(
             while changes.try_recv().is_ok() {}
             match reload(&files, &config, &expiry).await {
                 Ok(()) => {
-                    tracing::info!(cert = %files.cert.display(), "reloaded the TLS certificate")
+                    tracing::info!(cert = %files.cert.display(), "reloaded the TLS certificate");
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "TLS certificate changed but could not be loaded; still serving the previous one")
+                    tracing::warn!(error = %e, "TLS certificate changed but could not be loaded; still serving the previous one");
                 }
             }
         }
@@ -237,7 +237,10 @@ mod tests {
         load(&files, &metrics.webhook_certificate_expiry)
             .await
             .expect("load");
-        assert_eq!(metrics.webhook_certificate_expiry.get(), FIRST as i64);
+        assert_eq!(
+            metrics.webhook_certificate_expiry.get(),
+            FIRST.cast_signed()
+        );
         assert!(
             metrics.encode().contains(&format!(
                 "volume_syncing_operator_webhook_certificate_expiry_timestamp_seconds {FIRST}\n"
@@ -257,7 +260,7 @@ mod tests {
         let files = write(dir.path(), &format!("{leaf}{ca_pem}"), &key);
         let expiry = Gauge::default();
         load(&files, &expiry).await.expect("load");
-        assert_eq!(expiry.get(), FIRST as i64);
+        assert_eq!(expiry.get(), FIRST.cast_signed());
     }
 
     #[tokio::test]
@@ -273,7 +276,7 @@ mod tests {
         let (renewed, renewed_key, _, _) = certificate("svc.ns.svc", SECOND, None);
         write(dir.path(), &renewed, &renewed_key);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while expiry.get() != SECOND as i64 {
+        while expiry.get() != SECOND.cast_signed() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the gauge still says {} after the certificate changed",
@@ -285,7 +288,7 @@ mod tests {
         // A certificate that does not load is not served, so its date is not reported.
         std::fs::write(&files.cert, "not a certificate").expect("write");
         assert!(reload(&files, &config, &expiry).await.is_err());
-        assert_eq!(expiry.get(), SECOND as i64);
+        assert_eq!(expiry.get(), SECOND.cast_signed());
     }
 
     #[test]

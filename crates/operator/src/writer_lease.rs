@@ -186,7 +186,7 @@ fn apply(lease: &mut Lease, decision: &Decision, ask: &Ask<'_>, now: Timestamp) 
             }
             spec.holder_identity = Some(ask.pod.to_string());
             spec.renew_time = Some(MicroTime(now));
-            spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS as i32);
+            spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS.cast_signed());
             annotations.insert(HOLDER_SENT_AT_ANNOTATION.into(), ask.sent_at.to_string());
             if annotations.get(CANDIDATE_ANNOTATION).map(String::as_str) == Some(ask.pod) {
                 annotations.remove(CANDIDATE_ANNOTATION);
@@ -383,7 +383,7 @@ async fn settle(
                 };
                 return Ok(Some(answer));
             }
-            Err(e) if crate::conflict::another_writer_won(&e) && tries < WRITE_TRIES => continue,
+            Err(e) if crate::conflict::another_writer_won(&e) && tries < WRITE_TRIES => {}
             Err(e) => return Err(e.into()),
         }
     }

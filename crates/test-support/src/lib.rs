@@ -37,9 +37,7 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// The rclone the tests use: `VSC_RCLONE_BINARY`, else [`tool`]`("rclone")`.
 pub fn rclone_binary() -> PathBuf {
-    std::env::var_os("VSC_RCLONE_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| tool("rclone"))
+    std::env::var_os("VSC_RCLONE_BINARY").map_or_else(|| tool("rclone"), PathBuf::from)
 }
 
 pub fn free_port() -> u16 {
@@ -243,7 +241,6 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, String)>) {
         } else if path.extension().is_some_and(|e| e == "partial") {
             // rclone's local backend (behind `rclone serve s3`) writes `*.partial` then renames
             // it: not an object yet.
-            continue;
         } else {
             let relative = path
                 .strip_prefix(root)
@@ -294,18 +291,17 @@ fn shared_binary_dirs() -> std::sync::MutexGuard<'static, Vec<(Vec<PathBuf>, Sha
 impl WorldExecutables {
     pub fn new(binaries: &[PathBuf]) -> WorldExecutables {
         let mut dirs = shared_binary_dirs();
-        let index = match dirs.iter().position(|(key, _)| key == binaries) {
-            Some(index) => index,
-            None => {
-                let dir = std::env::temp_dir().join(format!(
-                    "vsc-test-bin-{}-{}",
-                    std::process::id(),
-                    dirs.len()
-                ));
-                let entry = SharedBinaryDir { dir, holders: 0 };
-                dirs.push((binaries.to_vec(), entry));
-                dirs.len() - 1
-            }
+        let index = if let Some(index) = dirs.iter().position(|(key, _)| key == binaries) {
+            index
+        } else {
+            let dir = std::env::temp_dir().join(format!(
+                "vsc-test-bin-{}-{}",
+                std::process::id(),
+                dirs.len()
+            ));
+            let entry = SharedBinaryDir { dir, holders: 0 };
+            dirs.push((binaries.to_vec(), entry));
+            dirs.len() - 1
         };
         let shared = &mut dirs[index].1;
         let paths: Vec<PathBuf> = binaries
@@ -373,7 +369,5 @@ impl Drop for WorldExecutables {
 /// Whether the tests run as root (CI does): then agents run as unprivileged users.
 pub fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt as _;
-    fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

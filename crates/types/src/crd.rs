@@ -1006,7 +1006,7 @@ impl PodFilesystemSync {
     }
 
     fn validate_env(&self, errors: &mut Vec<FieldError>) {
-        for (key, value) in self.spec.env.iter() {
+        for (key, value) in &self.spec.env {
             let field = format!("spec.env.{key}");
             if !is_valid_env_name(key) {
                 errors.push(FieldError::new(

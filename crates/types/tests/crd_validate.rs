@@ -1,4 +1,8 @@
 //! `PodFilesystemSync::validate` and the pure helpers the reconciler and the webhook share.
+
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
 #![cfg(feature = "kube")]
 
 use serde_json::{Value, json};
@@ -95,7 +99,7 @@ fn each_rule_names_its_field() {
             "spec.syncOptions.permissions.uid",
         ),
         (
-            json!({"syncOptions": {"permissions": {"gid": 2147483648_i64}}}),
+            json!({"syncOptions": {"permissions": {"gid": 2_147_483_648_i64}}}),
             "spec.syncOptions.permissions.gid",
         ),
         (json!({"env": {"A=B": "x"}}), "spec.env.A=B"),
@@ -225,7 +229,7 @@ fn uid_and_gid_accept_numbers_and_numeric_strings_and_keep_their_form() {
         );
     }
     assert_eq!(IntOrNumericString::String("-1".into()).as_i64(), None);
-    assert_eq!(IntOrNumericString::String("".into()).as_i64(), None);
+    assert_eq!(IntOrNumericString::String(String::new()).as_i64(), None);
     assert_eq!(IntOrNumericString::String(" 7 ".into()).as_i64(), Some(7));
     assert!(serde_json::from_value::<IntOrNumericString>(json!(1.5)).is_err());
 }

@@ -48,7 +48,7 @@ fn world() -> Result<std::sync::MutexGuard<'static, World>, Failed> {
     match world {
         Ok(world) => Ok(world
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())),
+            .unwrap_or_else(std::sync::PoisonError::into_inner)),
         Err(e) => Err(e.clone().into()),
     }
 }
@@ -192,7 +192,7 @@ fn stop_world() -> Result<(), String> {
     };
     let mut world = world
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for name in ["kubelet", "containerd"] {
         let pid_file = world.cluster.state.join(format!("pids/{name}.pid"));
         if let Ok(pid) = fs::read_to_string(&pid_file) {
@@ -248,7 +248,7 @@ fn chart_installs() -> Result<(), Failed> {
 
 /// The self-managed certificate's CA reaches the webhook configuration.
 fn wait_for_webhook_ca(cluster: &LocalCluster) -> Result<(), Failed> {
-    poll(Duration::from_secs(60), "the webhook's caBundle", || {
+    poll(Duration::from_mins(1), "the webhook's caBundle", || {
         let configs = cluster.get_json(&["mutatingwebhookconfigurations"])?;
         let bundle = configs["items"].as_array()?.iter().find_map(|c| {
             c["webhooks"][0]["clientConfig"]["caBundle"]
@@ -345,13 +345,13 @@ fn deployment(
     // one shows what it found, so its log proves the order.
     let init = init_container.map_or(String::new(), |init| {
         format!(
-            r#"      initContainers:
+            r"      initContainers:
       - name: {init}
         image: {APP_IMAGE}
         imagePullPolicy: Never
         command: [ls, -1R, {dir}]
         volumeMounts: [{{name: data, mountPath: {dir}}}]
-"#
+"
         )
     });
     let network = network.spec_lines();
@@ -380,14 +380,14 @@ fn app_containers(dir: &str) -> String {
     // A YAML single-quoted scalar: a quote inside is written twice.
     let script = app_script(dir).replace('\'', "''");
     format!(
-        r#"      containers:
+        r"      containers:
       - name: app
         image: {APP_IMAGE}
         imagePullPolicy: Never
         command: [sh, -c, '{script}']
         {APP_POD_NAME_ENV}
         volumeMounts: [{{name: data, mountPath: {dir}}}]
-"#
+"
     )
 }
 
@@ -399,7 +399,7 @@ fn ready_pod(
     not: Option<&str>,
 ) -> Result<String, Failed> {
     poll(
-        Duration::from_secs(180),
+        Duration::from_mins(3),
         &format!("a Ready Pod of {app}"),
         || {
             let pods = cluster.get_json(&["pods", "-n", namespace, "-l", &format!("app={app}")])?;
@@ -457,7 +457,7 @@ fn stop_and_start_again(cluster: &LocalCluster, namespace: &str, app: &str) -> R
         None,
     )?;
     poll(
-        Duration::from_secs(120),
+        Duration::from_mins(2),
         &format!("the Pods of {app} to be gone"),
         || {
             let pods = cluster.get_json(&["pods", "-n", namespace, "-l", &format!("app={app}")])?;
@@ -564,7 +564,7 @@ spec:
         },
     )?;
     poll(
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         "the running app's file at the remote (schedule @every 3s)",
         || {
             remote_has(
@@ -615,7 +615,7 @@ fn reported_in_status(
     pod: &str,
 ) -> Result<(), Failed> {
     poll(
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         "the sidecar's reports in the PodFilesystemSync's status",
         || {
             let pfss = cluster.get_json(&["pfss", "-n", namespace, name])?;
@@ -716,7 +716,7 @@ fn operator_down() -> Result<(), Failed> {
         None,
     )?;
     poll(
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         "the operator Pods to be gone",
         || {
             let pods = cluster.get_json(&["pods", "-n", OPERATOR_NAMESPACE])?;
@@ -771,7 +771,7 @@ fn operator_down() -> Result<(), Failed> {
     )?;
     let mut last_refusal = String::new();
     poll(
-        Duration::from_secs(60),
+        Duration::from_mins(1),
         "a labelled Pod admitted again",
         || {
             cluster

@@ -3,7 +3,10 @@
 //! but a tree restored as of an earlier time must not be undone by the generation of Pods
 //! it replaces.
 
-use super::*;
+use super::{
+    CompletionRecord, Direction, LocalRecord, Outcome, RemoteState, RemoteSurvey, Result, SyncJob,
+    UploadId, Writer,
+};
 
 /// What a new primary writer found at the remote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,10 +47,7 @@ fn judge(local: Option<&LocalRecord>, remote: &RemoteState, this_host: &str) -> 
             false
         }
     };
-    match behind {
-        true => View::Behind,
-        false => View::Current,
-    }
+    if behind { View::Behind } else { View::Current }
 }
 
 impl SyncJob {
@@ -102,6 +102,7 @@ impl SyncJob {
 mod tests {
     use super::*;
     use crate::local_record::LocalTree;
+    use chrono::Utc;
 
     const AS_OF: &str = "2026-12-01T10:00:00.000Z";
 

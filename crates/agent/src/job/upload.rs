@@ -3,7 +3,11 @@
 //! and deleted. Otherwise (no record, a copy after a mirror, the trash, the full-sync
 //! interval reached): a full sync, with the deletion plan over both listings.
 
-use super::*;
+use super::{
+    AgentError, CompletionRecord, DateTime, DeletionPlan, Instant, LocalChanges, LocalRecord,
+    LocalState, Outcome, Path, RemoteSurvey, Result, SyncJob, UploadId, Utc, bind_to_plan,
+    judge_plan, layout, local_record, plan, safety, trash, write_list,
+};
 use crate::fidelity::{self, Uncarried};
 use crate::local_record::LocalTree;
 
@@ -63,9 +67,10 @@ impl Comparison {
     /// hashes. A crypt remote has none (rclone would fall back to size alone, and miss a
     /// same-size change made during the interval): it keeps size and time.
     fn for_safety_net(job: &SyncJob) -> Comparison {
-        match job.encrypted {
-            true => Comparison::SizeAndTime,
-            false => Comparison::Checksum,
+        if job.encrypted {
+            Comparison::SizeAndTime
+        } else {
+            Comparison::Checksum
         }
     }
 
@@ -204,11 +209,16 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
     let destination = if limits.is_some() || job.trash.is_some() {
         job.rclone.list_files(&job.remote).await?
     } else {
-        Default::default()
+        std::collections::BTreeMap::new()
     };
     safety::check_files_readable(&job.local, source.keys().copied(), job.running_uid)?;
     let mut extra = no_bucket_checks();
-    extra.extend(comparison.flags().iter().map(|flag| flag.to_string()));
+    extra.extend(
+        comparison
+            .flags()
+            .iter()
+            .map(std::string::ToString::to_string),
+    );
     if let Some(limits) = limits {
         let plan = DeletionPlan::between(&source, &destination);
         let destination_name = format!("at the remote {}", job.remote);
@@ -261,9 +271,10 @@ async fn log_trash_changes(
     destination: &crate::rclone::FileListing,
     stamp: DateTime<Utc>,
 ) -> Result<()> {
-    let deleted = match job.delete {
-        true => plan::missing_from(destination, source),
-        false => Vec::new(),
+    let deleted = if job.delete {
+        plan::missing_from(destination, source)
+    } else {
+        Vec::new()
     };
     let added = plan::missing_from(source, destination);
     trash::log_changes(&job.rclone, &job.remote, stamp, added, deleted).await
@@ -294,7 +305,7 @@ fn warn_of_reserved_names(local: &Path) {
 fn no_bucket_checks() -> Vec<String> {
     crate::rclone::NO_BUCKET_CHECKS
         .iter()
-        .map(|flag| flag.to_string())
+        .map(std::string::ToString::to_string)
         .collect()
 }
 

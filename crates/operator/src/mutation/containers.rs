@@ -481,7 +481,7 @@ enum StatusEndpoint {
 }
 
 impl StatusEndpoint {
-    fn args(&self) -> StatusArgs {
+    fn args(self) -> StatusArgs {
         match self {
             StatusEndpoint::Port(port) => StatusArgs {
                 addr: format!("0.0.0.0:{port}"),
@@ -495,19 +495,19 @@ impl StatusEndpoint {
         }
     }
 
-    fn container_port(&self) -> Option<Vec<ContainerPort>> {
+    fn container_port(self) -> Option<Vec<ContainerPort>> {
         let StatusEndpoint::Port(port) = self else {
             return None;
         };
         Some(vec![ContainerPort {
             name: Some(STATUS_PORT_NAME.to_string()),
-            container_port: i32::from(*port),
+            container_port: i32::from(port),
             protocol: Some("TCP".to_string()),
             ..ContainerPort::default()
         }])
     }
 
-    fn probe(&self) -> Probe {
+    fn probe(self) -> Probe {
         match self {
             StatusEndpoint::Port(_) => Probe {
                 http_get: Some(HTTPGetAction {
@@ -635,10 +635,14 @@ fn secret_ref(name: &str) -> EnvFromSource {
 /// `None`: the agent image's user.
 fn agent_ids(pod: &Pod, pfss: &PodFilesystemSync) -> Result<(Option<i64>, Option<i64>), Denial> {
     let permissions = pfss.spec.sync_options.permissions.as_ref();
-    let uid = id_from_annotation(pod, POD_UID_ANNOTATION)?
-        .or(permissions.map(|p| p.uid()).transpose()?.flatten());
-    let gid = id_from_annotation(pod, POD_GID_ANNOTATION)?
-        .or(permissions.map(|p| p.gid()).transpose()?.flatten());
+    let uid = id_from_annotation(pod, POD_UID_ANNOTATION)?.or(permissions
+        .map(vsc_types::crd::Permissions::uid)
+        .transpose()?
+        .flatten());
+    let gid = id_from_annotation(pod, POD_GID_ANNOTATION)?.or(permissions
+        .map(vsc_types::crd::Permissions::gid)
+        .transpose()?
+        .flatten());
     Ok((uid, gid))
 }
 
@@ -709,5 +713,5 @@ fn id_from_annotation(pod: &Pod, annotation: &str) -> Result<Option<i64>, Denial
 }
 
 fn strings<const N: usize>(items: [&str; N]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    items.iter().map(std::string::ToString::to_string).collect()
 }

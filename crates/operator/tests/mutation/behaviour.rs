@@ -10,7 +10,7 @@ use serde_json::json;
 use vsc_operator::mutation::{self, InjectionConfig};
 
 fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    items.iter().map(std::string::ToString::to_string).collect()
 }
 
 #[test]

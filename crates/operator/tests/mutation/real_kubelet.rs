@@ -111,7 +111,7 @@ fn both_containers_get_the_pod_name_and_namespace_from_the_downward_api() {
         }
         let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
         let mut sorted = names.clone();
-        sorted.sort();
+        sorted.sort_unstable();
         assert_eq!(names, sorted, "env stays sorted by name");
     }
 }

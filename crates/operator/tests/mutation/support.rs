@@ -38,7 +38,7 @@ pub fn merge(target: &mut Value, patch: Value) {
     match patch {
         Value::Object(map) => {
             if !target.is_object() {
-                *target = Value::Object(Default::default());
+                *target = Value::Object(serde_json::Map::default());
             }
             for (key, value) in map {
                 let Some(object) = target.as_object_mut() else {
