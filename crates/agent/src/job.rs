@@ -60,35 +60,47 @@ pub struct SyncJob {
     pub force: bool,
     /// The deletion plan's limits; `None`: `--no-deletion-plan`.
     pub deletion_limits: Option<Limits>,
-    /// Upload: a file the source must hold (`--require-sentinel`).
-    pub sentinel: Option<PathBuf>,
-    /// Restore: even when the last upload did not complete.
-    pub allow_incomplete: bool,
-    /// Restore: a remote never written leaves local files as they are (first run).
-    pub keep_local_if_remote_empty: bool,
-    /// Restore: mirror the remote even over local changes made since the last sync.
-    pub discard_local_changes: bool,
-    /// Upload: an unchanged local tree is skipped until this long after the last sync
-    /// (then a full sync runs); zero: never skipped.
-    pub full_sync_interval: std::time::Duration,
     /// Tells the operator how each sync went.
     pub reporter: Option<Reporter>,
-    /// Upload: only while holding the remote path's writer lease.
-    pub writer_lease: Option<std::sync::Arc<crate::writer_lease::WriterLease>>,
-    /// Upload without a writer lease: where `sync-now` requests are heard of.
-    pub sync_request_watch: Option<std::sync::Arc<crate::sync_requests::SyncRequestWatch>>,
-    /// Upload: keep replaced and deleted files in the trash, with this retention.
-    pub trash: Option<Retention>,
-    /// Restore: the tree as it was at this time.
-    pub as_of: Option<DateTime<Utc>>,
     pub rclone: Rclone,
     pub running_uid: u32,
     /// Taken for each sync: one sync at a time with other agents of the same PID file.
     pub sync_lock: Option<std::path::PathBuf>,
     pub running_gid: u32,
+    pub upload: UploadOptions,
+    pub restore: RestoreOptions,
+}
+
+/// What only an upload takes.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// A file the source must hold (`--require-sentinel`).
+    pub sentinel: Option<PathBuf>,
+    /// An unchanged local tree is skipped until this long after the last sync
+    /// (then a full sync runs); zero: never skipped.
+    pub full_sync_interval: std::time::Duration,
+    /// Only while holding the remote path's writer lease.
+    pub writer_lease: Option<std::sync::Arc<crate::writer_lease::WriterLease>>,
+    /// Without a writer lease: where `sync-now` requests are heard of.
+    pub sync_request_watch: Option<std::sync::Arc<crate::sync_requests::SyncRequestWatch>>,
+    /// Keep replaced and deleted files in the trash, with this retention.
+    pub trash: Option<Retention>,
     /// The remote stores empty directories (not bucket storage): the upload need not warn
     /// that they are left behind.
     pub empty_directories_kept: bool,
+}
+
+/// What only a restore takes.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Even when the last upload did not complete.
+    pub allow_incomplete: bool,
+    /// A remote never written leaves local files as they are (first run).
+    pub keep_local_if_remote_empty: bool,
+    /// Mirror the remote even over local changes made since the last sync.
+    pub discard_local_changes: bool,
+    /// The tree as it was at this time.
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 impl SyncJob {
@@ -118,10 +130,8 @@ impl SyncJob {
     /// An upload that compares both sides in full whatever the local record says, and
     /// writes a completion record of its own.
     pub async fn full_upload(&self) -> Result<Outcome> {
-        let full = SyncJob {
-            full_sync_interval: std::time::Duration::ZERO,
-            ..self.clone()
-        };
+        let mut full = self.clone();
+        full.upload.full_sync_interval = std::time::Duration::ZERO;
         full.run().await
     }
 
@@ -145,7 +155,7 @@ impl SyncJob {
         if !self.encrypted && survey.state == RemoteState::Unrecorded {
             self.refuse_ciphertext().await?;
         }
-        if let Some(when) = self.as_of {
+        if let Some(when) = self.restore.as_of {
             match as_of::rebuild(&self.rclone, &self.remote, when).await? {
                 Some(rebuilt) => return self.restore_rebuilt(rebuilt, when, local_state).await,
                 None => {
@@ -208,7 +218,7 @@ impl SyncJob {
                 Ok(Some(Outcome::NothingToRestore))
             }
             LocalTarget::NotEmpty
-                if self.keep_local_if_remote_empty
+                if self.restore.keep_local_if_remote_empty
                     && matches!(remote, RemoteState::NeverWritten) =>
             {
                 tracing::warn!(remote = %self.remote, "the remote was never written (first run): local files kept, the next upload copies them");
@@ -343,7 +353,7 @@ impl SyncJob {
             RemoteState::Unrecorded | RemoteState::UnreadableRecord(_) => false,
         };
         let local = self.local.display();
-        if remote_unchanged && self.as_of.is_none() && !self.discard_local_changes {
+        if remote_unchanged && self.restore.as_of.is_none() && !self.restore.discard_local_changes {
             if changes.is_empty() {
                 tracing::info!(%local, remote = %self.remote, "the local directory is what the last sync left and the remote has not changed since: nothing to restore");
                 return Ok(LocalChangesVerdict::Done(Outcome::NothingToRestore));
@@ -356,13 +366,13 @@ impl SyncJob {
                 discarded_added: Vec::new(),
             });
         }
-        if self.discard_local_changes {
+        if self.restore.discard_local_changes {
             tracing::warn!(%local, changes = %changes.describe(), "local changes since the last sync are discarded (--discard-local-changes)");
             let mut discarded_added = changes.added;
             discarded_added.sort();
             return Ok(LocalChangesVerdict::Restore { discarded_added });
         }
-        let why = match self.as_of {
+        let why = match self.restore.as_of {
             Some(_) => "a restore --as-of would replace them",
             None => "the remote changed since that sync too, so restoring would replace them",
         };
@@ -393,7 +403,7 @@ impl SyncJob {
     /// A restore `--as-of` starts a history of its own (even when the current tree is that
     /// of the time); a plain one continues the remote's.
     fn lineage_after_restore(&self, upload: Option<&CompletionRecord>) -> Option<String> {
-        match self.as_of {
+        match self.restore.as_of {
             Some(as_of) => Some(format_time(as_of)),
             None => upload.and_then(|record| record.restored_as_of.clone()),
         }
@@ -411,13 +421,13 @@ impl SyncJob {
                 tracing::warn!(%remote, "the remote holds files but no completion record (written by plain rclone or an older agent): restoring what is there");
             }
             RemoteState::Incomplete(record) => {
-                let before_it = match (self.as_of, record.started_at()) {
+                let before_it = match (self.restore.as_of, record.started_at()) {
                     (Some(when), Some(started)) => when < started,
                     _ => false,
                 };
                 if before_it {
                     tracing::info!(%remote, last_upload = %record.describe(), "the last upload did not complete, but --as-of is before it started");
-                } else if self.allow_incomplete {
+                } else if self.restore.allow_incomplete {
                     tracing::warn!(%remote, last_upload = %record.describe(), "the last upload did not complete; restoring anyway because --allow-incomplete is set");
                 } else {
                     return Err(AgentError::RefusedBySafetyValve {
@@ -430,7 +440,7 @@ impl SyncJob {
                 }
             }
             RemoteState::UnreadableRecord(problem) => {
-                if !self.allow_incomplete {
+                if !self.restore.allow_incomplete {
                     return Err(AgentError::RefusedBySafetyValve {
                         reason: format!(
                             "the completion record at {remote} cannot be read ({problem}), so whether the last upload completed is unknown"

@@ -139,6 +139,7 @@ async fn run_logged(job: &SyncJob, status: &Status, reason: &str) -> Result<Outc
     };
     let started = Instant::now();
     let lease = job
+        .upload
         .writer_lease
         .as_ref()
         .filter(|_| job.direction == Direction::ToRemote);
@@ -282,7 +283,7 @@ impl SyncRequests {
     /// The sync at start serves every request made before it.
     fn of(job: &SyncJob) -> Self {
         SyncRequests {
-            receiver: match (&job.writer_lease, &job.sync_request_watch) {
+            receiver: match (&job.upload.writer_lease, &job.upload.sync_request_watch) {
                 (Some(lease), _) => Some(lease.sync_requests()),
                 (None, Some(watch)) => Some(watch.sync_requests()),
                 (None, None) => None,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::cli::{CommonSyncArgs, RemoteToLocalSync, SyncToRemote};
 use crate::error::{AgentError, Result};
-use crate::job::{Direction, SyncJob};
+use crate::job::{Direction, RestoreOptions, SyncJob, UploadOptions};
 use crate::pidfile::{DefaultPidPath, PidFile};
 use crate::plan::Limits;
 use crate::rclone::Rclone;
@@ -113,13 +113,18 @@ async fn run_sync(
     let rclone = rclone_for(&common.remote, &config, common.stats_interval);
     let mut job = sync_job(direction, local, remote, options, common, rclone, operator);
     // Unknown (a hand-written config without one): no warning that could be wrong.
-    job.empty_directories_kept = config
+    job.upload.empty_directories_kept = config
         .remote_backend()
         .is_none_or(|kind| crate::fidelity::keeps_empty_directories(&kind));
     let status = Arc::new(Status::default());
     serve_status(direction, common, &status).await?;
-    let asking = job.writer_lease.as_ref().map(WriterLease::keep_asking);
+    let asking = job
+        .upload
+        .writer_lease
+        .as_ref()
+        .map(WriterLease::keep_asking);
     let watching = job
+        .upload
         .sync_request_watch
         .as_ref()
         .map(SyncRequestWatch::keep_asking);
@@ -127,7 +132,7 @@ async fn run_sync(
     if let Some(watching) = watching {
         watching.abort();
     }
-    if let (Some(lease), Some(asking)) = (&job.writer_lease, asking) {
+    if let (Some(lease), Some(asking)) = (&job.upload.writer_lease, asking) {
         asking.abort();
         lease.release().await;
     }
@@ -244,8 +249,6 @@ fn sync_job(
     SyncJob {
         direction,
         reporter: operator.reporter,
-        writer_lease: operator.writer_lease,
-        sync_request_watch: operator.sync_request_watch,
         local,
         encrypted: is_encrypted_target(&remote),
         remote,
@@ -255,17 +258,23 @@ fn sync_job(
             max_percent: common.max_delete_percent,
             max_files: common.max_delete_files,
         }),
-        sentinel: options.sentinel,
-        allow_incomplete: options.allow_incomplete,
-        keep_local_if_remote_empty: options.keep_local_if_remote_empty,
-        discard_local_changes: options.discard_local_changes,
-        full_sync_interval: options.full_sync_interval,
-        trash: options.trash,
-        as_of: options.as_of,
+        upload: UploadOptions {
+            sentinel: options.sentinel,
+            full_sync_interval: options.full_sync_interval,
+            writer_lease: operator.writer_lease,
+            sync_request_watch: operator.sync_request_watch,
+            trash: options.trash,
+            empty_directories_kept: true,
+        },
+        restore: RestoreOptions {
+            allow_incomplete: options.allow_incomplete,
+            keep_local_if_remote_empty: options.keep_local_if_remote_empty,
+            discard_local_changes: options.discard_local_changes,
+            as_of: options.as_of,
+        },
         rclone,
         running_uid: nix::unistd::geteuid().as_raw(),
         running_gid: nix::unistd::getegid().as_raw(),
-        empty_directories_kept: true,
         sync_lock: Some(sync_lock::lock_path(
             &common
                 .pid_path

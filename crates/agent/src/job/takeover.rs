@@ -4,8 +4,8 @@
 //! it replaces.
 
 use super::{
-    CompletionRecord, Direction, LocalRecord, Outcome, RemoteState, RemoteSurvey, Result, SyncJob,
-    UploadId, Writer,
+    CompletionRecord, Direction, LocalRecord, Outcome, RemoteState, RemoteSurvey, RestoreOptions,
+    Result, SyncJob, UploadId, Writer,
 };
 
 /// What a new primary writer found at the remote.
@@ -82,18 +82,20 @@ impl SyncJob {
     }
 
     async fn restore_for_takeover(&self) -> Result<Outcome> {
-        let restore = SyncJob {
+        let mut restore = SyncJob {
             direction: Direction::ToLocal,
             force: false,
-            allow_incomplete: true,
-            keep_local_if_remote_empty: true,
-            discard_local_changes: true,
-            as_of: None,
+            restore: RestoreOptions {
+                allow_incomplete: true,
+                keep_local_if_remote_empty: true,
+                discard_local_changes: true,
+                as_of: None,
+            },
             reporter: None,
-            writer_lease: None,
-            sync_request_watch: None,
             ..self.clone()
         };
+        restore.upload.writer_lease = None;
+        restore.upload.sync_request_watch = None;
         restore.run().await
     }
 }

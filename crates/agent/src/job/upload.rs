@@ -41,7 +41,7 @@ pub(super) async fn run(job: &SyncJob) -> Result<Outcome> {
             last,
             changes,
             tree,
-        } if job.trash.is_none() && !changes.is_empty() => {
+        } if job.upload.trash.is_none() && !changes.is_empty() => {
             upload_changes(job, &last, changes, tree).await
         }
         SinceLastSync::FullSyncDue => upload_everything(job, Comparison::for_safety_net(job)).await,
@@ -86,7 +86,7 @@ impl Comparison {
 /// upload: about this remote, from a sync that left both sides equal (a mirror, unless this
 /// upload is a copy too), and a full sync not yet due.
 fn since_last_sync(job: &SyncJob) -> Result<SinceLastSync> {
-    if job.full_sync_interval.is_zero() || !job.local.is_dir() {
+    if job.upload.full_sync_interval.is_zero() || !job.local.is_dir() {
         return Ok(SinceLastSync::Unknown);
     }
     let Some(last) = LocalRecord::read(&job.local)? else {
@@ -101,7 +101,7 @@ fn since_last_sync(job: &SyncJob) -> Result<SinceLastSync> {
     else {
         return Ok(SinceLastSync::Unknown); // unreadable, or in the future (a clock set back)
     };
-    if age >= job.full_sync_interval {
+    if age >= job.upload.full_sync_interval {
         tracing::info!(last_full_sync = %last.full_sync_at, "a full sync is due (--full-sync-interval)");
         return Ok(SinceLastSync::FullSyncDue);
     }
@@ -193,7 +193,7 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
         return Ok(Outcome::NothingToUpload);
     }
     safety::check_upload_source(&job.local, job.delete, job.force)?;
-    if let Some(sentinel) = &job.sentinel {
+    if let Some(sentinel) = &job.upload.sentinel {
         safety::check_sentinel(&job.local, sentinel)?;
     }
     warn_of_reserved_names(&job.local);
@@ -206,7 +206,7 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
     // The local side is the scan (no rclone listing of it); the remote listing is needed by
     // the plan and the trash's change log.
     let source = files_of(&tree);
-    let destination = if limits.is_some() || job.trash.is_some() {
+    let destination = if limits.is_some() || job.upload.trash.is_some() {
         job.rclone.list_files(&job.remote).await?
     } else {
         std::collections::BTreeMap::new()
@@ -226,7 +226,7 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
         judge_plan(&plan, limits, forced_clear, &destination_name, started)?;
         // With the trash, every deletion and overwrite is a move into it (recoverable
         // with --as-of), and rclone counts both against --max-delete: unbound.
-        if job.trash.is_none() {
+        if job.upload.trash.is_none() {
             extra.extend(bind_to_plan(&plan));
         }
     }
@@ -240,7 +240,7 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
     // never-listed path of the same bucket, sends CreateBucket), and the change log is
     // written into it.
     record.write_before_sync(&job.rclone, &job.remote).await?;
-    if job.trash.is_some() {
+    if job.upload.trash.is_some() {
         log_trash_changes(job, &source, &destination, stamp).await?;
         extra.extend([
             "--backup-dir".to_string(),
@@ -257,7 +257,7 @@ async fn upload_everything(job: &SyncJob, comparison: Comparison) -> Result<Outc
         LocalRecord::synced(&job.remote, Some(UploadId::of(&record)), job.delete, tree)
             .descending_from(lineage),
     );
-    if let Some(retention) = job.trash
+    if let Some(retention) = job.upload.trash
         && let Err(e) = trash::maintain(&job.rclone, &job.remote, stamp, retention).await
     {
         tracing::warn!(error = %e, "the sync finished, but the trash could not be maintained; the next sync tries again");
@@ -285,7 +285,7 @@ fn scan_local(job: &SyncJob) -> Result<LocalTree> {
     let mut uncarried = Uncarried::default();
     let tree = local_record::scan_noting(&job.local, &mut uncarried)?;
     fidelity::warn_once(
-        uncarried.warnings(&tree, job.empty_directories_kept),
+        uncarried.warnings(&tree, job.upload.empty_directories_kept),
         &job.local,
     );
     Ok(tree)
