@@ -8,10 +8,10 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::as_of::{self, Rebuilt};
+use crate::deletion_plan::{self, DeletionPlan, Limits};
 use crate::error::{AgentError, Result};
 use crate::layout;
 use crate::local_record::{self, LocalChanges, LocalRecord, LocalState, UploadId};
-use crate::plan::{self, DeletionPlan, Limits};
 use crate::rclone::{Rclone, TransferMode};
 use crate::record::{CompletionRecord, RemoteState, RemoteSurvey, Writer, format_time};
 use crate::report::Reporter;
@@ -467,7 +467,7 @@ impl SyncJob {
         if !rebuilt.lost.is_empty() {
             tracing::warn!(
                 count = rebuilt.lost.len(),
-                files = %plan::quote_names(&rebuilt.lost),
+                files = %deletion_plan::quote_names(&rebuilt.lost),
                 "files of that time whose version is no longer at the remote are left out"
             );
         }

@@ -4,13 +4,13 @@
 
 pub mod as_of;
 pub mod cli;
+pub mod deletion_plan;
 pub mod error;
 pub mod fidelity;
 pub mod job;
 pub mod layout;
 pub mod local_record;
 pub mod pidfile;
-pub mod plan;
 pub mod rclone;
 pub mod rclone_config;
 pub mod record;
@@ -19,9 +19,9 @@ pub mod report;
 pub mod runner;
 pub mod safety;
 pub mod stale_configs;
-pub mod status;
 pub mod status_server;
 pub mod sync_command;
+pub mod sync_counters;
 pub mod sync_lock;
 pub mod sync_requests;
 pub mod trash;

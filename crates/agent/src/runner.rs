@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::error::{AgentError, Result, exit_code};
 use crate::job::{CatchUp, Direction, Outcome, SyncJob};
-use crate::status::Status;
+use crate::sync_counters::Status;
 use crate::sync_lock;
 use crate::watch::ChangeWatcher;
 use crate::writer_lease::{Turn, WriterLease};

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::{AgentError, Result};
-use crate::status::{Snapshot, Status};
+use crate::sync_counters::{Snapshot, Status};
 
 #[derive(Debug, Clone)]
 pub struct StatusServer {

@@ -53,19 +53,19 @@ pub struct Context {
     pub reports: bool,
 }
 
-/// The verdict on one resource, before it is written to its status.
+/// Whether one resource is Ready, and why, before it is written to its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub struct Readiness {
     pub ready: bool,
     pub reason: &'static str,
     pub message: String,
-    /// The encryption key seen, recorded in the status (never erased by a verdict without).
+    /// The encryption key seen, recorded in the status (never erased by a judgement without one).
     pub key: Option<EncryptionKeyStatus>,
 }
 
-impl Verdict {
+impl Readiness {
     fn ready(message: String, key: Option<EncryptionKeyStatus>) -> Self {
-        Verdict {
+        Readiness {
             ready: true,
             reason: "Valid",
             message,
@@ -82,10 +82,10 @@ async fn reconcile(
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
     let namespace = pfss.namespace().ok_or(ReconcileError::NoNamespace)?;
-    let verdict = judge(&pfss, &ctx, &namespace).await?;
+    let readiness = judge(&pfss, &ctx, &namespace).await?;
     ctx.metrics
-        .reconcile(if verdict.ready { "ready" } else { "invalid" });
-    write_status(&ctx, &pfss, &namespace, &verdict).await?;
+        .reconcile(if readiness.ready { "ready" } else { "invalid" });
+    write_status(&ctx, &pfss, &namespace, &readiness).await?;
     let stale_in = keep_synced_true_to_time(&ctx, &pfss, &namespace).await?;
     // Secrets are not watched (that would need list/watch on every Secret of the cluster):
     // a resource that depends on some looks at them again soon, one GET each.
@@ -152,10 +152,10 @@ async fn judge(
     pfss: &PodFilesystemSync,
     ctx: &Context,
     namespace: &str,
-) -> Result<Verdict, ReconcileError> {
+) -> Result<Readiness, ReconcileError> {
     let errors = validate(pfss);
     if !errors.is_empty() {
-        return Ok(Verdict {
+        return Ok(Readiness {
             ready: false,
             reason: "InvalidSpec",
             message: describe(&errors),
@@ -164,23 +164,23 @@ async fn judge(
     }
     let missing = env_secrets::missing(&ctx.client, namespace, pfss).await?;
     if !missing.is_empty() {
-        return Ok(Verdict {
+        return Ok(Readiness {
             ready: false,
             reason: REASON_SECRET_NOT_FOUND,
             message: env_secrets::describe_missing(namespace, &missing),
             key: None,
         });
     }
-    encryption_verdict(pfss, ctx, namespace).await
+    encryption_readiness(pfss, ctx, namespace).await
 }
 
-async fn encryption_verdict(
+async fn encryption_readiness(
     pfss: &PodFilesystemSync,
     ctx: &Context,
     namespace: &str,
-) -> Result<Verdict, ReconcileError> {
+) -> Result<Readiness, ReconcileError> {
     let Some(secret_name) = pfss.encryption_secret_name() else {
-        return Ok(Verdict::ready("valid".into(), None));
+        return Ok(Readiness::ready("valid".into(), None));
     };
     let recorded = pfss.status.as_ref().and_then(|s| s.encryption_key.as_ref());
     let known = KnownKey {
@@ -193,25 +193,25 @@ async fn encryption_verdict(
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let resource = format!("{namespace}/{}", pfss.name_any());
     match encryption::ensure_secret(&secrets, &secret_name, namespace, &resource, known).await {
-        Ok(SecretOutcome::Existing(key)) => Ok(Verdict::ready(
+        Ok(SecretOutcome::Existing(key)) => Ok(Readiness::ready(
             format!("valid; encryption keys in Secret {secret_name}"),
             Some(key),
         )),
         Ok(SecretOutcome::Created(key)) => {
             announce_new_key(ctx, pfss, &secret_name, recorded).await;
-            Ok(Verdict::ready(
+            Ok(Readiness::ready(
                 format!("valid; encryption keys in Secret {secret_name}"),
                 Some(key),
             ))
         }
         Err(encryption::EncryptionError::Api(e)) => Err(e.into()),
-        Err(e @ encryption::EncryptionError::KeyLost { .. }) => Ok(Verdict {
+        Err(e @ encryption::EncryptionError::KeyLost { .. }) => Ok(Readiness {
             ready: false,
             reason: REASON_ENCRYPTION_SECRET_LOST,
             message: e.to_string(),
             key: recorded.cloned(),
         }),
-        Err(e) => Ok(Verdict {
+        Err(e) => Ok(Readiness {
             ready: false,
             reason: "EncryptionSecretUnusable",
             message: e.to_string(),
@@ -253,22 +253,22 @@ async fn write_status(
     ctx: &Context,
     pfss: &PodFilesystemSync,
     namespace: &str,
-    verdict: &Verdict,
+    readiness: &Readiness,
 ) -> Result<(), ReconcileError> {
     let status = pfss.status.clone().unwrap_or_default();
     let generation = pfss.metadata.generation;
     let previous = find_condition(&status.conditions, CONDITION_READY);
     let ready = ConditionVerdict {
         type_: CONDITION_READY,
-        ok: verdict.ready,
-        reason: verdict.reason,
-        message: verdict.message.clone(),
+        ok: readiness.ready,
+        reason: readiness.reason,
+        message: readiness.message.clone(),
     };
     let request = sync_request_verdict(pfss);
     let previous_request = find_condition(&status.conditions, CONDITION_SYNC_REQUESTED);
     let unchanged = ready.is_written_in(previous, generation)
         && status.observed_generation == generation
-        && (verdict.key.is_none() || verdict.key == status.encryption_key)
+        && (readiness.key.is_none() || readiness.key == status.encryption_key)
         && match (&request, previous_request) {
             (Some(request), previous) => request.is_written_in(previous, generation),
             (None, previous) => previous.is_none(),
@@ -294,8 +294,8 @@ async fn write_status(
     )
     .await?;
     // A merge patch, never an apply: an apply without the key would erase the record that
-    // protects it, and a verdict without a key does not mean that the key is gone.
-    if let Some(key) = &verdict.key
+    // protects it, and a judgement without a key does not mean that the key is gone.
+    if let Some(key) = &readiness.key
         && status.encryption_key.as_ref() != Some(key)
     {
         api.patch_status(
@@ -305,13 +305,13 @@ async fn write_status(
         )
         .await?;
     }
-    if flipped && !verdict.ready {
+    if flipped && !readiness.ready {
         publish(
             ctx,
             &pfss.object_ref(&()),
             EventType::Warning,
-            verdict.reason,
-            verdict.message.clone(),
+            readiness.reason,
+            readiness.message.clone(),
         )
         .await;
     }

@@ -6,7 +6,7 @@
 use super::{
     AgentError, CompletionRecord, DateTime, DeletionPlan, Instant, LocalChanges, LocalRecord,
     LocalState, Outcome, Path, RemoteSurvey, Result, SyncJob, UploadId, Utc, bind_to_plan,
-    judge_plan, layout, local_record, plan, safety, trash, write_list,
+    deletion_plan, judge_plan, layout, local_record, safety, trash, write_list,
 };
 use crate::fidelity::{self, Uncarried};
 use crate::local_record::LocalTree;
@@ -272,11 +272,11 @@ async fn log_trash_changes(
     stamp: DateTime<Utc>,
 ) -> Result<()> {
     let deleted = if job.delete {
-        plan::missing_from(destination, source)
+        deletion_plan::missing_from(destination, source)
     } else {
         Vec::new()
     };
-    let added = plan::missing_from(source, destination);
+    let added = deletion_plan::missing_from(source, destination);
     trash::log_changes(&job.rclone, &job.remote, stamp, added, deleted).await
 }
 
