@@ -433,6 +433,39 @@ const LOCAL_FLAGS: [&str; 4] = [
     "--tls-key-file",
 ];
 
+/// The value of one of the container's `env` entries when the operator runs here: its
+/// `value`, the Secret key it names (read from the cluster), or `local`'s Pod name or
+/// namespace for a `fieldRef`.
+fn env_value(variable: &Value, env_name: &str, local: &LocalRun) -> String {
+    let secret_ref = &variable["valueFrom"]["secretKeyRef"];
+    if let Some(value) = variable["value"].as_str() {
+        value.to_string()
+    } else if let Some(secret) = secret_ref["name"].as_str() {
+        let key = secret_ref["key"].as_str().expect("secretKeyRef key");
+        let data = get_json(
+            &local.admin_kubeconfig,
+            &format!("secret/{secret}"),
+            Some(&local.namespace),
+        )
+        .unwrap_or_else(|| panic!("env {env_name}: Secret {secret} does not exist"));
+        let encoded = data["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("env {env_name}: Secret {secret} has no {key}"));
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .expect("base64 Secret data"),
+        )
+        .expect("utf-8 Secret data")
+    } else {
+        match variable["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+            Some("metadata.name") => local.pod_name.clone(),
+            Some("metadata.namespace") => local.namespace.clone(),
+            other => panic!("env {env_name}: no local value for {other:?}"),
+        }
+    }
+}
+
 impl ChartOperator {
     /// Starts the operator like `container` (from the rendered Deployment) under
     /// `kubeconfig`, and waits until `/readyz` answers 200. Every argument and environment
@@ -476,34 +509,7 @@ impl ChartOperator {
         command.env("KUBECONFIG", kubeconfig);
         for variable in container["env"].as_array().into_iter().flatten() {
             let env_name = variable["name"].as_str().expect("env name");
-            let secret_ref = &variable["valueFrom"]["secretKeyRef"];
-            let value = if let Some(value) = variable["value"].as_str() {
-                value.to_string()
-            } else if let Some(secret) = secret_ref["name"].as_str() {
-                let key = secret_ref["key"].as_str().expect("secretKeyRef key");
-                let data = get_json(
-                    &local.admin_kubeconfig,
-                    &format!("secret/{secret}"),
-                    Some(&local.namespace),
-                )
-                .unwrap_or_else(|| panic!("env {env_name}: Secret {secret} does not exist"));
-                let encoded = data["data"][key]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("env {env_name}: Secret {secret} has no {key}"));
-                String::from_utf8(
-                    base64::engine::general_purpose::STANDARD
-                        .decode(encoded)
-                        .expect("base64 Secret data"),
-                )
-                .expect("utf-8 Secret data")
-            } else {
-                match variable["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
-                    Some("metadata.name") => local.pod_name.clone(),
-                    Some("metadata.namespace") => local.namespace.clone(),
-                    other => panic!("env {env_name}: no local value for {other:?}"),
-                }
-            };
-            command.env(env_name, value);
+            command.env(env_name, env_value(variable, env_name, local));
         }
         let log = local
             .tls_dir

@@ -2,6 +2,10 @@
 //! `kubectl create` of a user's objects store, and the errors a user reads. One API server
 //! and operator serve every case (`main`), each case in its own namespace.
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

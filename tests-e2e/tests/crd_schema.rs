@@ -2,6 +2,10 @@
 //! enums, bounds and CEL rules), the earliest place: `kubectl apply` fails naming the field,
 //! and nothing is stored. One case a row, each sent as raw JSON (wrong types included).
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::ApiResource;
 use serde_json::{Value, json};

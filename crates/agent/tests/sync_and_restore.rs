@@ -1,5 +1,9 @@
 //! The agent against a real S3 server, driven as a user drives it.
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 mod support;
 
 use std::fs;

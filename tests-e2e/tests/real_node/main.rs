@@ -7,6 +7,10 @@
 //! One cluster for the whole binary (it takes ~40 s to start): the cases run in order, each
 //! in a namespace of its own; the cluster is stopped at the end and the host checked.
 
+// A scenario reads top to bottom against one setup; the code under test keeps its
+// functions short.
+#![allow(clippy::too_many_lines)]
+
 use std::fs;
 use std::path::Path;
 use std::sync::OnceLock;
