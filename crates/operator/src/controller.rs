@@ -34,6 +34,8 @@ use crate::sync_status;
 use crate::validation::{describe, validate};
 
 pub const CONTROLLER_NAME: &str = "volume-syncing-controller";
+/// Owns `status.encryptionKey` alone, so no other writer's apply can drop it.
+pub const ENCRYPTION_KEY_FIELD_MANAGER: &str = "volume-syncing-controller-encryption-key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -293,15 +295,16 @@ async fn write_status(
         &Patch::Apply(ready_patch(&pfss.name_any(), generation, &conditions)),
     )
     .await?;
-    // A merge patch, never an apply: an apply without the key would erase the record that
-    // protects it, and a judgement without a key does not mean that the key is gone.
+    // Its own field manager, applied only with a key: the reconciler's apply above never
+    // names the key, so it cannot erase the record that protects it, and a judgement
+    // without a key does not mean that the key is gone.
     if let Some(key) = &readiness.key
         && status.encryption_key.as_ref() != Some(key)
     {
         api.patch_status(
             &pfss.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"encryptionKey": key}})),
+            &PatchParams::apply(ENCRYPTION_KEY_FIELD_MANAGER).force(),
+            &Patch::Apply(encryption_key_patch(&pfss.name_any(), key)),
         )
         .await?;
     }
@@ -326,6 +329,15 @@ fn ready_patch(name: &str, generation: Option<i64>, conditions: &[Condition]) ->
         "kind": "PodFilesystemSync",
         "metadata": {"name": name},
         "status": {"observedGeneration": generation, "conditions": conditions},
+    })
+}
+
+fn encryption_key_patch(name: &str, key: &EncryptionKeyStatus) -> serde_json::Value {
+    json!({
+        "apiVersion": "riotkit.org/v1alpha1",
+        "kind": "PodFilesystemSync",
+        "metadata": {"name": name},
+        "status": {"encryptionKey": key},
     })
 }
 
