@@ -625,7 +625,7 @@ async fn a_status_an_earlier_operator_wrote_by_merge_patch_is_taken_over_without
 
 #[tokio::test]
 async fn a_forged_or_replayed_report_is_refused_and_changes_nothing() {
-    let (_plane, client, _operator) = served(true).await;
+    let (_plane, client, operator) = served(true).await;
     create_pfss(&client, NAMESPACE, NAME, spec("@every 1h", 0)).await;
     let other = "other-data";
     let mut other_spec = spec("@every 1h", 0);
@@ -690,6 +690,20 @@ async fn a_forged_or_replayed_report_is_refused_and_changes_nothing() {
         .status
         .unwrap_or_default();
     assert!(other_status.pods.is_empty(), "{other_status:?}");
+
+    // One TokenReview for the Pod's token, remembered for its next three requests (the
+    // replays and the forged Pod name); the other audience and the junk token are reviewed
+    // and refused; the empty token is refused without a review.
+    let scrape = operator.metrics().await;
+    for (result, count) in [("accepted", 1), ("remembered", 3), ("refused", 2)] {
+        let series = format!(
+            "volume_syncing_operator_report_token_checks_total{{result=\"{result}\"}} {count}"
+        );
+        assert!(
+            scrape.lines().any(|line| line == series),
+            "no {series}:\n{scrape}"
+        );
+    }
 }
 
 /// The value of the per-resource gauge `name` for shop/shop-data in a scrape.

@@ -1,5 +1,6 @@
 //! The operator: reconciles `PodFilesystemSync` resources and serves the Pod mutating
 //! admission webhook that injects the agent.
+pub mod accepted_tokens;
 pub mod admin;
 pub mod certificates;
 pub mod cli;

@@ -16,6 +16,11 @@ pub struct AdmissionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
     /// `ready`, `invalid` or `error`.
     pub result: String,
@@ -26,6 +31,9 @@ pub struct Metrics {
     pub admissions: Family<AdmissionLabels, Counter>,
     pub admission_seconds: Histogram,
     pub reconciles: Family<ReconcileLabels, Counter>,
+    /// Checks of the agents' report tokens: `accepted`, `refused` or `error` by a
+    /// TokenReview, `remembered` from one within the last minute.
+    pub report_token_checks: Family<ResultLabels, Counter>,
     /// notAfter of the webhook certificate being served, Unix seconds; set by [`crate::tls`]
     /// on every (re)load, 0 until then or when it cannot be read.
     pub webhook_certificate_expiry: Gauge,
@@ -54,6 +62,12 @@ impl Default for Metrics {
             "PodFilesystemSync reconciliations, by result",
             reconciles.clone(),
         );
+        let report_token_checks = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "report_token_checks",
+            "Checks of the agents' report tokens: by a TokenReview (accepted, refused, error) or remembered from one",
+            report_token_checks.clone(),
+        );
         let webhook_certificate_expiry = Gauge::default();
         registry.register(
             "webhook_certificate_expiry_timestamp_seconds",
@@ -67,6 +81,7 @@ impl Default for Metrics {
             admissions,
             admission_seconds,
             reconciles,
+            report_token_checks,
             webhook_certificate_expiry,
             resources,
         }

@@ -10,6 +10,7 @@
 //! `sentAt`, which must be newer than the Pod's last report and close to now.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,11 +19,15 @@ use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec, UserInf
 use kube::Resource as _;
 use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 use vsc_types::contract::report_audience;
 use vsc_types::crd::{PodFilesystemSync, REASON_SYNC_FAILING, REASON_SYNC_RECOVERED};
 use vsc_types::report::SyncReport;
 
+use crate::accepted_tokens::AcceptedTokens;
+use crate::metrics::ResultLabels;
 use crate::sync_status::{self, Recorded, Streak};
 
 /// Longest Pod name Kubernetes accepts.
@@ -35,10 +40,24 @@ const EXTRA_POD_NAME: &str = "authentication.kubernetes.io/pod-name";
 
 pub struct ReportState {
     pub client: kube::Client,
+    /// Tokens accepted by a TokenReview within the last minute.
+    pub accepted_tokens: AcceptedTokens,
+    /// `volume_syncing_operator_report_token_checks_total`, by result.
+    pub token_checks: Family<ResultLabels, Counter>,
     /// Where the writer leases are kept: the operator's own namespace.
     pub lease_namespace: String,
     /// Publishes `SyncFailing` / `SyncRecovered` Events, once per failure streak.
     pub recorder: Recorder,
+}
+
+impl ReportState {
+    fn token_checks(&self, result: &str) {
+        self.token_checks
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
 }
 
 pub(crate) type Answer = (StatusCode, String);
@@ -57,7 +76,7 @@ pub async fn receive(
         Err(answer) => return answer,
     };
     let (namespace, name) =
-        match check_sender(&state.client, &headers, &report.resource, &report.pod).await {
+        match check_sender(&state, &headers, &report.resource, &report.pod).await {
             Ok(resource) => resource,
             Err(answer) => return answer,
         };
@@ -111,7 +130,7 @@ pub async fn receive(
 /// The `namespace` and `name` of `resource` (`namespace/name`) when the request's bearer
 /// token proves it comes from `pod`, selected by that resource.
 pub(crate) async fn check_sender<'r>(
-    client: &kube::Client,
+    state: &ReportState,
     headers: &HeaderMap,
     resource: &'r str,
     pod: &str,
@@ -122,7 +141,7 @@ pub(crate) async fn check_sender<'r>(
             "resource must be namespace/name",
         ));
     };
-    authenticate(client, bearer(headers), namespace, name, pod).await?;
+    authenticate(state, bearer(headers), namespace, name, pod).await?;
     Ok((namespace, name))
 }
 
@@ -167,10 +186,11 @@ pub(crate) fn parse_from_pod<T: FromPod>(body: &[u8]) -> Result<T, Answer> {
     Ok(parsed)
 }
 
-/// Asks the API server whether `token` is a service account token of a Pod named `pod` in
-/// `namespace`, issued for the audience of the resource `namespace/name`.
+/// Whether `token` is a service account token of a Pod named `pod` in `namespace`, issued
+/// for the audience of the resource `namespace/name`: remembered from an earlier review
+/// ([`AcceptedTokens`]), else asked of the API server by a TokenReview.
 async fn authenticate(
-    client: &kube::Client,
+    state: &ReportState,
     token: &str,
     namespace: &str,
     name: &str,
@@ -183,48 +203,74 @@ async fn authenticate(
         ));
     }
     let audience = report_audience(namespace, name);
+    let now = Instant::now();
+    let bound = if let Some(bound) = state.accepted_tokens.bound_to(&audience, token, now) {
+        state.token_checks("remembered");
+        Some(bound)
+    } else {
+        let bound = review(state, token, &audience).await?;
+        if let Some((token_namespace, token_pod)) = &bound {
+            state
+                .accepted_tokens
+                .remember(&audience, token, token_namespace, token_pod, now);
+        }
+        bound
+    };
+    match bound {
+        Some((token_namespace, token_pod)) if token_namespace == namespace && token_pod == pod => {
+            Ok(())
+        }
+        Some(_) => Err(forbidden(format!(
+            "the token is not bound to Pod {pod} in {namespace}"
+        ))),
+        None => Err(forbidden(format!(
+            "the token does not grant reports for {namespace}/{name}"
+        ))),
+    }
+}
+
+/// A TokenReview of `token` for `audience`: the namespace and Pod it is bound to, `None`
+/// when the API server does not accept it for that audience or it is no Pod's token.
+async fn review(
+    state: &ReportState,
+    token: &str,
+    audience: &str,
+) -> Result<Option<(String, String)>, Answer> {
     let review = TokenReview {
         spec: TokenReviewSpec {
             token: Some(token.to_string()),
-            audiences: Some(vec![audience.clone()]),
+            audiences: Some(vec![audience.to_string()]),
         },
         ..TokenReview::default()
     };
-    let reviewed = Api::<TokenReview>::all(client.clone())
+    let reviewed = Api::<TokenReview>::all(state.client.clone())
         .create(&PostParams::default(), &review)
         .await
         .map_err(|e| {
+            state.token_checks("error");
             tracing::warn!(error = %e, "TokenReview failed; a report cannot be checked");
             refuse(StatusCode::BAD_GATEWAY, "could not check the report token")
         })?;
     let status = reviewed.status.unwrap_or_default();
     let audiences = status.audiences.unwrap_or_default();
-    if status.authenticated != Some(true) || !audiences.contains(&audience) {
-        return Err(forbidden(format!(
-            "the token does not grant reports for {namespace}/{name}"
-        )));
-    }
-    let user = status.user.unwrap_or_default();
-    token_pod(&user, namespace)
-        .filter(|bound| bound == pod)
-        .map(|_| ())
-        .ok_or_else(|| {
-            forbidden(format!(
-                "the token is not bound to Pod {pod} in {namespace}"
-            ))
-        })
+    let bound = (status.authenticated == Some(true) && audiences.iter().any(|a| a == audience))
+        .then(|| token_pod(&status.user.unwrap_or_default()))
+        .flatten();
+    state.token_checks(if bound.is_some() {
+        "accepted"
+    } else {
+        "refused"
+    });
+    Ok(bound)
 }
 
-/// The Pod in `namespace` a reviewed service account token is bound to.
-fn token_pod(user: &UserInfo, namespace: &str) -> Option<String> {
+/// The namespace and Pod a reviewed service account token is bound to.
+fn token_pod(user: &UserInfo) -> Option<(String, String)> {
     let username = user.username.as_deref()?;
     let account = username.strip_prefix("system:serviceaccount:")?;
     let (token_namespace, _) = account.split_once(':')?;
-    if token_namespace != namespace {
-        return None;
-    }
     match user.extra.as_ref()?.get(EXTRA_POD_NAME)?.as_slice() {
-        [pod] => Some(pod.clone()),
+        [pod] => Some((token_namespace.to_string(), pod.clone())),
         _ => None,
     }
 }
@@ -278,22 +324,25 @@ mod tests {
     }
 
     #[test]
-    fn only_a_pod_bound_token_of_the_resources_namespace_names_a_pod() {
-        let pod = |user: &UserInfo| token_pod(user, "shop");
+    fn only_a_pod_bound_service_account_token_names_a_namespace_and_pod() {
+        let bound = |namespace: &str, pod: &str| Some((namespace.to_string(), pod.to_string()));
         assert_eq!(
-            pod(&user("system:serviceaccount:shop:default", &["web-0"])),
-            Some("web-0".into())
+            token_pod(&user("system:serviceaccount:shop:default", &["web-0"])),
+            bound("shop", "web-0")
         );
         assert_eq!(
-            pod(&user("system:serviceaccount:other:default", &["web-0"])),
+            token_pod(&user("system:serviceaccount:other:default", &["web-0"])),
+            bound("other", "web-0")
+        );
+        assert_eq!(
+            token_pod(&user("system:serviceaccount:shop:default", &[])),
             None
         );
-        assert_eq!(pod(&user("system:serviceaccount:shop:default", &[])), None);
         assert_eq!(
-            pod(&user("system:serviceaccount:shop:default", &["a", "b"])),
+            token_pod(&user("system:serviceaccount:shop:default", &["a", "b"])),
             None
         );
-        assert_eq!(pod(&user("alice", &["web-0"])), None);
+        assert_eq!(token_pod(&user("alice", &["web-0"])), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::sync::watch;
 
+use vsc_operator::accepted_tokens::AcceptedTokens;
 use vsc_operator::admin::{self, AdminState};
 use vsc_operator::certificates::SelfManaged;
 use vsc_operator::cli::Config;
@@ -49,7 +50,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let report_state = config
         .report
         .as_ref()
-        .map(|_| report_state(&client, &config));
+        .map(|_| report_state(&client, &config, &metrics));
     let admin = admin::router(
         admin_state.clone(),
         config.report.as_ref().zip(report_state),
@@ -215,9 +216,11 @@ fn start_background_tasks(client: &kube::Client, config: &Config, stop: &Stop) -
     leader
 }
 
-fn report_state(client: &kube::Client, config: &Config) -> Arc<ReportState> {
+fn report_state(client: &kube::Client, config: &Config, metrics: &Metrics) -> Arc<ReportState> {
     Arc::new(ReportState {
         client: client.clone(),
+        accepted_tokens: AcceptedTokens::default(),
+        token_checks: metrics.report_token_checks.clone(),
         lease_namespace: config.namespace.clone().unwrap_or_default(),
         recorder: kube::runtime::events::Recorder::new(
             client.clone(),

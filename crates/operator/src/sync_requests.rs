@@ -27,11 +27,11 @@ pub async fn receive(
         Ok(query) => query,
         Err(answer) => return answer,
     };
-    let (namespace, name) =
-        match check_sender(&state.client, &headers, &query.resource, &query.pod).await {
-            Ok(resource) => resource,
-            Err(answer) => return answer,
-        };
+    let (namespace, name) = match check_sender(&state, &headers, &query.resource, &query.pod).await
+    {
+        Ok(resource) => resource,
+        Err(answer) => return answer,
+    };
     let api: Api<PodFilesystemSync> = Api::namespaced(state.client.clone(), namespace);
     match api.get_opt(name).await {
         Ok(Some(pfss)) => {

@@ -241,7 +241,7 @@ pub async fn receive(
         Err(answer) => return answer,
     };
     let (namespace, name) =
-        match check_sender(&state.client, &headers, &request.resource, &request.pod).await {
+        match check_sender(&state, &headers, &request.resource, &request.pod).await {
             Ok(resource) => resource,
             Err(answer) => return answer,
         };
