@@ -212,36 +212,33 @@ fn stop_world() -> Result<(), String> {
     down
 }
 
+/// `helm install|upgrade` of the chart as the release, with `extra` arguments, waiting for
+/// it; a failure names the operator namespace's state.
+fn helm_release(cluster: &LocalCluster, verb: &str, extra: &[&str]) -> Result<(), Failed> {
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let chart = chart_dir().display().to_string();
+    let release = [verb, RELEASE, &chart, "--kubeconfig", &kubeconfig];
+    let namespace = ["--namespace", OPERATOR_NAMESPACE];
+    let wait = ["--wait", "--timeout", "180s"];
+    match helm(&[&release[..], &namespace, extra, &wait].concat()) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("helm {verb}: {e}\n{}", cluster.describe(OPERATOR_NAMESPACE)).into()),
+    }
+}
+
 // ---- 1. helm install ----------------------------------------------------------------------
 
 fn chart_installs() -> Result<(), Failed> {
     let world = world()?;
     let cluster = &world.cluster;
-    let kubeconfig = cluster.kubeconfig.display().to_string();
-    let chart = chart_dir().display().to_string();
-    helm(&[
-        "install",
-        RELEASE,
-        &chart,
-        "--kubeconfig",
-        &kubeconfig,
-        "--namespace",
-        OPERATOR_NAMESPACE,
+    let install = [
         "--create-namespace",
         NODE_VALUES[0],
         NODE_VALUES[1],
         NODE_VALUES[2],
         NODE_VALUES[3],
-        "--wait",
-        "--timeout",
-        "180s",
-    ])
-    .map_err(|e| {
-        format!(
-            "helm install: {e}\n{}",
-            cluster.describe(OPERATOR_NAMESPACE)
-        )
-    })?;
+    ];
+    helm_release(cluster, "install", &install)?;
     wait_for_webhook_ca(cluster)?;
     let listed = cluster.kubectl(&["get", "pfss", "--all-namespaces"], None)?;
     check(
@@ -842,28 +839,8 @@ fn upgrade_and_uninstall() -> Result<(), Failed> {
     let world = world()?;
     let cluster = &world.cluster;
     let kubeconfig = cluster.kubeconfig.display().to_string();
-    let chart = chart_dir().display().to_string();
-    helm(&[
-        "upgrade",
-        RELEASE,
-        &chart,
-        "--kubeconfig",
-        &kubeconfig,
-        "--namespace",
-        OPERATOR_NAMESPACE,
-        "--reuse-values",
-        "--set",
-        "agent.logFormat=json",
-        "--wait",
-        "--timeout",
-        "180s",
-    ])
-    .map_err(|e| {
-        format!(
-            "helm upgrade: {e}\n{}",
-            cluster.describe(OPERATOR_NAMESPACE)
-        )
-    })?;
+    let upgrade = ["--reuse-values", "--set", "agent.logFormat=json"];
+    helm_release(cluster, "upgrade", &upgrade)?;
     let args = cluster.kubectl_ok(
         &[
             "get",
