@@ -61,7 +61,7 @@ async fn start_etcd(root: &Path) -> (Child, u16) {
             ],
             &log,
         );
-        let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while tokio::time::Instant::now() < deadline {
             if etcd.try_wait().ok().flatten().is_some() {
                 break;

@@ -112,7 +112,7 @@ impl Kubelet {
                 sidecars.push(process);
                 continue;
             }
-            let status = wait_timeout(&mut process.child, Duration::from_mins(2)).await;
+            let status = wait_timeout(&mut process.child, Duration::from_secs(120)).await;
             assert_eq!(
                 status,
                 Some(0),
@@ -144,7 +144,7 @@ impl Kubelet {
             let _ = Command::new("kill")
                 .args(["-TERM", &sidecar.child.id().to_string()])
                 .status();
-            let code = wait_timeout(&mut sidecar.child, Duration::from_mins(2)).await;
+            let code = wait_timeout(&mut sidecar.child, Duration::from_secs(120)).await;
             results.push((sidecar.name.clone(), code, sidecar.log_text()));
         }
         results

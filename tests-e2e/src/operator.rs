@@ -194,7 +194,7 @@ pub async fn wait_until_ready(
     log: &std::path::Path,
     context: &str,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let log_text = || fs::read_to_string(log).unwrap_or_default();
     loop {
         if http_get(&format!("{admin_url}/readyz"))

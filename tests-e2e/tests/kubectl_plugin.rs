@@ -159,7 +159,7 @@ async fn sync_now_makes_the_primary_upload_once_and_status_shows_its_report() {
         ("volume-syncing-tmp".to_string(), kubelet.empty_dir("tmp")),
     ]);
     let running = kubelet.start(&stored, &volumes).await;
-    let deadline = Instant::now() + Duration::from_mins(1);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !plugin_ok(kubeconfig, &["status", "-n", "web", "web-data"]).contains("  web-0  yes") {
         assert!(Instant::now() < deadline, "web-0 never became the primary");
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -284,7 +284,7 @@ async fn sync_now_makes_every_writer_upload_once_without_a_lease() {
         pods.push((replica, volume, kubelet.start(&stored, &volumes).await));
     }
     let kubeconfig = plane.kubeconfig.as_path();
-    let deadline = Instant::now() + Duration::from_mins(1);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let json: Value = serde_json::from_str(&plugin_ok(
             kubeconfig,

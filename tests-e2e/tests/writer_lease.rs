@@ -86,7 +86,7 @@ async fn wait_primary(client: &kube::Client, old: Option<&str>, limit: Duration)
 }
 
 async fn wait_remote(remote: &Path, wanted: &[(String, String)], why: &str) {
-    let deadline = Instant::now() + Duration::from_mins(1);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while read_data(remote) != wanted {
         assert!(
             Instant::now() < deadline,
@@ -224,7 +224,7 @@ async fn only_the_primary_uploads_and_a_takeover_restores_the_old_primarys_data_
     let mut dead = replicas.remove(next);
     let killed_at = Instant::now();
     kubelet.kill(dead.running.take().expect("running")).await;
-    let third = wait_primary(&client, Some(&second), Duration::from_mins(1)).await;
+    let third = wait_primary(&client, Some(&second), Duration::from_secs(60)).await;
     let waited = killed_at.elapsed();
     let survivor = &replicas[0];
     assert_eq!(third, survivor.name);

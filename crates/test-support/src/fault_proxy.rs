@@ -61,7 +61,7 @@ pub struct FaultProxy {
 }
 
 /// However a test ends, the proxy stops by itself after this long.
-const LIFETIME: Duration = Duration::from_mins(10);
+const LIFETIME: Duration = Duration::from_secs(600);
 
 impl FaultProxy {
     /// A proxy in front of `upstream` (`http://127.0.0.1:<port>`).
@@ -199,7 +199,7 @@ fn pick(state: &Mutex<State>, method: &str, target: &str) -> Option<Fault> {
 
 /// One client connection: its requests, one after another (keep-alive).
 fn serve_connection(client: TcpStream, upstream: &str, state: &Mutex<State>) {
-    let _ = client.set_read_timeout(Some(Duration::from_mins(2)));
+    let _ = client.set_read_timeout(Some(Duration::from_secs(120)));
     let Ok(mut writer) = client.try_clone() else {
         return;
     };
@@ -325,7 +325,9 @@ fn read_chunked(reader: &mut BufReader<TcpStream>, out: &mut Vec<u8>) -> Option<
 /// `Connection: close` left out so that the client may keep its connection.
 fn forward(request: &Request, upstream: &str) -> Option<Vec<u8>> {
     let mut server = TcpStream::connect(upstream).ok()?;
-    server.set_read_timeout(Some(Duration::from_mins(2))).ok()?;
+    server
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .ok()?;
     server.write_all(&request.bytes).ok()?;
     let mut answer = Vec::new();
     server.read_to_end(&mut answer).ok()?;

@@ -249,7 +249,7 @@ fn chart_installs() -> Result<(), Failed> {
 
 /// The self-managed certificate's CA reaches the webhook configuration.
 fn wait_for_webhook_ca(cluster: &LocalCluster) -> Result<(), Failed> {
-    poll(Duration::from_mins(1), "the webhook's caBundle", || {
+    poll(Duration::from_secs(60), "the webhook's caBundle", || {
         let configs = cluster.get_json(&["mutatingwebhookconfigurations"])?;
         let bundle = configs["items"].as_array()?.iter().find_map(|c| {
             c["webhooks"][0]["clientConfig"]["caBundle"]
@@ -400,7 +400,7 @@ fn ready_pod(
     not: Option<&str>,
 ) -> Result<String, Failed> {
     poll(
-        Duration::from_mins(3),
+        Duration::from_secs(180),
         &format!("a Ready Pod of {app}"),
         || {
             let pods = cluster.get_json(&["pods", "-n", namespace, "-l", &format!("app={app}")])?;
@@ -458,7 +458,7 @@ fn stop_and_start_again(cluster: &LocalCluster, namespace: &str, app: &str) -> R
         None,
     )?;
     poll(
-        Duration::from_mins(2),
+        Duration::from_secs(120),
         &format!("the Pods of {app} to be gone"),
         || {
             let pods = cluster.get_json(&["pods", "-n", namespace, "-l", &format!("app={app}")])?;
@@ -565,7 +565,7 @@ spec:
         },
     )?;
     poll(
-        Duration::from_mins(1),
+        Duration::from_secs(60),
         "the running app's file at the remote (schedule @every 3s)",
         || {
             remote_has(
@@ -616,7 +616,7 @@ fn reported_in_status(
     pod: &str,
 ) -> Result<(), Failed> {
     poll(
-        Duration::from_mins(1),
+        Duration::from_secs(60),
         "the sidecar's reports in the PodFilesystemSync's status",
         || {
             let pfss = cluster.get_json(&["pfss", "-n", namespace, name])?;
@@ -717,7 +717,7 @@ fn operator_down() -> Result<(), Failed> {
         None,
     )?;
     poll(
-        Duration::from_mins(1),
+        Duration::from_secs(60),
         "the operator Pods to be gone",
         || {
             let pods = cluster.get_json(&["pods", "-n", OPERATOR_NAMESPACE])?;
@@ -772,7 +772,7 @@ fn operator_down() -> Result<(), Failed> {
     )?;
     let mut last_refusal = String::new();
     poll(
-        Duration::from_mins(1),
+        Duration::from_secs(60),
         "a labelled Pod admitted again",
         || {
             cluster

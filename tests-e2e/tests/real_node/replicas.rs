@@ -31,7 +31,7 @@ const BIG_FILE_MIB: u32 = 16;
 const HOLDING: &str = "another Pod is the primary writer: holding uploads";
 const RAN_OUT: &str = "the writer lease ran out unrenewed";
 /// The writer lease lasts 30 s; a takeover also restores and starts a Pod.
-const TAKEOVER_LIMIT: Duration = Duration::from_mins(2);
+const TAKEOVER_LIMIT: Duration = Duration::from_secs(120);
 
 /// A running replica.
 #[derive(Clone, Debug)]
@@ -127,7 +127,7 @@ impl Run<'_> {
         )?;
         let cluster = self.cluster;
         poll(
-            Duration::from_mins(3),
+            Duration::from_secs(180),
             &format!("{count} Ready Pods of {APP} and no other"),
             || {
                 let pods =
@@ -220,7 +220,7 @@ impl Run<'_> {
         ));
         let mut last = (BTreeMap::new(), BTreeMap::new());
         poll(
-            Duration::from_mins(1),
+            Duration::from_secs(60),
             &format!("the remote to hold exactly what {} has", primary.name),
             || {
                 last = (user_files(volume.clone()), self.remote_files());
@@ -288,7 +288,7 @@ impl Run<'_> {
             None,
         )?;
         poll(
-            Duration::from_mins(1),
+            Duration::from_secs(60),
             "the primary sending big.bin",
             || {
                 log.requests()
@@ -340,7 +340,7 @@ impl Run<'_> {
             .join("app/.volume-syncing-controller.json");
         let mut last = String::new();
         poll(
-            Duration::from_mins(1),
+            Duration::from_secs(60),
             &format!("a completion record by {}", primary.name),
             || {
                 last = std::fs::read_to_string(&path).unwrap_or_default();
@@ -380,7 +380,7 @@ impl Run<'_> {
             format!("the cut primary never said its lease ran out:\n{old_log}")
         })?;
         poll(
-            Duration::from_mins(1),
+            Duration::from_secs(60),
             "the old primary to hold once the route is back",
             || {
                 let log = logs(self.cluster, NAMESPACE, &primary.name, SIDECAR);

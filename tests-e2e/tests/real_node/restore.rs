@@ -41,7 +41,7 @@ fn remote_until(
             .filter(|(name, _)| !name.starts_with(".volume-syncing-controller"))
             .collect()
     };
-    poll(Duration::from_mins(2), what, || {
+    poll(Duration::from_secs(120), what, || {
         let files = user_files();
         expected(&files).then_some(files)
     })
@@ -64,7 +64,7 @@ fn has(files: &[(String, Vec<u8>)], name_part: &str) -> bool {
 
 /// Waits until only `pod` is left of the app (the rollout's old Pod has stopped).
 fn only_pod_left(cluster: &LocalCluster, pod: &str) -> Result<(), Failed> {
-    poll(Duration::from_mins(2), "the old Pod to be gone", || {
+    poll(Duration::from_secs(120), "the old Pod to be gone", || {
         let pods = cluster.get_json(&["pods", "-n", NAMESPACE, "-l", &format!("app={APP}")])?;
         let items = pods["items"].as_array()?;
         (items.len() == 1 && items[0]["metadata"]["name"] == pod).then_some(())
@@ -242,7 +242,7 @@ fn annotation_removed_rolls_out_from_the_restored_tree(
 /// takeover catch-up).
 fn synced_as_primary(cluster: &LocalCluster, pod: &str) -> Result<(), Failed> {
     poll(
-        Duration::from_mins(2),
+        Duration::from_secs(120),
         "the new Pod to sync as the primary",
         || {
             let log = logs(cluster, NAMESPACE, pod, "volume-syncing-sidecar");

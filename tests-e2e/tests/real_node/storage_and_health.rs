@@ -46,7 +46,7 @@ pub(super) fn ready(pod: &Value) -> bool {
 
 fn wait_ready(cluster: &LocalCluster, namespace: &str, name: &str) -> Result<Value, Failed> {
     poll(
-        Duration::from_mins(3),
+        Duration::from_secs(180),
         &format!("pod {namespace}/{name} Ready"),
         || {
             let pod = cluster.get_json(&["pod", "-n", namespace, name])?;
@@ -168,7 +168,7 @@ fn replacement(
     first_uid: &Value,
 ) -> Result<Value, Failed> {
     poll(
-        Duration::from_mins(3),
+        Duration::from_secs(180),
         &format!("the replacement {pod}"),
         || {
             let json = cluster.get_json(&["pod", "-n", namespace, pod])?;
@@ -200,7 +200,7 @@ fn stateful_volume(world: &World, namespace: &str, bucket: &str) -> Result<PathB
     }
     wait_ready(cluster, namespace, "stateful-0")?;
     poll(
-        Duration::from_mins(1),
+        Duration::from_secs(60),
         "the running app's file at the remote",
         || {
             files_under(&s3.root.path().join(format!("{bucket}/app")))
@@ -258,7 +258,7 @@ pub fn what_was_written_while_s3_was_down_survives_the_restart() -> Result<(), F
     )?;
     let remote = world.s3.root.path().join(format!("{bucket}/app"));
     poll(
-        Duration::from_mins(1),
+        Duration::from_secs(60),
         "the file written during the outage at the remote",
         || {
             files_under(&remote)
@@ -314,7 +314,7 @@ pub fn health_follows_the_remote() -> Result<(), Failed> {
     // A change to upload: a sync with nothing to do may make no request at all.
     app_writes(&world.cluster, "written-during-the-outage.txt")?;
     let restarted = poll(
-        Duration::from_mins(2),
+        Duration::from_secs(120),
         "the kubelet to restart the sidecar while S3 is down",
         || {
             let pod = world
@@ -356,7 +356,7 @@ fn app_writes(cluster: &LocalCluster, file: &str) -> Result<(), Failed> {
 fn back_to_healthy(cluster: &LocalCluster, remote: &std::path::Path) -> Result<(), Failed> {
     let namespace = "health";
     poll(
-        Duration::from_mins(2),
+        Duration::from_secs(120),
         "the file written during the outage at the remote, the sidecar running",
         || {
             let pod = cluster.get_json(&["pod", "-n", namespace, "health"])?;
@@ -478,7 +478,7 @@ pub fn sandbox_restart_reruns_the_restore() -> Result<(), Failed> {
         .status()
         .map_err(|e| e.to_string())?;
     let again = poll(
-        Duration::from_mins(3),
+        Duration::from_secs(180),
         "the Pod Ready in a new sandbox",
         || {
             let pod = cluster.get_json(&["pod", "-n", namespace, &name])?;
@@ -523,7 +523,7 @@ pub fn unreadable_app_files_refuse_the_upload() -> Result<(), Failed> {
     }
     wait_ready(cluster, namespace, "as-root")?;
     let refused = poll(
-        Duration::from_mins(1),
+        Duration::from_secs(60),
         "the sidecar to refuse the upload",
         || {
             let log = logs(cluster, namespace, "as-root", SIDECAR);
