@@ -204,38 +204,47 @@ async fn authenticate(
     }
     let audience = report_audience(namespace, name);
     let now = Instant::now();
-    let bound = if let Some(bound) = state.accepted_tokens.bound_to(&audience, token, now) {
+    let reviewed = if let Some((token_namespace, token_pod)) =
+        state.accepted_tokens.bound_to(&audience, token, now)
+    {
         state.token_checks("remembered");
-        Some(bound)
+        Reviewed::Bound(token_namespace, token_pod)
     } else {
-        let bound = review(state, token, &audience).await?;
-        if let Some((token_namespace, token_pod)) = &bound {
+        let reviewed = review(state, token, &audience).await?;
+        if let Reviewed::Bound(token_namespace, token_pod) = &reviewed {
             state
                 .accepted_tokens
                 .remember(&audience, token, token_namespace, token_pod, now);
         }
-        bound
+        reviewed
     };
-    match bound {
-        Some((token_namespace, token_pod)) if token_namespace == namespace && token_pod == pod => {
+    match reviewed {
+        Reviewed::Bound(token_namespace, token_pod)
+            if token_namespace == namespace && token_pod == pod =>
+        {
             Ok(())
         }
-        Some(_) => Err(forbidden(format!(
+        Reviewed::Bound(..) | Reviewed::NotAPodToken => Err(forbidden(format!(
             "the token is not bound to Pod {pod} in {namespace}"
         ))),
-        None => Err(forbidden(format!(
+        Reviewed::Refused => Err(forbidden(format!(
             "the token does not grant reports for {namespace}/{name}"
         ))),
     }
 }
 
-/// A TokenReview of `token` for `audience`: the namespace and Pod it is bound to, `None`
-/// when the API server does not accept it for that audience or it is no Pod's token.
-async fn review(
-    state: &ReportState,
-    token: &str,
-    audience: &str,
-) -> Result<Option<(String, String)>, Answer> {
+/// What a TokenReview said of a report token.
+enum Reviewed {
+    /// Accepted for the audience, bound to this namespace and Pod.
+    Bound(String, String),
+    /// Accepted for the audience, but no Pod's service account token.
+    NotAPodToken,
+    /// Not accepted, or not for that audience.
+    Refused,
+}
+
+/// A TokenReview of `token` for `audience`.
+async fn review(state: &ReportState, token: &str, audience: &str) -> Result<Reviewed, Answer> {
     let review = TokenReview {
         spec: TokenReviewSpec {
             token: Some(token.to_string()),
@@ -253,15 +262,16 @@ async fn review(
         })?;
     let status = reviewed.status.unwrap_or_default();
     let audiences = status.audiences.unwrap_or_default();
-    let bound = (status.authenticated == Some(true) && audiences.iter().any(|a| a == audience))
-        .then(|| token_pod(&status.user.unwrap_or_default()))
-        .flatten();
-    state.token_checks(if bound.is_some() {
-        "accepted"
-    } else {
-        "refused"
-    });
-    Ok(bound)
+    let accepted = status.authenticated == Some(true) && audiences.iter().any(|a| a == audience);
+    let reviewed = match token_pod(&status.user.unwrap_or_default()) {
+        Some((token_namespace, token_pod)) if accepted => {
+            Reviewed::Bound(token_namespace, token_pod)
+        }
+        None if accepted => Reviewed::NotAPodToken,
+        _ => Reviewed::Refused,
+    };
+    state.token_checks(if accepted { "accepted" } else { "refused" });
+    Ok(reviewed)
 }
 
 /// The namespace and Pod a reviewed service account token is bound to.

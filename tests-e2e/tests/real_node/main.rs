@@ -700,22 +700,27 @@ fn manual_sync() -> Result<(), Failed> {
     )
 }
 
+/// Scales the chart's operator Deployment to `replicas`.
+fn scale_operator(cluster: &LocalCluster, replicas: u32) -> Result<(), Failed> {
+    let replicas = format!("--replicas={replicas}");
+    let scale = [
+        "scale",
+        "deployment",
+        "-n",
+        OPERATOR_NAMESPACE,
+        RELEASE,
+        &replicas,
+    ];
+    cluster.kubectl(&scale, None)?;
+    Ok(())
+}
+
 // ---- 6. the operator down -------------------------------------------------------------------
 
 fn operator_down() -> Result<(), Failed> {
     let world = world()?;
     let cluster = &world.cluster;
-    cluster.kubectl(
-        &[
-            "scale",
-            "deployment",
-            "-n",
-            OPERATOR_NAMESPACE,
-            RELEASE,
-            "--replicas=0",
-        ],
-        None,
-    )?;
+    scale_operator(cluster, 0)?;
     poll(
         Duration::from_secs(60),
         "the operator Pods to be gone",
@@ -741,17 +746,7 @@ fn operator_down() -> Result<(), Failed> {
         ],
         None,
     );
-    cluster.kubectl(
-        &[
-            "scale",
-            "deployment",
-            "-n",
-            OPERATOR_NAMESPACE,
-            RELEASE,
-            "--replicas=1",
-        ],
-        None,
-    )?;
+    scale_operator(cluster, 1)?;
     check(labelled.is_err(), || {
         format!("a labelled Pod was admitted without the webhook: {labelled:?}")
     })?;
